@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+//
+// Stele: a tamper-evident audit log and consent ledger.
+//
+// Layers, each depending only on the ones above it in this list:
+//   CLMDB, COpenSSL, CSteleLinux   thin C modules; nothing but the wrappers below import them
+//   SteleCrypto                    SHA-256 and Ed25519 over libcrypto (the only importer of COpenSSL)
+//   SteleLMDB                      a small owner of LMDB environments and transactions (the only importer of CLMDB)
+//   SteleCore                      formats: canonical JSON, entries, Merkle math, checkpoints and notes
+//   SteleStore                     the ledger: hash-chained appends, stored tree, indexes, proofs
+//   stele                          the command-line tool
+import PackageDescription
+
+let package = Package(
+    name: "stele",
+    products: [
+        .executable(name: "stele", targets: ["stele"]),
+        .library(name: "SteleCore", targets: ["SteleCore"]),
+        .library(name: "SteleStore", targets: ["SteleStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "CSteleLinux"),
+        .target(name: "SteleCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "SteleLMDB", dependencies: ["CLMDB"]),
+        .target(name: "SteleCore", dependencies: ["SteleCrypto"]),
+        .target(
+            name: "SteleStore",
+            dependencies: [
+                "SteleCore", "SteleCrypto", "SteleLMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "stele",
+            dependencies: [
+                "SteleCore", "SteleCrypto", "SteleStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "SteleTestSupport", path: "Tests/SteleTestSupport"),
+        .testTarget(name: "SteleCryptoTests", dependencies: ["SteleCrypto", "SteleTestSupport"]),
+        .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore", "SteleCrypto", "SteleTestSupport"]),
+        .testTarget(
+            name: "SteleStoreTests",
+            dependencies: ["SteleStore", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]
+        ),
+    ]
+)
+
+for target in package.targets where [.executable, .test, .regular].contains(target.type) {
+    var settings = target.swiftSettings ?? []
+    // Require `any` for existential types (SE-0335).
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // Imports are visible only where they are written (SE-0444).
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    // Imports are internal unless marked otherwise (SE-0409).
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

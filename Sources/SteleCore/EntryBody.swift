@@ -1,0 +1,134 @@
+public import SteleCrypto
+
+/// The redactable, possibly personal part of a ledger entry: named fields, each committed on its own.
+///
+/// The header's `body` member is ``commitment(using:)``: SHA-256 of the field digests concatenated in
+/// ascending byte order of field name. Redacting any set of fields leaves the commitment unchanged.
+/// The stored form (``canonicalBytes``) is a canonical JSON object mapping each field name to
+/// `{"salt":…,"value":…}` (disclosed) or `{"digest":…}` (redacted). See `Specs/entry-format.md`.
+public struct EntryBody: Hashable, Sendable {
+    /// Fields by name.
+    public var fields: [String: BodyField]
+
+    /// A body of the given fields.
+    public init(fields: [String: BodyField] = [:]) {
+        self.fields = fields
+    }
+
+    /// Builds a body from plain values, drawing a fresh random 16-byte salt for each field.
+    /// - Throws: ``EntryFormatError`` for an invalid field name.
+    public init(values: [String: JSONValue]) throws {
+        var salts = try SecureRandom.bytes(values.count * BodyField.saltLength)
+        var fields = [String: BodyField](minimumCapacity: values.count)
+        var offset = 0
+        for (name, value) in values {
+            try Self.validate(name: name)
+            let salt = Array(salts[offset..<offset + BodyField.saltLength])
+            offset += BodyField.saltLength
+            fields[name] = try BodyField(salt: salt, value: value)
+        }
+        for i in salts.indices { salts[i] = 0 }
+        self.fields = fields
+    }
+
+    /// Field names, in the order their digests enter the commitment (ascending bytes).
+    public var orderedNames: [String] {
+        fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// The body commitment that the header records.
+    public func commitment(using sha: SHA256) -> SHA256Digest {
+        var concatenated = [UInt8]()
+        concatenated.reserveCapacity(fields.count * SHA256Digest.byteCount)
+        for name in orderedNames {
+            fields[name]!.digest(name: name, using: sha).withUnsafeBytes { concatenated.append(contentsOf: $0) }
+        }
+        return sha.hash(concatenated)
+    }
+
+    /// The disclosed values, or nil when every field is redacted (a fully pruned body).
+    public var disclosedValues: [String: JSONValue]? {
+        var values = [String: JSONValue]()
+        for (name, field) in fields { if let value = field.value { values[name] = value } }
+        return values.isEmpty && !fields.isEmpty ? nil : values
+    }
+
+    /// Names of redacted fields, in commitment order.
+    public var redactedNames: [String] {
+        orderedNames.filter { fields[$0]!.isRedacted }
+    }
+
+    /// This body with the named fields redacted. Names not present are ignored.
+    public func redacting(_ names: some Sequence<String>, using sha: SHA256) -> EntryBody {
+        var copy = self
+        for name in names {
+            if let field = copy.fields[name] { copy.fields[name] = field.redacted(name: name, using: sha) }
+        }
+        return copy
+    }
+
+    /// The stored form as JSON.
+    public var jsonValue: JSONValue {
+        var object = [String: JSONValue]()
+        for (name, field) in fields {
+            switch field.content {
+            case .disclosed(let salt, let value):
+                object[name] = .object(["salt": .string(Base64.encode(salt)), "value": value])
+            case .redacted(let digest):
+                object[name] = .object(["digest": .string(Base64.encode(digest.bytes))])
+            }
+        }
+        return .object(object)
+    }
+
+    /// The stored form's canonical text.
+    public var canonicalBytes: [UInt8] { jsonValue.canonicalBytes }
+
+    /// Parses the stored form (canonical or not; what matters is the commitment).
+    public init(parsing bytes: some Collection<UInt8>) throws(EntryFormatError) {
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes) } catch {
+            throw EntryFormatError(.malformedJSON, "body is not valid JSON: \(error)")
+        }
+        try self.init(json: value)
+    }
+
+    /// Reads the stored form from a parsed JSON value.
+    public init(json value: JSONValue) throws(EntryFormatError) {
+        guard let object = value.objectValue else { throw EntryFormatError(.invalidField, "body is not a JSON object") }
+        var fields = [String: BodyField]()
+        for (name, member) in object {
+            try Self.validate(name: name)
+            guard let parts = member.objectValue else {
+                throw EntryFormatError(.invalidField, "body field \"\(name)\" is not an object")
+            }
+            if parts.count == 1, let digestText = parts["digest"]?.stringValue {
+                guard let digest = Base64.decode(digestText).flatMap({ SHA256Digest(bytes: $0) }) else {
+                    throw EntryFormatError(.invalidField, "body field \"\(name)\" has a digest that is not base64 of 32 bytes")
+                }
+                fields[name] = BodyField(redactedDigest: digest)
+            } else if parts.count == 2, let saltText = parts["salt"]?.stringValue, let fieldValue = parts["value"] {
+                guard let salt = Base64.decode(saltText), salt.count == BodyField.saltLength else {
+                    throw EntryFormatError(.invalidField, "body field \"\(name)\" has a salt that is not base64 of 16 bytes")
+                }
+                fields[name] = try BodyField(salt: salt, value: fieldValue)
+            } else {
+                throw EntryFormatError(.invalidField, "body field \"\(name)\" must be {\"salt\",\"value\"} or {\"digest\"}")
+            }
+        }
+        self.fields = fields
+    }
+
+    /// Field names are 1–64 bytes of `a-z`, `0-9`, `_` and `.`, starting with a letter.
+    public static func validate(name: String) throws(EntryFormatError) {
+        let bytes = Array(name.utf8)
+        guard (1...64).contains(bytes.count), (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[0]),
+            bytes.allSatisfy({
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+            })
+        else {
+            throw EntryFormatError(.invalidField, "field name \"\(name)\" must be 1-64 of a-z 0-9 _ . starting with a letter")
+        }
+    }
+}
