@@ -1,0 +1,106 @@
+import SteleCore
+import SteleCrypto
+import SteleTestSupport
+import Testing
+
+@Suite("Entry format: headers, salted body fields, redaction")
+struct EntryFormatTests {
+    static var entries: [[String: Any]] { try! Vectors.load("entries.json")["entries"] as! [[String: Any]] }
+
+    static func body(_ vector: [String: Any], _ label: String) throws -> EntryBody {
+        try EntryBody(parsing: Array(((vector["bodies"] as! [String: String])[label]!).utf8))
+    }
+
+    @Test("headers parse and re-serialize byte for byte; leaf hashes and chain match the independent vectors")
+    func headersAndLeaves() throws {
+        let hasher = MerkleHasher()
+        var prev = SHA256Digest.zero
+        for vector in Self.entries {
+            let text = Array((vector["header"] as! String).utf8)
+            let header = try EntryHeader(parsing: text)
+            #expect(header.canonicalBytes == text)
+            #expect(header.prev == prev)
+            let leaf = hasher.leafHash(text)
+            #expect(Base64.encode(leaf.bytes) == vector["leaf_hash_b64"] as! String)
+            prev = leaf
+        }
+    }
+
+    @Test("full, partly redacted and fully redacted bodies all match the header's commitment")
+    func commitmentsSurviveRedaction() throws {
+        let sha = SHA256()
+        for vector in Self.entries {
+            let header = try EntryHeader(parsing: Array((vector["header"] as! String).utf8))
+            for label in ["full", "partly_redacted", "fully_redacted"] {
+                let body = try Self.body(vector, label)
+                #expect(body.commitment(using: sha) == header.bodyCommitment, "\(label)")
+            }
+            let full = try Self.body(vector, "full")
+            for (name, expected) in vector["field_digests_b64"] as! [String: String] {
+                #expect(Base64.encode(full.fields[name]!.digest(name: name, using: sha).bytes) == expected)
+            }
+        }
+    }
+
+    @Test("redacting in Swift yields exactly the vector's redacted body text")
+    func redactionMatchesVectors() throws {
+        let sha = SHA256()
+        for vector in Self.entries {
+            let full = try Self.body(vector, "full")
+            for label in ["partly_redacted", "fully_redacted"] {
+                let expected = try Self.body(vector, label)
+                let redacted = full.redacting(expected.redactedNames, using: sha)
+                let text = (vector["bodies"] as! [String: String])[label]!
+                #expect(redacted.canonicalBytes == Array(text.utf8), "\(label)")
+            }
+            let fully = try Self.body(vector, "fully_redacted")
+            #expect(fully.fields.isEmpty || fully.disclosedValues == nil)
+        }
+    }
+
+    @Test("a changed value, salt or name no longer matches the commitment")
+    func tamperingBreaksCommitment() throws {
+        let sha = SHA256()
+        let vector = Self.entries[1]
+        let header = try EntryHeader(parsing: Array((vector["header"] as! String).utf8))
+        let body = try Self.body(vector, "full")
+        var changedValue = body
+        changedValue.fields["purpose"] = try BodyField(salt: Array(repeating: 1, count: 16), value: .string("marketing_email"))
+        #expect(changedValue.commitment(using: sha) != header.bodyCommitment)
+        var renamed = body
+        renamed.fields["purpose2"] = renamed.fields.removeValue(forKey: "purpose")
+        #expect(renamed.commitment(using: sha) != header.bodyCommitment)
+        var dropped = body
+        dropped.fields.removeValue(forKey: "notice")
+        #expect(dropped.commitment(using: sha) != header.bodyCommitment)
+    }
+
+    @Test("fresh bodies draw distinct random salts, so equal values do not give equal digests")
+    func saltsHideValues() throws {
+        let sha = SHA256()
+        let a = try EntryBody(values: ["subject": .string("user:1")])
+        let b = try EntryBody(values: ["subject": .string("user:1")])
+        #expect(a.commitment(using: sha) != b.commitment(using: sha))
+    }
+
+    @Test("malformed headers are refused with typed errors", arguments: [
+        "", "[]", "{}", #"{"v":2}"#,
+        #"{"body":"AAAA","class":"security","kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":0,"source":"web","ts":"2026-11-22T02:24:31.000001Z","v":1}"#,
+        #"{"class":"security","body":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":0,"source":"web","ts":"2026-11-22T02:24:31.000001Z","v":1}"#,
+        #"{"body":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","class":"security","kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":-1,"source":"web","ts":"2026-11-22T02:24:31.000001Z","v":1}"#,
+        #"{"body":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","class":"security","kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":0,"source":"web","ts":"2026-11-22T02:24:31Z","v":1}"#,
+        #"{"body":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","class":"security","extra":1,"kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":0,"source":"web","ts":"2026-11-22T02:24:31.000001Z","v":1}"#,
+    ])
+    func malformedHeaders(text: String) {
+        #expect(throws: EntryFormatError.self) { try EntryHeader(parsing: Array(text.utf8)) }
+    }
+
+    @Test("malformed bodies are refused with typed errors", arguments: [
+        "", "[]", #"{"a":1}"#, #"{"a":{"salt":"AAAA","value":1}}"#, #"{"a":{"digest":"AAAA"}}"#,
+        #"{"A":{"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}"#,
+        #"{"a":{"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","value":1}}"#,
+    ])
+    func malformedBodies(text: String) {
+        #expect(throws: EntryFormatError.self) { try EntryBody(parsing: Array(text.utf8)) }
+    }
+}
