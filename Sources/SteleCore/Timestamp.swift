@@ -152,3 +152,16 @@ private func floorDivide(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
     let r = a % b
     return r < 0 ? (q - 1, r + b) : (q, r)
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Timestamp {
+    /// The system's real-time clock, truncated to microseconds.
+    public static func now() -> Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(microseconds: Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000)
+    }
+}

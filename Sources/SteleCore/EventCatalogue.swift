@@ -1,0 +1,148 @@
+/// The kinds of event Stele accepts, the attributes each carries, and the retention class each
+/// belongs to. ``builtIn`` is the catalogue of `Specs/events.md`; deployments add custom kinds.
+public struct EventCatalogue: Sendable {
+    /// The type an attribute's value must have.
+    public enum AttributeType: Sendable, Hashable {
+        /// A non-empty string.
+        case string
+        /// An RFC 3339 time.
+        case timestamp
+        /// `true` or `false`.
+        case boolean
+        /// An integer.
+        case integer
+        /// An array of strings.
+        case stringList
+        /// One of the listed strings.
+        case oneOf([String])
+        /// Any JSON value (objects for structured evidence).
+        case any
+    }
+
+    /// One event kind.
+    public struct Kind: Sendable, Hashable {
+        /// The kind's name, e.g. `consent.granted`.
+        public let name: String
+        /// Its retention class.
+        public let retentionClass: String
+        /// Attributes that must be present.
+        public let required: [String: AttributeType]
+        /// Attributes that may be present.
+        public let optional: [String: AttributeType]
+
+        /// A kind definition.
+        public init(_ name: String, class retentionClass: String, required: [String: AttributeType] = [:], optional: [String: AttributeType] = [:]) {
+            self.name = name
+            self.retentionClass = retentionClass
+            self.required = required
+            self.optional = optional
+        }
+    }
+
+    /// A retention class: how long bodies of its entries are kept after `ts`.
+    public struct RetentionClass: Sendable, Hashable {
+        /// The class name, e.g. `security`.
+        public let name: String
+        /// Days after `ts` until the body may be pruned; nil when the deadline depends on later
+        /// events (consent records are kept while the account exists, then for a proof period).
+        public let days: Int?
+
+        /// A class definition.
+        public init(_ name: String, days: Int?) {
+            self.name = name
+            self.days = days
+        }
+    }
+
+    /// Kinds by name.
+    public private(set) var kinds: [String: Kind]
+    /// Retention classes by name.
+    public private(set) var classes: [String: RetentionClass]
+
+    /// A catalogue of the given kinds and classes.
+    public init(kinds: [Kind], classes: [RetentionClass]) {
+        self.kinds = Dictionary(kinds.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        self.classes = Dictionary(classes.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+    }
+
+    /// Adds (or replaces) a custom kind. Kinds starting with `ledger.` are reserved for Stele.
+    public mutating func add(_ kind: Kind) {
+        kinds[kind.name] = kind
+    }
+
+    /// Adds (or replaces) a retention class.
+    public mutating func add(_ retentionClass: RetentionClass) {
+        classes[retentionClass.name] = retentionClass
+    }
+
+    /// The kind named `name`, if known.
+    public func kind(_ name: String) -> Kind? { kinds[name] }
+
+    /// Microseconds an entry of `kind` is kept, or nil when its deadline is not fixed at append.
+    public func retentionMicroseconds(for kind: Kind) -> Int64? {
+        classes[kind.retentionClass]?.days.map { Int64($0) * 86_400_000_000 }
+    }
+
+    /// Checks `attributes` against the kind's required and optional attributes.
+    /// - Returns: nil if valid, else the name of the offending attribute and what was wrong.
+    public func problem(with attributes: [String: JSONValue], for kind: Kind) -> (attribute: String, reason: String)? {
+        for (name, type) in kind.required.sorted(by: { $0.key < $1.key }) {
+            guard let value = attributes[name] else { return (name, "is required for \(kind.name)") }
+            if let reason = Self.mismatch(value, type) { return (name, reason) }
+        }
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) where kind.required[name] == nil {
+            guard let type = kind.optional[name] else { return (name, "is not an attribute of \(kind.name)") }
+            if let reason = Self.mismatch(value, type) { return (name, reason) }
+        }
+        return nil
+    }
+
+    static func mismatch(_ value: JSONValue, _ type: AttributeType) -> String? {
+        switch type {
+        case .string: return (value.stringValue?.isEmpty == false) ? nil : "must be a non-empty string"
+        case .timestamp: return value.stringValue.flatMap(Timestamp.init(rfc3339:)) != nil ? nil : "must be an RFC 3339 time"
+        case .boolean: return value.boolValue != nil ? nil : "must be true or false"
+        case .integer: return value.integerValue != nil ? nil : "must be an integer"
+        case .stringList:
+            return value.arrayValue?.allSatisfy({ $0.stringValue != nil }) == true ? nil : "must be an array of strings"
+        case .oneOf(let options):
+            return value.stringValue.map(options.contains) == true ? nil : "must be one of \(options.joined(separator: ", "))"
+        case .any: return nil
+        }
+    }
+
+    /// The catalogue of the brief: security, audit, consent, rights, processing, billing and contact events.
+    public static let builtIn: EventCatalogue = {
+        let network: [String: AttributeType] = ["ip": .string, "user_agent": .string, "method": .string, "reason": .string, "session": .string]
+        let security = ["login.succeeded", "login.failed", "logout", "mfa.enabled", "mfa.disabled", "password.changed",
+                        "password.reset_requested", "account.locked"].map { Kind($0, class: "security", optional: network) }
+        let kinds: [Kind] = security + [
+            Kind("admin.action", class: "audit", required: ["action": .string, "target": .string], optional: ["reason": .string]),
+            Kind("data.changed", class: "audit", required: ["entity": .string, "fields": .stringList, "op": .oneOf(["create", "update", "delete"])]),
+            Kind("data.accessed", class: "audit", required: ["entity": .string, "purpose": .string]),
+            Kind("data.disclosed", class: "audit", required: ["recipient": .string, "legal_basis": .string, "reference": .string]),
+            Kind("processing.performed", class: "audit", required: ["purpose": .string], optional: ["channel": .string, "reference": .string]),
+            Kind("notice.published", class: "consent", required: ["notice": .string, "sha256": .string, "purposes": .stringList, "language": .string]),
+            Kind("consent.granted", class: "consent", required: ["purpose": .string, "notice": .string, "method": .string],
+                 optional: ["evidence": .any, "given_by": .any, "expires": .timestamp, "jurisdiction": .string, "gpc": .boolean]),
+            Kind("consent.withdrawn", class: "consent", required: ["purpose": .string, "method": .string], optional: ["gpc": .boolean]),
+            Kind("consent.enforced", class: "consent", required: ["purpose": .string, "system": .string], optional: ["withdrawal_seq": .integer]),
+            Kind("subject.age_asserted", class: "consent", required: ["band": .string, "method": .string, "jurisdiction": .string]),
+            Kind("rights.requested", class: "rights", required: [
+                "request": .string,
+                "right": .oneOf(["access", "correction", "deletion", "portability", "restriction", "objection"]),
+            ], optional: ["purpose": .string]),
+            Kind("rights.completed", class: "rights", required: ["request": .string], optional: ["outcome": .string]),
+            Kind("account.erasure_requested", class: "rights", optional: ["request": .string]),
+            Kind("account.erased", class: "rights", optional: ["request": .string]),
+            Kind("billing.transaction", class: "billing", optional: ["reference": .string, "amount": .integer, "currency": .string]),
+            Kind("contact.submitted", class: "contact", optional: ["channel": .string, "reference": .string]),
+        ]
+        let classes = [
+            RetentionClass("security", days: 365), RetentionClass("audit", days: 365), RetentionClass("consent", days: nil),
+            RetentionClass("rights", days: 730), RetentionClass("billing", days: 2557), RetentionClass("contact", days: 730),
+            RetentionClass("ledger", days: nil),
+        ]
+        return EventCatalogue(kinds: kinds, classes: classes)
+    }()
+}

@@ -1,0 +1,8 @@
+import CLMDB
+
+/// A handle to a named database inside an ``Environment``. Valid for the environment's lifetime.
+public struct Database: Hashable, Sendable {
+    let handle: MDB_dbi
+    /// The database's name.
+    public let name: String
+}

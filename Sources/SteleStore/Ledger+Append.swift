@@ -1,0 +1,170 @@
+public import SteleCore
+import SteleCrypto
+import SteleLMDB
+import Synchronization
+
+extension Ledger {
+    /// An event with everything computed that does not depend on the chain head.
+    struct PreparedEvent {
+        let event: Event
+        let bodyBytes: [UInt8]
+        let commitment: SHA256Digest
+        let contentDigest: SHA256Digest
+        let idempotencyKey: [UInt8]?
+        let subjectPrefix: [UInt8]?
+        let actorPrefix: [UInt8]?
+    }
+
+    /// Appends a batch of events in one write transaction, committed with full sync before this returns.
+    ///
+    /// Each event gets its own outcome: a receipt (new, or the original one for a retried id), or an
+    /// `idempotencyConflict` when its id was used for a different event. Either every new entry of the
+    /// batch is committed or, if this throws, none is.
+    /// - Parameter now: the clock; `ts` is max(now, previous `ts` + 1 µs), read inside the transaction.
+    /// - Throws: ``LedgerError`` `storageFull` or `storage` when nothing could be committed.
+    public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
+        guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
+        return try writer.withLock { state in
+            let prepared = try events.map { try prepare($0, sha: state.sha) }
+            return try write(state) { txn, head in
+                try prepared.map { try appendOne($0, txn: txn, head: &head, now: now(), state: state) }
+            }
+        }
+    }
+
+    /// Redacts body fields of entry `seq`: their values and salts are deleted, their digests kept, so the
+    /// entry and every proof still verify. Optionally appends `receipt` (e.g. a `ledger.prune` entry)
+    /// in the same transaction. Fields already redacted or absent are ignored.
+    /// - Returns: the names actually redacted now, and the receipt entry's receipt.
+    public func redact(
+        seq: UInt64, fields: [String], receipt: Event? = nil, now: @Sendable () -> Timestamp = Timestamp.now
+    ) throws -> (redacted: [String], receipt: Receipt?) {
+        guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
+        return try writer.withLock { state in
+            let preparedReceipt = try receipt.map { try prepare($0, sha: state.sha) }
+            return try write(state) { txn, head in
+                guard seq < head.size else {
+                    throw LedgerError(.outOfRange, "entry \(seq) does not exist (the log has \(head.size) entries)")
+                }
+                let key = LedgerKeys.u64(seq)
+                guard let raw = try txn.get(databases.bodies, key: key) else {
+                    throw LedgerError(.corrupt, "the body of entry \(seq) is missing")
+                }
+                let body = try EntryBody(parsing: raw)
+                let names = fields.filter { body.fields[$0]?.isRedacted == false }
+                if !names.isEmpty {
+                    for (name, db) in [("subject", databases.bySubject), ("actor", databases.byActor)] where names.contains(name) {
+                        if let identifier = body.fields[name]?.value?.stringValue {
+                            let prefix = LedgerKeys.identifierPrefix(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
+                            try txn.delete(db, key: prefix + key)
+                        }
+                    }
+                    try txn.put(databases.bodies, key: key, value: body.redacting(names, using: state.sha).canonicalBytes)
+                }
+                var receiptOut: Receipt?
+                if let preparedReceipt {
+                    receiptOut = try appendOne(preparedReceipt, txn: txn, head: &head, now: now(), state: state).get()
+                }
+                return (names, receiptOut)
+            }
+        }
+    }
+
+    /// Runs one write transaction with the stored chain head, storing the advanced head at the end.
+    private func write<R>(_ state: WriterState, _ body: (Transaction, inout ChainHead) throws -> R) throws -> R {
+        do {
+            let (result, head) = try environment.withWriteTransaction { txn in
+                var head = try self.head(txn)
+                // The cached head is only a hint: another process holding the write lock may have appended.
+                let start = head
+                let result = try body(txn, &head)
+                if head != start { try txn.put(databases.meta, key: LedgerKeys.headKey, value: head.bytes) }
+                return (result, head)
+            }
+            state.cachedHead = head
+            return result
+        } catch let error as LMDBError {
+            state.cachedHead = nil
+            if error.code == LMDBError.noSpace {
+                throw LedgerError(.storageFull, "the disk is full: nothing of this batch was written; free space and retry")
+            }
+            throw LedgerError(.storage, "the ledger could not commit: \(error)")
+        }
+    }
+
+    func prepare(_ event: Event, sha: SHA256) throws -> PreparedEvent {
+        let body: EntryBody
+        do { body = try EntryBody(values: event.bodyValues) } catch let error as EntryFormatError {
+            throw LedgerError(.invalidEvent, error.message)
+        }
+        return PreparedEvent(
+            event: event,
+            bodyBytes: body.canonicalBytes,
+            commitment: body.commitment(using: sha),
+            contentDigest: sha.hash(event.contentBytes),
+            idempotencyKey: event.id.map { LedgerKeys.idempotencyKey(indexKey: indexKey, source: event.source, id: $0, sha: sha) },
+            subjectPrefix: event.subject.map { LedgerKeys.identifierPrefix(indexKey: indexKey, role: "subject", identifier: $0, sha: sha) },
+            actorPrefix: event.actor.map { LedgerKeys.identifierPrefix(indexKey: indexKey, role: "actor", identifier: $0, sha: sha) })
+    }
+
+    private func appendOne(
+        _ prepared: PreparedEvent, txn: Transaction, head: inout ChainHead, now: Timestamp, state: WriterState
+    ) throws -> Result<Receipt, LedgerError> {
+        if let idempotencyKey = prepared.idempotencyKey, let existing = try txn.get(databases.idempotency, key: idempotencyKey),
+            existing.count == 48
+        {
+            let recorded = existing.withUnsafeBytes { LedgerKeys.readTime($0, at: 40) }
+            if recorded.microseconds + idempotencyWindow > now.microseconds {
+                guard SHA256Digest(bytes: existing[8..<40]) == prepared.contentDigest else {
+                    return .failure(LedgerError(.idempotencyConflict, "id \"\(prepared.event.id!)\" was already used for a different event"))
+                }
+                let seq = existing.withUnsafeBytes { LedgerKeys.readU64($0) }
+                guard let header = try txn.get(databases.headers, key: LedgerKeys.u64(seq)) else {
+                    throw LedgerError(.corrupt, "entry \(seq) named by an idempotency key is missing")
+                }
+                return .success(Receipt(seq: seq, leafHash: state.merkle.leafHash(header), header: header, duplicate: true))
+            }
+        }
+        let seq = head.size
+        let ts = Timestamp(microseconds: max(now.microseconds, head.lastTimestamp.microseconds &+ 1))
+        let header = EntryHeader(
+            seq: seq, timestamp: ts, kind: prepared.event.kind, retentionClass: prepared.event.retentionClass,
+            source: prepared.event.source, retainUntil: prepared.event.retention.map { ts.adding(microseconds: $0) },
+            prev: head.lastLeaf, bodyCommitment: prepared.commitment)
+        let headerBytes = header.canonicalBytes
+        let leaf = state.merkle.leafHash(headerBytes)
+        let seqKey = LedgerKeys.u64(seq)
+        try txn.put(databases.headers, key: seqKey, value: headerBytes, mode: .append)
+        try txn.put(databases.bodies, key: seqKey, value: prepared.bodyBytes, mode: .append)
+        try appendTree(leaf: leaf, seq: seq, txn: txn, merkle: state.merkle)
+        try txn.put(databases.byTime, key: LedgerKeys.time(ts), value: seqKey, mode: .append)
+        try txn.put(databases.byKind, key: LedgerKeys.kindPrefix(prepared.event.kind) + seqKey, value: [])
+        if let prefix = prepared.subjectPrefix { try txn.put(databases.bySubject, key: prefix + seqKey, value: []) }
+        if let prefix = prepared.actorPrefix { try txn.put(databases.byActor, key: prefix + seqKey, value: []) }
+        if let idempotencyKey = prepared.idempotencyKey {
+            try txn.put(databases.idempotency, key: idempotencyKey, value: seqKey + prepared.contentDigest.bytes + LedgerKeys.time(ts))
+        }
+        head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
+        return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
+    }
+
+    /// Stores the leaf hash and every subtree it completes, in ``MerkleSubtrees`` storage order.
+    private func appendTree(leaf: SHA256Digest, seq: UInt64, txn: Transaction, merkle: MerkleHasher) throws {
+        var position = MerkleSubtrees.storedCount(leaves: seq)
+        var hash = leaf
+        try txn.put(databases.tree, key: LedgerKeys.u64(position), value: hash.bytes, mode: .append)
+        var index = seq
+        var level = 0
+        while index & 1 == 1 {
+            let sibling = LedgerKeys.u64(MerkleSubtrees.storageIndex(level: level, index: index - 1))
+            guard let left = try txn.get(databases.tree, key: sibling).flatMap({ SHA256Digest(bytes: $0) }) else {
+                throw LedgerError(.corrupt, "the stored Merkle subtree (\(level), \(index - 1)) is missing")
+            }
+            hash = merkle.nodeHash(left, hash)
+            position += 1
+            try txn.put(databases.tree, key: LedgerKeys.u64(position), value: hash.bytes, mode: .append)
+            index >>= 1
+            level += 1
+        }
+    }
+}

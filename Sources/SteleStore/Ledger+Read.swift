@@ -1,0 +1,163 @@
+public import SteleCore
+public import SteleCrypto
+import SteleLMDB
+
+/// Which entries a query selects. Time bounds apply to `ts`: `since` inclusive, `until` exclusive.
+public struct LedgerQuery: Sendable, Hashable {
+    /// Entries about this data subject.
+    public var subject: String?
+    /// Entries by this actor.
+    public var actor: String?
+    /// Entries of this kind.
+    public var kind: String?
+    /// Earliest `ts` (inclusive).
+    public var since: Timestamp?
+    /// Latest `ts` (exclusive).
+    public var until: Timestamp?
+
+    /// A query; all criteria optional and combined with AND.
+    public init(subject: String? = nil, actor: String? = nil, kind: String? = nil, since: Timestamp? = nil, until: Timestamp? = nil) {
+        self.subject = subject
+        self.actor = actor
+        self.kind = kind
+        self.since = since
+        self.until = until
+    }
+}
+
+extension Ledger {
+    /// Entry `seq`, read from one snapshot.
+    public func entry(_ seq: UInt64) throws -> StoredEntry {
+        try read { txn in try entry(seq, txn: txn) }
+    }
+
+    func entry(_ seq: UInt64, txn: Transaction) throws -> StoredEntry {
+        let key = LedgerKeys.u64(seq)
+        guard let headerBytes = try txn.get(databases.headers, key: key) else {
+            throw LedgerError(.outOfRange, "entry \(seq) does not exist")
+        }
+        guard let bodyBytes = try txn.get(databases.bodies, key: key) else {
+            throw LedgerError(.corrupt, "the body record of entry \(seq) is missing")
+        }
+        do {
+            return StoredEntry(
+                seq: seq, headerBytes: headerBytes, header: try EntryHeader(parsing: headerBytes),
+                body: try EntryBody(parsing: bodyBytes))
+        } catch let error as EntryFormatError {
+            throw LedgerError(.corrupt, "entry \(seq) cannot be decoded: \(error.message)")
+        }
+    }
+
+    /// Calls `visit` for each entry matching `query`, in seq order, all from one snapshot.
+    /// Return false from `visit` to stop early.
+    public func scan(_ query: LedgerQuery, _ visit: (StoredEntry) throws -> Bool) throws {
+        try read { txn in
+            let size = try head(txn).size
+            let low = try query.since.map { try firstSeq(atOrAfter: $0, txn: txn) } ?? 0
+            let high = try query.until.map { try firstSeq(atOrAfter: $0, txn: txn) } ?? size
+            guard low < high else { return }
+            // Walk the most selective index available; check the remaining criteria per entry.
+            let sha = SHA256()
+            let index: (Database, [UInt8])?
+            if let subject = query.subject {
+                index = (databases.bySubject, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "subject", identifier: subject, sha: sha))
+            } else if let actor = query.actor {
+                index = (databases.byActor, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "actor", identifier: actor, sha: sha))
+            } else if let kind = query.kind {
+                index = (databases.byKind, LedgerKeys.kindPrefix(kind))
+            } else {
+                index = nil
+            }
+            func matches(_ entry: StoredEntry) -> Bool {
+                if let kind = query.kind, entry.header.kind != kind { return false }
+                if let subject = query.subject, entry.body.fields["subject"]?.value?.stringValue != subject { return false }
+                if let actor = query.actor, entry.body.fields["actor"]?.value?.stringValue != actor { return false }
+                return true
+            }
+            guard let (db, prefix) = index else {
+                for seq in low..<high {
+                    let entry = try entry(seq, txn: txn)
+                    if matches(entry), try !visit(entry) { return }
+                }
+                return
+            }
+            try txn.withCursor(db) { cursor in
+                var record = try cursor.seek(atOrAfter: prefix + LedgerKeys.u64(low))
+                while let current = record, current.key.count == prefix.count + 8,
+                    current.key.starts(with: prefix)
+                {
+                    let seq = LedgerKeys.readU64(current.key, at: prefix.count)
+                    if seq >= high { break }
+                    let entry = try entry(seq, txn: txn)
+                    if matches(entry), try !visit(entry) { return }
+                    record = try cursor.next()
+                }
+            }
+        }
+    }
+
+    /// All entries matching `query` (convenience over ``scan(_:_:)``).
+    public func entries(_ query: LedgerQuery = LedgerQuery()) throws -> [StoredEntry] {
+        var out: [StoredEntry] = []
+        try scan(query) { out.append($0); return true }
+        return out
+    }
+
+    /// The first seq whose `ts` ≥ `time` (the log size if none).
+    func firstSeq(atOrAfter time: Timestamp, txn: Transaction) throws -> UInt64 {
+        try txn.withCursor(databases.byTime) { cursor in
+            guard let record = try cursor.seek(atOrAfter: LedgerKeys.time(time)) else { return try head(txn).size }
+            return LedgerKeys.readU64(record.value)
+        }
+    }
+
+    /// The tree size and root hash of the whole log, from one snapshot.
+    public func treeHead() throws -> (size: UInt64, root: SHA256Digest) {
+        try read { txn in
+            let size = try head(txn).size
+            return (size, try tree(txn, size: size).rootHash(size: size))
+        }
+    }
+
+    /// MTH of the first `size` entries.
+    public func rootHash(size: UInt64) throws -> SHA256Digest {
+        try read { txn in try proofCall { try tree(txn, size: try head(txn).size).rootHash(size: size) } }
+    }
+
+    /// The RFC 9162 inclusion proof of entry `seq` in the tree of `size` entries (default: the whole log).
+    public func inclusionProof(seq: UInt64, size: UInt64? = nil) throws -> (size: UInt64, leaf: SHA256Digest, root: SHA256Digest, proof: [SHA256Digest]) {
+        try read { txn in
+            let logSize = try head(txn).size
+            let size = size ?? logSize
+            return try proofCall {
+                let tree = try tree(txn, size: logSize)
+                let proof = try tree.inclusionProof(index: seq, size: size)
+                let leaf = try tree.source.subtreeHash(level: 0, index: seq)
+                return (size, leaf, try tree.rootHash(size: size), proof)
+            }
+        }
+    }
+
+    /// The RFC 9162 consistency proof from the tree of `oldSize` entries to that of `newSize` (default: the whole log).
+    public func consistencyProof(from oldSize: UInt64, to newSize: UInt64? = nil) throws -> (oldRoot: SHA256Digest, newSize: UInt64, newRoot: SHA256Digest, proof: [SHA256Digest]) {
+        try read { txn in
+            let logSize = try head(txn).size
+            let newSize = newSize ?? logSize
+            return try proofCall {
+                let tree = try tree(txn, size: logSize)
+                let proof = try tree.consistencyProof(from: oldSize, to: newSize)
+                return (try tree.rootHash(size: oldSize), newSize, try tree.rootHash(size: newSize), proof)
+            }
+        }
+    }
+
+    func tree(_ txn: Transaction, size: UInt64) -> MerkleTree<StoredSubtrees> {
+        MerkleTree(source: StoredSubtrees(txn: txn, tree: databases.tree), size: size)
+    }
+
+    private func proofCall<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let error as MerkleProofError {
+            throw LedgerError(.outOfRange, error.message)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+public import SteleCore
+public import SteleCrypto
+import SteleLMDB
+import Synchronization
+
+/// The ledger: one LMDB environment holding the hash-chained entries, the stored Merkle tree,
+/// the indexes and the idempotency keys. See `Specs/store.md`.
+///
+/// All writes go through one serialized writer (``append(_:now:)``, ``redact(seq:fields:receipt:now:)``),
+/// each a single LMDB write transaction committed with full sync. Reads run in snapshots and are safe
+/// from any thread and from other processes while a writer runs.
+public final class Ledger: Sendable {
+    /// The directory of the LMDB environment.
+    public let path: String
+    /// The log origin, fixed at creation.
+    public let origin: String
+    /// True when opened read-only.
+    public let isReadOnly: Bool
+    /// How long idempotency keys are honoured, in microseconds.
+    public let idempotencyWindow: Int64
+
+    let environment: Environment
+    let databases: Databases
+    let indexKey: [UInt8]
+    /// Writer-owned state: the hashing contexts and the cached chain head. Held for a whole transaction.
+    let writer: Mutex<WriterState>
+
+    struct Databases: Sendable {
+        let meta, headers, bodies, tree, byTime, byKind, bySubject, byActor, idempotency, checkpoints: Database
+    }
+
+    final class WriterState: @unchecked Sendable {
+        // Only touched while holding `writer`.
+        let sha = SHA256()
+        let merkle = MerkleHasher()
+        var cachedHead: ChainHead?
+    }
+
+    /// Options for opening a ledger.
+    public struct Options: Sendable {
+        /// Open read-only (for tools beside a running daemon).
+        public var readOnly = false
+        /// Create the store if the directory holds none, with this origin.
+        public var createWithOrigin: String?
+        /// How long idempotency keys are honoured (default 7 days).
+        public var idempotencyWindow: Int64 = 7 * 86_400_000_000
+        /// Initial LMDB map size (it grows as needed).
+        public var initialMapSize = 1 << 28
+
+        /// Default options: open an existing store for writing.
+        public init() {}
+    }
+
+    /// Opens the ledger in directory `path` (which must exist).
+    /// - Throws: ``LedgerError`` `notALedger` if there is no ledger and creation was not asked for.
+    public init(path: String, options: Options = Options()) throws {
+        self.path = path
+        self.isReadOnly = options.readOnly
+        self.idempotencyWindow = options.idempotencyWindow
+        do {
+            self.environment = try Environment(
+                path: path, maxDatabases: LedgerKeys.all.count, mapSize: options.initialMapSize,
+                readOnly: options.readOnly)
+        } catch let error as LMDBError {
+            if error.code == 2 { throw LedgerError(.notALedger, "no ledger at \(path)") }
+            throw LedgerError(.storage, "cannot open the ledger at \(path): \(error.reason)")
+        }
+        let exists = try Self.probeFormat(environment)
+        if !exists {
+            guard let origin = options.createWithOrigin, !options.readOnly else {
+                throw LedgerError(.notALedger, "\(path) holds no Stele ledger")
+            }
+            guard (try? Checkpoint(origin: origin, size: 0, rootHash: MerkleHasher.emptyRoot)) != nil,
+                NoteVerifierKey.isValidName(origin)
+            else {
+                throw LedgerError(.invalidEvent, "origin \"\(origin)\" must be one line with no spaces or '+'")
+            }
+            let indexKey = try SecureRandom.bytes(32)
+            let databases = try Self.openDatabases(environment, create: true)
+            try environment.withWriteTransaction { txn in
+                try txn.put(databases.meta, key: LedgerKeys.formatKey, value: LedgerKeys.formatValue, mode: .insertOnly)
+                try txn.put(databases.meta, key: LedgerKeys.originKey, value: Array(origin.utf8))
+                try txn.put(databases.meta, key: LedgerKeys.indexKeyKey, value: indexKey)
+                try txn.put(databases.meta, key: LedgerKeys.headKey, value: ChainHead.empty.bytes)
+            }
+        }
+        let environment = self.environment
+        let databases = try Self.openDatabases(environment, create: false)
+        self.databases = databases
+        let (origin, indexKey) = try environment.withReadTransaction { txn in
+            (try txn.get(databases.meta, key: LedgerKeys.originKey), try txn.get(databases.meta, key: LedgerKeys.indexKeyKey))
+        }
+        guard let origin, let indexKey, indexKey.count == 32 else {
+            throw LedgerError(.corrupt, "the ledger metadata (origin, index key) is missing or damaged")
+        }
+        self.origin = String(decoding: origin, as: UTF8.self)
+        self.indexKey = indexKey
+        self.writer = Mutex(WriterState())
+    }
+
+    private static func probeFormat(_ environment: Environment) throws -> Bool {
+        let meta: Database
+        do { meta = try environment.openDatabase(LedgerKeys.meta, create: false) } catch let error as LMDBError {
+            if error.code == LMDBError.notFound { return false }
+            throw LedgerError(.storage, "cannot read the ledger metadata: \(error.reason)")
+        }
+        let format = try environment.withReadTransaction { txn in try txn.get(meta, key: LedgerKeys.formatKey) }
+        guard let format else { return false }
+        guard format == LedgerKeys.formatValue else {
+            throw LedgerError(.notALedger, "the store has format \"\(String(decoding: format, as: UTF8.self))\", not stele-ledger/1")
+        }
+        return true
+    }
+
+    private static func openDatabases(_ environment: Environment, create: Bool) throws -> Databases {
+        func open(_ name: String) throws -> Database {
+            do { return try environment.openDatabase(name, create: create) } catch let error as LMDBError {
+                throw LedgerError(.corrupt, "the ledger database \"\(name)\" is missing: \(error.reason)")
+            }
+        }
+        return Databases(
+            meta: try open(LedgerKeys.meta), headers: try open(LedgerKeys.headers), bodies: try open(LedgerKeys.bodies),
+            tree: try open(LedgerKeys.tree), byTime: try open(LedgerKeys.byTime), byKind: try open(LedgerKeys.byKind),
+            bySubject: try open(LedgerKeys.bySubject), byActor: try open(LedgerKeys.byActor),
+            idempotency: try open(LedgerKeys.idempotency), checkpoints: try open(LedgerKeys.checkpoints))
+    }
+
+    /// Runs `body` in a read snapshot, mapping storage failures to ``LedgerError``.
+    func read<R>(_ body: (Transaction) throws -> R) throws -> R {
+        do { return try environment.withReadTransaction(body) } catch let error as LMDBError {
+            throw LedgerError(.storage, "reading the ledger failed: \(error)")
+        }
+    }
+
+    /// The chain head as stored in snapshot `txn`.
+    func head(_ txn: Transaction) throws -> ChainHead {
+        guard let raw = try txn.get(databases.meta, key: LedgerKeys.headKey),
+            let head = raw.withUnsafeBytes({ ChainHead($0) })
+        else { throw LedgerError(.corrupt, "the ledger's chain head record is missing or damaged") }
+        return head
+    }
+
+    /// The number of entries committed.
+    public var size: UInt64 {
+        get throws { try read { try head($0).size } }
+    }
+
+    /// Bytes of the data file in use.
+    public var usedBytes: Int { environment.usedBytes }
+}

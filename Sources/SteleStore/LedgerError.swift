@@ -1,0 +1,49 @@
+/// A failure of the ledger store, with a message a compliance officer or operator can act on.
+///
+/// Compare by ``code``. Integrity failures name the entry and what was expected.
+public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of failure. Open for new cases.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        /// The hash chain or a stored record does not match what it must be.
+        public static let chainBroken = Code(name: "chain_broken")
+        /// A stored record could not be decoded: the store is damaged or was altered.
+        public static let corrupt = Code(name: "corrupt")
+        /// The disk or the file system is full; nothing of the batch was written.
+        public static let storageFull = Code(name: "storage_full")
+        /// A repeated idempotency id arrived with a different event.
+        public static let idempotencyConflict = Code(name: "idempotency_conflict")
+        /// The event is not acceptable (missing or mistyped field, unknown kind).
+        public static let invalidEvent = Code(name: "invalid_event")
+        /// A seq or tree size beyond the end of the log.
+        public static let outOfRange = Code(name: "out_of_range")
+        /// The directory holds no ledger, or a ledger of another format version.
+        public static let notALedger = Code(name: "not_a_ledger")
+        /// The store was opened read-only.
+        public static let readOnly = Code(name: "read_only")
+        /// LMDB or the operating system refused an operation.
+        public static let storage = Code(name: "storage")
+        public var description: String { name }
+    }
+
+    /// What kind of failure this is.
+    public let code: Code
+    /// What happened, in words an operator can act on.
+    public let message: String
+
+    /// A failure of kind `code`.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    public static func == (lhs: LedgerError, rhs: LedgerError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    /// Entry `seq` does not link to its predecessor.
+    public static func chainBroken(at seq: UInt64, expected: String, found: String) -> LedgerError {
+        LedgerError(.chainBroken, "entry \(seq) breaks the hash chain: expected \(expected), found \(found)")
+    }
+}

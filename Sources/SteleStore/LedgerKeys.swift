@@ -1,0 +1,81 @@
+import SteleCore
+import SteleCrypto
+
+/// Names of the LMDB databases and the byte layout of their keys and values (`Specs/store.md`).
+enum LedgerKeys {
+    static let meta = "meta"
+    static let headers = "headers"
+    static let bodies = "bodies"
+    static let tree = "tree"
+    static let byTime = "idx_time"
+    static let byKind = "idx_kind"
+    static let bySubject = "idx_subject"
+    static let byActor = "idx_actor"
+    static let idempotency = "idempotency"
+    static let checkpoints = "checkpoints"
+    static let all = [meta, headers, bodies, tree, byTime, byKind, bySubject, byActor, idempotency, checkpoints]
+
+    static let formatKey = Array("format".utf8)
+    static let formatValue = Array("stele-ledger/1".utf8)
+    static let originKey = Array("origin".utf8)
+    static let createdKey = Array("created".utf8)
+    static let indexKeyKey = Array("index_key".utf8)
+    static let headKey = Array("head".utf8)
+
+    /// 8-byte big-endian encoding, so LMDB's bytewise order is numeric order.
+    static func u64(_ value: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: value.bigEndian) { Array($0) }
+    }
+
+    static func readU64(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt64 {
+        var value: UInt64 = 0
+        for i in 0..<8 { value = value << 8 | UInt64(bytes[offset + i]) }
+        return value
+    }
+
+    /// Times as order-preserving unsigned integers (sign bit flipped).
+    static func time(_ t: Timestamp) -> [UInt8] { u64(UInt64(bitPattern: t.microseconds) ^ (1 << 63)) }
+
+    static func readTime(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> Timestamp {
+        Timestamp(microseconds: Int64(bitPattern: readU64(bytes, at: offset) ^ (1 << 63)))
+    }
+
+    /// `kind ‖ 0x00 ‖ seq`.
+    static func kindPrefix(_ kind: String) -> [UInt8] { Array(kind.utf8) + [0] }
+
+    /// 16-byte keyed hash of an identifier, used instead of the raw identifier in index keys.
+    static func identifierPrefix(indexKey: [UInt8], role: String, identifier: String, sha: SHA256) -> [UInt8] {
+        Array(sha.hash(indexKey + Array(role.utf8) + [0] + Array(identifier.utf8)).bytes.prefix(16))
+    }
+
+    /// 32-byte keyed hash of (source, client id) for the idempotency database.
+    static func idempotencyKey(indexKey: [UInt8], source: String, id: String, sha: SHA256) -> [UInt8] {
+        sha.hash(indexKey + Array("idempotency".utf8) + [0] + Array(source.utf8) + [0] + Array(id.utf8)).bytes
+    }
+}
+
+/// The chain head record: next seq, last leaf hash, last ts (48 bytes).
+struct ChainHead: Equatable {
+    var size: UInt64
+    var lastLeaf: SHA256Digest
+    var lastTimestamp: Timestamp
+
+    static let empty = ChainHead(size: 0, lastLeaf: .zero, lastTimestamp: Timestamp(microseconds: Int64.min))
+
+    var bytes: [UInt8] {
+        LedgerKeys.u64(size) + lastLeaf.bytes + LedgerKeys.time(lastTimestamp)
+    }
+
+    init(size: UInt64, lastLeaf: SHA256Digest, lastTimestamp: Timestamp) {
+        self.size = size
+        self.lastLeaf = lastLeaf
+        self.lastTimestamp = lastTimestamp
+    }
+
+    init?(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count == 48, let leaf = SHA256Digest(bytes: raw[8..<40]) else { return nil }
+        self.size = LedgerKeys.readU64(raw)
+        self.lastLeaf = leaf
+        self.lastTimestamp = LedgerKeys.readTime(raw, at: 40)
+    }
+}
