@@ -8,6 +8,7 @@
 //   SteleLMDB                      a small owner of LMDB environments and transactions (the only importer of CLMDB)
 //   SteleCore                      formats: canonical JSON, entries, Merkle math, checkpoints and notes
 //   SteleStore                     the ledger: hash-chained appends, stored tree, indexes, proofs
+//   SteleProtocol                  the client protocol: request decoding, validation, limits, error codes
 //   stele                          the command-line tool
 import PackageDescription
 
@@ -44,10 +45,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "SteleProtocol", dependencies: ["SteleCore", "SteleStore"]),
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore",
+                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -65,7 +65,8 @@ public final class Environment: @unchecked Sendable {
 
     /// Opens a named database, creating it if `create` (needs a writable environment).
     public func openDatabase(_ name: String, create: Bool) throws -> Database {
-        try withTransaction(readOnly: !create) { txn in
+        // Handles opened in a transaction survive only if it commits, so even read-only opens commit.
+        try withTransaction(readOnly: !create, commitReadOnly: true) { txn in
             var dbi: MDB_dbi = 0
             try check(mdb_dbi_open(txn.txn, name, create ? UInt32(MDB_CREATE) : 0, &dbi), "open database \(name)")
             return Database(handle: dbi, name: name)
@@ -103,7 +104,7 @@ public final class Environment: @unchecked Sendable {
     }
 
     private func withTransaction<R, E: Error>(
-        readOnly: Bool, _ body: (Transaction) throws(E) -> R
+        readOnly: Bool, commitReadOnly: Bool = false, _ body: (Transaction) throws(E) -> R
     ) throws -> R {
         while true {
             let outcome: Result<R, any Error>? = gate.withReadLock {
@@ -117,7 +118,7 @@ public final class Environment: @unchecked Sendable {
                 let txn = Transaction(txn: raw)
                 do {
                     let result = try body(txn)
-                    if readOnly {
+                    if readOnly && !commitReadOnly {
                         mdb_txn_abort(raw)
                     } else {
                         let committed = mdb_txn_commit(raw)

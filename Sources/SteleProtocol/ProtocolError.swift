@@ -1,0 +1,44 @@
+/// A refused request, with a stable machine-readable code (`Specs/protocol.md`) and a message.
+public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The stable error code sent to clients.
+    public let code: String
+    /// What was wrong, for the client's developer.
+    public let message: String
+
+    /// A refusal with `code`.
+    public init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// The line was not valid JSON (or not in Stele's JSON subset).
+    public static let malformedJSON = "malformed_json"
+    /// The line exceeded the maximum length.
+    public static let lineTooLong = "line_too_long"
+    /// The request was not a JSON object.
+    public static let notAnObject = "not_an_object"
+    /// `op` named no known operation.
+    public static let unknownOp = "unknown_op"
+    /// A required member or attribute was absent.
+    public static let missingField = "missing_field"
+    /// A member or attribute had the wrong type or value.
+    public static let invalidField = "invalid_field"
+    /// `kind` is not in the catalogue.
+    public static let unknownKind = "unknown_kind"
+    /// The kind is reserved (`ledger.*`) or not allowed for this source.
+    public static let forbiddenKind = "forbidden_kind"
+    /// `actor`, `subject` or `id` is not a valid identifier.
+    public static let invalidIdentifier = "invalid_identifier"
+    /// Attributes nest too deeply, are too many, or a string is too long.
+    public static let tooLarge = "too_large"
+    /// The id was already used for a different event.
+    public static let idempotencyConflict = "idempotency_conflict"
+    /// The peer is not authorized.
+    public static let unauthorized = "unauthorized"
+    /// The source exceeded its rate limit.
+    public static let rateLimited = "rate_limited"
+    /// The ledger could not commit (disk full, storage failure); nothing was written.
+    public static let unavailable = "unavailable"
+}

@@ -1,0 +1,157 @@
+public import SteleCore
+public import SteleStore
+
+/// A decoded client request (`Specs/protocol.md`).
+public enum Request: Sendable, Hashable {
+    /// Append an event. `wantsReceipt` asks for the exact header text in the reply.
+    case append(Event, wantsReceipt: Bool)
+    /// Liveness check.
+    case ping
+    /// The latest signed checkpoint.
+    case checkpoint
+    /// Daemon statistics.
+    case stats
+}
+
+/// Decodes request lines into ``Request`` values, enforcing the catalogue and the limits.
+public struct RequestDecoder: Sendable {
+    /// The event kinds accepted.
+    public var catalogue: EventCatalogue
+    /// The bounds enforced.
+    public var limits: RequestLimits
+
+    /// A decoder for `catalogue` with `limits`.
+    public init(catalogue: EventCatalogue = .builtIn, limits: RequestLimits = RequestLimits()) {
+        self.catalogue = catalogue
+        self.limits = limits
+    }
+
+    /// The client's `id` member, if the line is an object carrying a string id (for error replies).
+    public static func clientID(in value: JSONValue?) -> String? {
+        value?["id"]?.stringValue
+    }
+
+    /// Decodes one line (without its newline) from `source`.
+    /// - Returns: the request and the client's id (echoed in replies).
+    public func decode(line: some Collection<UInt8>, source: String) -> (request: Result<Request, ProtocolError>, id: String?) {
+        guard line.count <= limits.maximumLineLength else {
+            return (.failure(ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(limits.maximumLineLength) bytes")), nil)
+        }
+        let value: JSONValue
+        do { value = try JSONParser.parse(line, maximumDepth: limits.maximumAttributeDepth + 2) } catch {
+            let code = error.code == .tooDeep ? ProtocolError.tooLarge : ProtocolError.malformedJSON
+            return (.failure(ProtocolError(code, "request is not valid JSON: \(error)")), nil)
+        }
+        let id = Self.clientID(in: value)
+        return (Result { () throws(ProtocolError) in try decode(value, source: source) }, id)
+    }
+
+    /// Decodes a parsed request from `source`.
+    public func decode(_ value: JSONValue, source: String) throws(ProtocolError) -> Request {
+        guard let object = value.objectValue else { throw ProtocolError(ProtocolError.notAnObject, "a request is a JSON object") }
+        let op: String
+        switch object["op"] {
+        case nil: op = "append"
+        case .string(let s)?: op = s
+        default: throw ProtocolError(ProtocolError.invalidField, "\"op\" must be a string")
+        }
+        switch op {
+        case "append": return try decodeAppend(object, source: source)
+        case "ping": return .ping
+        case "checkpoint": return .checkpoint
+        case "stats": return .stats
+        default: throw ProtocolError(ProtocolError.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats)")
+        }
+    }
+
+    private func decodeAppend(_ object: [String: JSONValue], source: String) throws(ProtocolError) -> Request {
+        let allowed: Set<String> = ["op", "id", "kind", "actor", "subject", "occurred", "attrs", "receipt"]
+        if let extra = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw ProtocolError(ProtocolError.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
+        }
+        guard let kindValue = object["kind"] else { throw ProtocolError(ProtocolError.missingField, "\"kind\" is required") }
+        guard let kindName = kindValue.stringValue else { throw ProtocolError(ProtocolError.invalidField, "\"kind\" must be a string") }
+        if kindName.hasPrefix("ledger.") {
+            throw ProtocolError(ProtocolError.forbiddenKind, "\"\(kindName)\": ledger.* kinds are written by Stele only")
+        }
+        guard let kind = catalogue.kind(kindName) else {
+            throw ProtocolError(ProtocolError.unknownKind, "unknown kind \"\(kindName)\"")
+        }
+        let id = try identifier(object, "id")
+        let actor = try identifier(object, "actor")
+        let subject = try identifier(object, "subject")
+        var occurred: Timestamp?
+        if let value = object["occurred"] {
+            guard let text = value.stringValue, let time = Timestamp(rfc3339: text) else {
+                throw ProtocolError(ProtocolError.invalidField, "\"occurred\" must be an RFC 3339 time")
+            }
+            occurred = time
+        }
+        var wantsReceipt = false
+        if let value = object["receipt"] {
+            guard let flag = value.boolValue else { throw ProtocolError(ProtocolError.invalidField, "\"receipt\" must be true or false") }
+            wantsReceipt = flag
+        }
+        var attributes: [String: JSONValue] = [:]
+        if let value = object["attrs"] {
+            guard let members = value.objectValue else { throw ProtocolError(ProtocolError.invalidField, "\"attrs\" must be an object") }
+            attributes = members
+        }
+        try checkSize(attributes)
+        for name in attributes.keys.sorted() {
+            if ["actor", "subject", "id", "occurred"].contains(name) {
+                throw ProtocolError(ProtocolError.invalidField, "attribute \"\(name)\" is reserved; send it as a top-level member")
+            }
+            do { try EntryBody.validate(name: name) } catch {
+                throw ProtocolError(ProtocolError.invalidField, "attribute name \"\(name)\": use 1-64 of a-z 0-9 _ . starting with a letter")
+            }
+        }
+        if let (attribute, reason) = catalogue.problem(with: attributes, for: kind) {
+            let code = attributes[attribute] == nil && kind.required[attribute] != nil ? ProtocolError.missingField : ProtocolError.invalidField
+            throw ProtocolError(code, "attribute \"\(attribute)\" \(reason)")
+        }
+        let event = Event(
+            kind: kind.name, retentionClass: kind.retentionClass, retention: catalogue.retentionMicroseconds(for: kind),
+            source: source, actor: actor, subject: subject, id: id, occurred: occurred, attributes: attributes)
+        return .append(event, wantsReceipt: wantsReceipt)
+    }
+
+    private func identifier(_ object: [String: JSONValue], _ name: String) throws(ProtocolError) -> String? {
+        guard let value = object[name] else { return nil }
+        guard let text = value.stringValue else {
+            throw ProtocolError(ProtocolError.invalidIdentifier, "\"\(name)\" must be a string")
+        }
+        let bytes = text.utf8
+        guard (1...limits.maximumIdentifierLength).contains(bytes.count), bytes.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw ProtocolError(
+                ProtocolError.invalidIdentifier,
+                "\"\(name)\" must be 1-\(limits.maximumIdentifierLength) printable ASCII characters without spaces")
+        }
+        return text
+    }
+
+    private func checkSize(_ attributes: [String: JSONValue]) throws(ProtocolError) {
+        guard attributes.count <= limits.maximumAttributeCount else {
+            throw ProtocolError(ProtocolError.tooLarge, "more than \(limits.maximumAttributeCount) attributes")
+        }
+        func walk(_ value: JSONValue, depth: Int) throws(ProtocolError) {
+            guard depth <= limits.maximumAttributeDepth else {
+                throw ProtocolError(ProtocolError.tooLarge, "attributes nest deeper than \(limits.maximumAttributeDepth) levels")
+            }
+            switch value {
+            case .string(let s):
+                guard s.utf8.count <= limits.maximumStringLength else {
+                    throw ProtocolError(ProtocolError.tooLarge, "a string is longer than \(limits.maximumStringLength) bytes")
+                }
+            case .array(let elements): for element in elements { try walk(element, depth: depth + 1) }
+            case .object(let members):
+                for (key, member) in members {
+                    try walk(.string(key), depth: depth)
+                    try walk(member, depth: depth + 1)
+                }
+            default: break
+            }
+        }
+        for value in attributes.values { try walk(value, depth: 0) }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import SteleStore
+
+/// `--data DIR`: where the ledger lives.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "The ledger's data directory.")
+    var data: String = "./stele-data"
+
+    /// Opens the existing ledger read-only (safe while a daemon writes).
+    func openReadOnly() throws -> Ledger {
+        var options = Ledger.Options()
+        options.readOnly = true
+        return try Failure.map { try Ledger(path: data, options: options) }
+    }
+
+    /// Opens the ledger for writing, creating it (with the default origin) if absent.
+    func openForWriting(createOrigin: String? = nil) throws -> Ledger {
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        chmod(data, 0o700)
+        var options = Ledger.Options()
+        options.createWithOrigin = createOrigin ?? Origin.default
+        return try Failure.map { try Ledger(path: data, options: options) }
+    }
+}
+
+/// `--key FILE`: the signing key, kept outside the data directory.
+struct KeyOptions: ParsableArguments {
+    @Option(name: .long, help: "The Ed25519 signing key (PEM, mode 0600), outside the data directory.")
+    var key: String = "./stele-key/signing.key"
+}
+
+/// The default log origin: derived once from the host name when a store is created, then fixed.
+enum Origin {
+    static var `default`: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cleaned = host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F && $0 != "+" }
+        return "stele/" + (cleaned.isEmpty ? "localhost" : String(String.UnicodeScalarView(cleaned)))
+    }
+}
+
+/// Exit statuses: 0 done (or sound), 1 integrity failure found, 2 could not run.
+enum Failure {
+    /// Prints `message` to standard error and exits 2.
+    static func couldNotRun(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data(("stele: " + message + "\n").utf8))
+        return ExitCode(2)
+    }
+
+    /// Runs `body`, turning ledger errors into a one-line message and exit status 2.
+    static func map<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let error as LedgerError {
+            throw couldNotRun(error.message)
+        }
+    }
+}
+
+/// Writes one line to standard output.
+func printLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

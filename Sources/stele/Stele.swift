@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `stele`: the ledger's single command-line tool. Subcommand names are part of the user contract.
+@main
+struct Stele: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stele",
+        abstract: "A tamper-evident audit log and consent ledger.",
+        subcommands: [
+            IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
+            VerifyCommand.self,
+        ])
+}

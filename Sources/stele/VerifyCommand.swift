@@ -1,0 +1,30 @@
+import ArgumentParser
+import SteleCore
+import SteleCrypto
+import SteleStore
+
+/// `stele verify`: recomputes the chain, the bodies' commitments and the stored tree.
+/// Exit 0 sound, 1 integrity failure found, 2 could not run.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check the whole store for tampering (exit 0 sound, 1 failure, 2 could not run).")
+
+    @OptionGroup var dataOptions: DataOptions
+    @Flag(help: "Output one JSON report.") var json = false
+
+    func run() throws {
+        let ledger = try dataOptions.openReadOnly()
+        let report = try Failure.map { try ledger.verifyIntegrity() }
+        if json {
+            printLine(JSONValue.object([
+                "sound": .bool(report.isSound), "tree_size": .integer(Int64(report.size)),
+                "root": .string(Base64.encode(report.root.bytes)),
+                "problems": .array(report.problems.map { .object(["code": .string($0.code.description), "message": .string($0.message)]) }),
+            ]).canonicalText)
+        } else {
+            for problem in report.problems { printLine("FAIL \(problem.code): \(problem.message)") }
+            printLine(report.isSound ? "OK: \(report.size) entries, root \(Base64.encode(report.root.bytes))" : "INTEGRITY FAILURE: \(report.problems.count) problem(s)")
+        }
+        if !report.isSound { throw ExitCode(1) }
+    }
+}
