@@ -1,5 +1,5 @@
 import CLMDB
-import Synchronization
+import Glibc
 
 /// One LMDB environment (a data file and its lock file in a directory), owning every LMDB pointer.
 ///
@@ -61,6 +61,13 @@ public final class Environment: @unchecked Sendable {
         mdb_env_info(env, &info)
         mdb_env_stat(env, &stat)
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Bytes available to this process on the file system holding the environment (nil if unknown).
+    public var availableDiskBytes: Int? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
     /// Opens a named database, creating it if `create` (needs a writable environment).

@@ -85,7 +85,10 @@ extension Ledger {
             return result
         } catch let error as LMDBError {
             state.cachedHead = nil
-            if error.code == LMDBError.noSpace {
+            // A full disk shows as ENOSPC, or as EIO when LMDB's page write comes up short.
+            let diskFull = error.code == LMDBError.noSpace
+                || (error.code == 5 && (environment.availableDiskBytes ?? Int.max) < 1 << 22)
+            if diskFull {
                 throw LedgerError(.storageFull, "the disk is full: nothing of this batch was written; free space and retry")
             }
             throw LedgerError(.storage, "the ledger could not commit: \(error)")

@@ -1,0 +1,167 @@
+import Foundation
+import SteleCore
+import SteleCrypto
+import SteleStore
+import SteleTestSupport
+import Testing
+
+@Suite("Ledger appends: chaining, atomicity, idempotency, durability")
+struct LedgerAppendTests {
+    @Test("appended entries chain, carry strictly increasing ts, and read back as written")
+    func appendsChainAndReadBack() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        let receipts = try Fixture.receipts(ledger.append((0..<10).map { Fixture.login($0) }))
+        #expect(receipts.map(\.seq) == Array(0..<10))
+        var prev = SHA256Digest.zero
+        var lastTime: Timestamp?
+        for receipt in receipts {
+            let entry = try ledger.entry(receipt.seq)
+            #expect(entry.headerBytes == receipt.header)
+            #expect(entry.header.prev == prev)
+            if let lastTime { #expect(entry.header.timestamp > lastTime) }
+            #expect(entry.header.retainUntil == entry.header.timestamp.adding(microseconds: 365 * 86_400_000_000))
+            #expect(entry.body.fields["subject"]?.value == .string("user:\(receipt.seq)"))
+            #expect(MerkleHasher().leafHash(entry.headerBytes) == receipt.leafHash)
+            prev = receipt.leafHash
+            lastTime = entry.header.timestamp
+        }
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
+    @Test("a clock that goes backwards still yields strictly increasing ts")
+    func backwardsClock() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        _ = try ledger.append([Fixture.login(0)], now: { Timestamp(microseconds: 2_000_000_000_000_000) })
+        _ = try ledger.append([Fixture.login(1), Fixture.login(2)], now: { Timestamp(microseconds: 1_000_000_000_000_000) })
+        let times = try ledger.entries().map(\.header.timestamp.microseconds)
+        #expect(times == [2_000_000_000_000_000, 2_000_000_000_000_001, 2_000_000_000_000_002])
+    }
+
+    @Test("a failure in the middle of a batch leaves no trace, and the chain continues after it")
+    func batchFailureLeavesNoTrace() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        _ = try ledger.append([Fixture.login(0)])
+        let before = try ledger.treeHead()
+        // The third event's kind is longer than LMDB's key limit: its index write fails inside the
+        // transaction, after two entries of the batch were already written to it.
+        var poison = Fixture.login(3)
+        poison.kind = String(repeating: "k", count: 600)
+        #expect(throws: LedgerError.self) { try ledger.append([Fixture.login(1), Fixture.login(2), poison]) }
+        let after = try ledger.treeHead()
+        #expect(after.size == before.size)
+        #expect(after.root == before.root)
+        #expect(throws: LedgerError.self) { try ledger.entry(1) }
+        // The failed batch's ids were not recorded: the same events now append as new entries.
+        let receipts = try Fixture.receipts(ledger.append([Fixture.login(1), Fixture.login(2)]))
+        #expect(receipts.map(\.seq) == [1, 2])
+        #expect(receipts.allSatisfy { !$0.duplicate })
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
+    @Test("a retried id returns the original receipt; a reused id with another event is a conflict")
+    func idempotentRetry() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        let first = try ledger.append([Fixture.login(1, id: "abc")])[0].get()
+        let again = try ledger.append([Fixture.login(1, id: "abc")])[0].get()
+        #expect(again.seq == first.seq)
+        #expect(again.leafHash == first.leafHash)
+        #expect(again.duplicate)
+        let conflict = try ledger.append([Fixture.login(2, id: "abc")])[0]
+        #expect(throws: LedgerError.self) { try conflict.get() }
+        // Same id from another source is a different key.
+        var other = Fixture.login(1, id: "abc")
+        other.source = "mailer"
+        #expect(try ledger.append([other])[0].get().seq == 1)
+        // Duplicates within one batch collapse too.
+        let batch = try Fixture.receipts(ledger.append([Fixture.login(5, id: "x"), Fixture.login(5, id: "x")]))
+        #expect(batch[0].seq == batch[1].seq)
+        #expect(try ledger.size == 3)
+    }
+
+    @Test("idempotency keys expire after the window")
+    func idempotencyWindow() throws {
+        let dir = TemporaryDirectory()
+        var options = Ledger.Options()
+        options.createWithOrigin = "stele.test/log"
+        options.idempotencyWindow = 1_000_000
+        let ledger = try Ledger(path: dir.path, options: options)
+        let t0 = Timestamp(microseconds: 1_800_000_000_000_000)
+        _ = try ledger.append([Fixture.login(1, id: "w")], now: { t0 })
+        #expect(try ledger.append([Fixture.login(1, id: "w")], now: { t0.adding(microseconds: 500_000) })[0].get().duplicate)
+        #expect(try !ledger.append([Fixture.login(1, id: "w")], now: { t0.adding(microseconds: 2_000_000) })[0].get().duplicate)
+    }
+
+    @Test("the raw client id and identifiers never appear as index keys on disk")
+    func rawIdentifiersNotInIndexes() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        _ = try ledger.append([Fixture.login(1, id: "needle-id-7f3a")])
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir.appending("data.mdb")))
+        // The id appears once: inside the body record (salted commitment input), never as a key.
+        let occurrences = data.ranges(of: Data("needle-id-7f3a".utf8))
+        #expect(occurrences.count == 1)
+    }
+
+    @Test("the chain continues across close and reopen")
+    func chainContinuesAcrossReopen() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let ledger = try Fixture.create(dir)
+            _ = try ledger.append((0..<5).map { Fixture.login($0) })
+        }
+        let reopened = try Ledger(path: dir.path)
+        #expect(reopened.origin == "stele.test/log")
+        let receipts = try Fixture.receipts(reopened.append((5..<8).map { Fixture.login($0) }))
+        #expect(receipts.first?.seq == 5)
+        #expect(try reopened.entry(5).header.prev == MerkleHasher().leafHash(try reopened.entry(4).headerBytes))
+        #expect(try reopened.verifyIntegrity().isSound)
+    }
+
+    @Test("opening a directory without a ledger is a clear error")
+    func notALedger() throws {
+        let dir = TemporaryDirectory()
+        let error = #expect(throws: LedgerError.self) { try Ledger(path: dir.path) }
+        #expect(error?.code == .notALedger)
+        #expect(throws: LedgerError.self) { try Fixture.readOnly(dir) }
+    }
+
+    @Test("the map grows as the store fills")
+    func mapGrows() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir, mapSize: 1 << 16)
+        for batch in 0..<40 {
+            _ = try ledger.append((0..<50).map { Fixture.login(batch * 50 + $0) })
+        }
+        #expect(try ledger.size == 2000)
+        #expect(ledger.usedBytes > 1 << 16)
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
+    @Test(
+        "a full disk is a clear error and writes nothing",
+        .enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
+    func fullDisk() throws {
+        let dir = TemporaryDirectory()
+        guard mount("tmpfs", dir.path, "tmpfs", 0, "size=256k") == 0 else { return }
+        defer { umount(dir.path) }
+        let ledger = try Fixture.create(dir, mapSize: 1 << 22)
+        var committed: UInt64 = 0
+        var failure: LedgerError?
+        for batch in 0..<200 {
+            do {
+                _ = try ledger.append((0..<20).map { Fixture.login(batch * 20 + $0) })
+                committed += 20
+            } catch let error as LedgerError {
+                failure = error
+                break
+            }
+        }
+        #expect(failure?.code == .storageFull, "\(String(describing: failure))")
+        #expect(try ledger.size == committed)
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+}

@@ -1,0 +1,62 @@
+public import Foundation
+
+/// A fresh directory under the system's temporary directory, removed when the value is released.
+public final class TemporaryDirectory: @unchecked Sendable {
+    /// The directory's path.
+    public let path: String
+
+    /// Creates the directory.
+    public init(_ label: String = "stele-test") {
+        var template = Array((NSTemporaryDirectory() + "/\(label)-XXXXXX").utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(created != nil, "mkdtemp failed")
+        path = String(cString: template)
+    }
+
+    /// A path inside the directory.
+    public func appending(_ component: String) -> String { path + "/" + component }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The `stele` executable built beside the test bundle.
+public enum SteleBinary {
+    /// Its path: the first `stele` found walking up from the test runner's location.
+    public static let path: String = {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for _ in 0..<6 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("stele").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        fatalError("stele executable not found near \(CommandLine.arguments[0]); run `swift build` first")
+    }()
+
+    /// Starts `stele arguments…` with pipes for standard input and output.
+    public static func start(_ arguments: [String], currentDirectory: String? = nil) throws -> (Process, stdin: Pipe, stdout: Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, stdin, stdout)
+    }
+
+    /// Runs `stele arguments…` to completion with `input` on standard input.
+    public static func run(_ arguments: [String], input: String = "", currentDirectory: String? = nil) throws -> (status: Int32, output: String) {
+        let (process, stdin, stdout) = try start(arguments, currentDirectory: currentDirectory)
+        let writer = Thread {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
