@@ -1,0 +1,97 @@
+import Foundation
+import SteleCore
+import SteleCrypto
+import SteleStore
+import SteleTestSupport
+import Testing
+
+@Suite("Redaction and queries")
+struct LedgerRedactionTests {
+    @Test("a redacted entry still verifies, keeps its proofs, and loses value and salt")
+    func redactedEntryStillVerifies() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        _ = try ledger.append((0..<8).map { Fixture.login($0) })
+        let rootBefore = try ledger.rootHash(size: 8)
+        let proofBefore = try ledger.inclusionProof(seq: 3, size: 8)
+        let receipt = Event(kind: "ledger.redaction", retentionClass: "ledger", retention: nil, source: "stele", attributes: ["seq": .integer(3)])
+        let (redacted, receiptOut) = try ledger.redact(seq: 3, fields: ["subject", "ip", "nonexistent"], receipt: receipt)
+        #expect(Set(redacted) == ["subject", "ip"])
+        #expect(receiptOut?.seq == 8)
+        let entry = try ledger.entry(3)
+        #expect(entry.body.fields["subject"]?.isRedacted == true)
+        #expect(entry.body.fields["ip"]?.isRedacted == true)
+        #expect(entry.body.fields["actor"]?.value == .string("user:3"))
+        #expect(entry.body.redactedNames == ["ip", "subject"])
+        #expect(try ledger.rootHash(size: 8) == rootBefore)
+        #expect(try ledger.inclusionProof(seq: 3, size: 8).proof == proofBefore.proof)
+        #expect(try ledger.verifyIntegrity().isSound)
+        // Redacting again changes nothing.
+        #expect(try ledger.redact(seq: 3, fields: ["subject"]).redacted.isEmpty)
+        // The subject index no longer finds the entry.
+        #expect(try ledger.entries(LedgerQuery(subject: "user:3")).isEmpty)
+        // Fully redacted: body prints as null.
+        _ = try ledger.redact(seq: 3, fields: Array(entry.body.fields.keys))
+        #expect(try ledger.entry(3).outputJSON["body"] == .null)
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
+    @Test("queries select by subject, actor, kind and half-open time range")
+    func queries() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        let base = Timestamp(microseconds: 1_800_000_000_000_000)
+        for i in 0..<20 {
+            let event = i % 4 == 0 ? Fixture.consent("user:\(i % 3)", purpose: "marketing_email", id: "c\(i)") : Fixture.login(i, users: 3)
+            _ = try ledger.append([event], now: { base.adding(microseconds: Int64(i) * 1_000_000) })
+        }
+        let all = try ledger.entries()
+        #expect(all.count == 20)
+        let user1 = try ledger.entries(LedgerQuery(subject: "user:1"))
+        #expect(user1.map(\.seq) == all.filter { $0.body.fields["subject"]?.value == .string("user:1") }.map(\.seq))
+        #expect(!user1.isEmpty)
+        #expect(try ledger.entries(LedgerQuery(actor: "user:2")).allSatisfy { $0.body.fields["actor"]?.value == .string("user:2") })
+        #expect(try ledger.entries(LedgerQuery(kind: "consent.granted")).map(\.seq) == [0, 4, 8, 12, 16])
+        let window = try ledger.entries(LedgerQuery(since: base.adding(microseconds: 5_000_000), until: base.adding(microseconds: 9_000_000)))
+        #expect(window.map(\.seq) == [5, 6, 7, 8])
+        let combined = try ledger.entries(LedgerQuery(subject: "user:0", kind: "consent.granted", since: base.adding(microseconds: 1)))
+        #expect(combined.allSatisfy { $0.header.kind == "consent.granted" && $0.seq > 0 })
+        #expect(try ledger.entries(LedgerQuery(subject: "user:nobody")).isEmpty)
+    }
+
+    @Test("tampering with a header in the on-disk file is found by the integrity check")
+    func tamperedHeaderIsFound() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let ledger = try Fixture.create(dir)
+            _ = try ledger.append((0..<10).map { Fixture.login($0) })
+            _ = try ledger.append([Fixture.consent("user:9", purpose: "marketing_email", id: "tamper-me")])
+        }
+        let file = URL(fileURLWithPath: dir.appending("data.mdb"))
+        var data = try Data(contentsOf: file)
+        let needle = Data(#""kind":"consent.granted""#.utf8)
+        let range = try #require(data.range(of: needle))
+        data.replaceSubrange(range, with: Data(#""kind":"consent.grantee""#.utf8))
+        try data.write(to: file)
+        let report = try Fixture.readOnly(dir).verifyIntegrity()
+        #expect(!report.isSound)
+        #expect(report.problems.contains { $0.code == .corrupt || $0.code == .chainBroken })
+    }
+
+    @Test("tampering with a body value on disk breaks its commitment")
+    func tamperedBodyIsFound() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let ledger = try Fixture.create(dir)
+            _ = try ledger.append([Fixture.consent("user:42", purpose: "marketing_email", id: "b1")])
+        }
+        let file = URL(fileURLWithPath: dir.appending("data.mdb"))
+        var data = try Data(contentsOf: file)
+        let range = try #require(data.range(of: Data(#""value":"marketing_email""#.utf8)))
+        data.replaceSubrange(range, with: Data(#""value":"marketing_emaiX""#.utf8))
+        try data.write(to: file)
+        let report = try Fixture.readOnly(dir).verifyIntegrity()
+        #expect(report.problems.map(\.code) == [.chainBroken])
+        #expect(report.problems.first?.message.contains("entry 0") == true)
+    }
+}
