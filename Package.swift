@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "stele", targets: ["stele"]),
         .library(name: "SteleCore", targets: ["SteleCore"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
+        .library(name: "SteleLMDB", targets: ["SteleLMDB"]),
+        .library(name: "SteleCrypto", targets: ["SteleCrypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -1,19 +1,88 @@
-import Foundation
-
 /// Standard base64 (RFC 4648 §4, with padding), strict on input: the text must be exactly what
 /// encoding its bytes would produce, so no two texts decode to the same bytes.
+///
+/// Hand-written because Stele encodes several digests into every header and body on the append
+/// path, and Foundation's `Data.base64EncodedString()` costs an intermediate `Data` and `String`
+/// per call; this writes straight into the output buffer.
 public enum Base64 {
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let reverse: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { table[Int(c)] = UInt8(i) }
+        return table
+    }()
+
+    /// Appends the encoding of `bytes` to `out`.
+    public static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        alphabet.withUnsafeBufferPointer { a in
+            var i = 0
+            while i + 3 <= bytes.count {
+                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                out.append(a[Int(v >> 18 & 63)])
+                out.append(a[Int(v >> 12 & 63)])
+                out.append(a[Int(v >> 6 & 63)])
+                out.append(a[Int(v & 63)])
+                i += 3
+            }
+            let rest = bytes.count - i
+            if rest == 1 {
+                let v = UInt32(bytes[i]) << 16
+                out.append(a[Int(v >> 18 & 63)])
+                out.append(a[Int(v >> 12 & 63)])
+                out.append(UInt8(ascii: "="))
+                out.append(UInt8(ascii: "="))
+            } else if rest == 2 {
+                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+                out.append(a[Int(v >> 18 & 63)])
+                out.append(a[Int(v >> 12 & 63)])
+                out.append(a[Int(v >> 6 & 63)])
+                out.append(UInt8(ascii: "="))
+            }
+        }
+    }
+
     /// Encodes bytes.
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        Data(bytes).base64EncodedString()
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        if bytes.withContiguousStorageIfAvailable({ encode(UnsafeRawBufferPointer($0), into: &out) }) == nil {
+            Array(bytes).withUnsafeBytes { encode($0, into: &out) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes canonical padded base64; nil for anything else (whitespace, missing padding,
     /// non-zero trailing bits, URL-safe alphabet).
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        guard let data = Data(base64Encoded: String(text)) else { return nil }
-        let bytes = [UInt8](data)
-        guard encode(bytes) == text else { return nil }
-        return bytes
+        let input = Array(text.utf8)
+        guard input.count % 4 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(input.count / 4 * 3)
+        var i = 0
+        while i < input.count {
+            let last = i + 4 == input.count
+            var values: [UInt32] = [0, 0, 0, 0]
+            var padding = 0
+            for j in 0..<4 {
+                let c = input[i + j]
+                if c == UInt8(ascii: "=") && last && j >= 2 {
+                    padding += 1
+                    continue
+                }
+                guard padding == 0 else { return nil }
+                let v = reverse[Int(c)]
+                guard v != 0xFF else { return nil }
+                values[j] = UInt32(v)
+            }
+            let v = values[0] << 18 | values[1] << 12 | values[2] << 6 | values[3]
+            out.append(UInt8(v >> 16 & 0xFF))
+            if padding < 2 { out.append(UInt8(v >> 8 & 0xFF)) }
+            if padding < 1 { out.append(UInt8(v & 0xFF)) }
+            // Canonical form: the bits dropped by padding must be zero.
+            if padding == 1 && v & 0xFF != 0 { return nil }
+            if padding == 2 && v & 0xFFFF != 0 { return nil }
+            i += 4
+        }
+        return out
     }
 }

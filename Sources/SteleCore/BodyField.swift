@@ -50,17 +50,19 @@ public struct BodyField: Hashable, Sendable {
         case .redacted(let digest):
             return digest
         case .disclosed(let salt, let value):
-            let canonical = value.canonicalBytes
-            let nameBytes = Array(name.utf8)
-            let separator: UInt8 = 0
-            return salt.withUnsafeBytes { s in
-                nameBytes.withUnsafeBytes { n in
-                    withUnsafeBytes(of: separator) { z in
-                        canonical.withUnsafeBytes { v in sha.hash(parts: [s, n, z, v]) }
-                    }
-                }
-            }
+            return Self.digest(salt: salt, name: name, canonicalValue: value.canonicalBytes, using: sha)
         }
+    }
+
+    /// SHA-256(salt ‖ UTF-8(name) ‖ 0x00 ‖ canonicalValue).
+    public static func digest(salt: some Collection<UInt8>, name: String, canonicalValue: [UInt8], using sha: SHA256) -> SHA256Digest {
+        sha.begin()
+        Array(salt).withUnsafeBytes { sha.update($0) }
+        var name = name
+        name.withUTF8 { sha.update(UnsafeRawBufferPointer($0)) }
+        sha.update([0])
+        sha.update(canonicalValue)
+        return sha.finish()
     }
 
     /// This field with value and salt removed.

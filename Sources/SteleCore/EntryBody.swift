@@ -69,20 +69,75 @@ public struct EntryBody: Hashable, Sendable {
 
     /// The stored form as JSON.
     public var jsonValue: JSONValue {
-        var object = [String: JSONValue]()
-        for (name, field) in fields {
-            switch field.content {
-            case .disclosed(let salt, let value):
-                object[name] = .object(["salt": .string(Base64.encode(salt)), "value": value])
-            case .redacted(let digest):
-                object[name] = .object(["digest": .string(Base64.encode(digest.bytes))])
-            }
-        }
-        return .object(object)
+        // Cold path (tests, tools): the record's canonical text parsed back.
+        try! JSONParser.parse(canonicalBytes)
     }
 
-    /// The stored form's canonical text.
-    public var canonicalBytes: [UInt8] { jsonValue.canonicalBytes }
+    /// The stored form's canonical text, written directly (field names are ASCII, so byte order is
+    /// RFC 8785 order; inside a field `digest`, `salt` < `value`).
+    public var canonicalBytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(64 * fields.count + 2)
+        out.append(UInt8(ascii: "{"))
+        for (n, name) in orderedNames.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            switch fields[name]!.content {
+            case .disclosed(let salt, let value):
+                Self.writeDisclosed(name: name, salt: salt, canonicalValue: value.canonicalBytes, to: &out)
+            case .redacted(let digest):
+                CanonicalJSON.writeString(name, to: &out)
+                out.append(contentsOf: #":{"digest":""#.utf8)
+                digest.withUnsafeBytes { Base64.encode($0, into: &out) }
+                out.append(contentsOf: #""}"#.utf8)
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    static func writeDisclosed(name: String, salt: some Collection<UInt8>, canonicalValue: [UInt8], to out: inout [UInt8]) {
+        CanonicalJSON.writeString(name, to: &out)
+        out.append(contentsOf: #":{"salt":""#.utf8)
+        Array(salt).withUnsafeBytes { Base64.encode($0, into: &out) }
+        out.append(contentsOf: #"","value":"#.utf8)
+        out.append(contentsOf: canonicalValue)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// A new body sealed in one pass: its stored record and its commitment.
+    public struct Sealed: Sendable {
+        /// The canonical stored record (all fields disclosed).
+        public let record: [UInt8]
+        /// The commitment the header records.
+        public let commitment: SHA256Digest
+    }
+
+    /// Builds a body from plain values with fresh random salts and returns its record and commitment,
+    /// without building intermediate values (the append path's form of ``init(values:)`` plus
+    /// ``canonicalBytes`` and ``commitment(using:)``).
+    public static func seal(values: [String: JSONValue], using sha: SHA256) throws -> Sealed {
+        for name in values.keys { try validate(name: name) }
+        let names = values.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var salts = [UInt8](repeating: 0, count: names.count * BodyField.saltLength)
+        try salts.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        var record = [UInt8]()
+        record.reserveCapacity(96 * names.count + 2)
+        var digests = [UInt8]()
+        digests.reserveCapacity(32 * names.count)
+        record.append(UInt8(ascii: "{"))
+        for (n, name) in names.enumerated() {
+            if n > 0 { record.append(UInt8(ascii: ",")) }
+            let salt = salts[n * BodyField.saltLength..<(n + 1) * BodyField.saltLength]
+            let canonical = values[name]!.canonicalBytes
+            writeDisclosed(name: name, salt: salt, canonicalValue: canonical, to: &record)
+            BodyField.digest(salt: salt, name: name, canonicalValue: canonical, using: sha).withUnsafeBytes {
+                digests.append(contentsOf: $0)
+            }
+        }
+        record.append(UInt8(ascii: "}"))
+        for i in salts.indices { salts[i] = 0 }
+        return Sealed(record: record, commitment: sha.hash(digests))
+    }
 
     /// Parses the stored form (canonical or not; what matters is the commitment).
     public init(parsing bytes: some Collection<UInt8>) throws(EntryFormatError) {

@@ -54,7 +54,7 @@ public struct EntryHeader: Hashable, Sendable {
         }
         func digest(_ d: SHA256Digest) {
             out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: Base64.encode(d.bytes).utf8)
+            d.withUnsafeBytes { Base64.encode($0, into: &out) }
             out.append(UInt8(ascii: "\""))
         }
         func time(_ t: Timestamp) {

@@ -2,43 +2,32 @@ import COpenSSL
 
 /// SHA-256 (FIPS 180-4) computed by libcrypto.
 ///
-/// A `SHA256` value owns one reusable libcrypto digest context, so hashing many small inputs
-/// (headers, body fields, tree nodes) costs no allocation per hash. It is not thread-safe: give each
-/// thread or writer its own. The static ``hash(_:)`` is a convenience for cold paths.
+/// A `SHA256` value owns one reusable libcrypto context, so hashing many small inputs (headers, body
+/// fields, tree nodes) costs no allocation per hash. It is not thread-safe: give each thread or
+/// writer its own. The static ``hash(_:)`` is a convenience for cold paths.
 public final class SHA256 {
-    /// The SHA-256 algorithm, fetched from the default provider once per process.
-    nonisolated(unsafe) private static let algorithm: OpaquePointer = {
-        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else {
-            fatalError("libcrypto has no SHA-256 implementation")
-        }
-        return md
-    }()
+    private let context: UnsafeMutablePointer<stele_sha256_ctx>
 
-    private let context: OpaquePointer
-
-    /// Creates a hasher with its own libcrypto context.
+    /// Creates a hasher with its own context.
     public init() {
-        guard let context = EVP_MD_CTX_new() else { fatalError("libcrypto could not allocate a digest context") }
-        self.context = context
+        context = .allocate(capacity: 1)
+        context.initialize(to: stele_sha256_ctx())
     }
 
-    deinit { EVP_MD_CTX_free(context) }
+    deinit { context.deallocate() }
 
     /// Starts a new hash, feeds each part in order, and returns the digest of their concatenation.
     public func hash(parts: [UnsafeRawBufferPointer]) -> SHA256Digest {
-        EVP_DigestInit_ex2(context, Self.algorithm, nil)
-        for part in parts where part.count > 0 {
-            EVP_DigestUpdate(context, part.baseAddress, part.count)
-        }
-        return SHA256Digest { out in
-            var length: UInt32 = 0
-            EVP_DigestFinal_ex(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
-        }
+        stele_sha256_init(context)
+        for part in parts where part.count > 0 { stele_sha256_update(context, part.baseAddress, part.count) }
+        return finish()
     }
 
     /// The digest of one buffer.
     public func hash(_ bytes: UnsafeRawBufferPointer) -> SHA256Digest {
-        hash(parts: [bytes])
+        stele_sha256_init(context)
+        if bytes.count > 0 { stele_sha256_update(context, bytes.baseAddress, bytes.count) }
+        return finish()
     }
 
     /// The digest of a byte collection.
@@ -51,14 +40,39 @@ public final class SHA256 {
 
     /// One prefix byte followed by a buffer: the RFC 6962 leaf hash when `prefix` is 0x00.
     public func hash(prefix: UInt8, _ bytes: UnsafeRawBufferPointer) -> SHA256Digest {
-        withUnsafeBytes(of: prefix) { p in hash(parts: [p, bytes]) }
+        var p = prefix
+        stele_sha256_init(context)
+        stele_sha256_update(context, &p, 1)
+        if bytes.count > 0 { stele_sha256_update(context, bytes.baseAddress, bytes.count) }
+        return finish()
     }
 
     /// One prefix byte followed by two digests: the RFC 6962 interior node hash when `prefix` is 0x01.
     public func hash(prefix: UInt8, _ left: SHA256Digest, _ right: SHA256Digest) -> SHA256Digest {
-        withUnsafeBytes(of: prefix) { p in
-            left.withUnsafeBytes { l in right.withUnsafeBytes { r in hash(parts: [p, l, r]) } }
-        }
+        var p = prefix
+        stele_sha256_init(context)
+        stele_sha256_update(context, &p, 1)
+        left.withUnsafeBytes { stele_sha256_update(context, $0.baseAddress, 32) }
+        right.withUnsafeBytes { stele_sha256_update(context, $0.baseAddress, 32) }
+        return finish()
+    }
+
+    /// Incremental use: ``begin()``, any number of ``update(_:)``, then ``finish()``.
+    public func begin() { stele_sha256_init(context) }
+
+    /// Feeds bytes to the hash begun with ``begin()``.
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.count > 0 { stele_sha256_update(context, bytes.baseAddress, bytes.count) }
+    }
+
+    /// Feeds bytes to the hash begun with ``begin()``.
+    public func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    /// Completes the hash begun with ``begin()``.
+    public func finish() -> SHA256Digest {
+        SHA256Digest { out in stele_sha256_final(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
     }
 
     /// The digest of a byte collection, with a context made for this call only.

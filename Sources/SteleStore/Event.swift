@@ -47,15 +47,6 @@ public struct Event: Sendable, Hashable {
         if let occurred { values["occurred"] = .string(occurred.description) }
         return values
     }
-
-    /// Canonical bytes identifying the event's content (everything the client chose except the id),
-    /// so a retried id can be told apart from a reused one.
-    var contentBytes: [UInt8] {
-        var values = bodyValues
-        values.removeValue(forKey: "id")
-        values["$kind"] = .string(kind)
-        return JSONValue.object(values).canonicalBytes
-    }
 }
 
 /// What the ledger returns for an appended (or already present) event.

@@ -9,7 +9,6 @@ extension Ledger {
         let event: Event
         let bodyBytes: [UInt8]
         let commitment: SHA256Digest
-        let contentDigest: SHA256Digest
         let idempotencyKey: [UInt8]?
         let subjectPrefix: [UInt8]?
         let actorPrefix: [UInt8]?
@@ -25,7 +24,7 @@ extension Ledger {
     public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
         return try writer.withLock { state in
-            let prepared = try events.map { try prepare($0, sha: state.sha) }
+            let prepared = try events.map { try prepare($0, state: state) }
             return try write(state) { txn, head in
                 try prepared.map { try appendOne($0, txn: txn, head: &head, now: now(), state: state) }
             }
@@ -41,7 +40,7 @@ extension Ledger {
     ) throws -> (redacted: [String], receipt: Receipt?) {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
         return try writer.withLock { state in
-            let preparedReceipt = try receipt.map { try prepare($0, sha: state.sha) }
+            let preparedReceipt = try receipt.map { try prepare($0, state: state) }
             return try write(state) { txn, head in
                 guard seq < head.size else {
                     throw LedgerError(.outOfRange, "entry \(seq) does not exist (the log has \(head.size) entries)")
@@ -95,37 +94,45 @@ extension Ledger {
         }
     }
 
-    func prepare(_ event: Event, sha: SHA256) throws -> PreparedEvent {
-        let body: EntryBody
-        do { body = try EntryBody(values: event.bodyValues) } catch let error as EntryFormatError {
+    func prepare(_ event: Event, state: WriterState) throws -> PreparedEvent {
+        let sealed: EntryBody.Sealed
+        do { sealed = try EntryBody.seal(values: event.bodyValues, using: state.sha) } catch let error as EntryFormatError {
             throw LedgerError(.invalidEvent, error.message)
         }
         return PreparedEvent(
             event: event,
-            bodyBytes: body.canonicalBytes,
-            commitment: body.commitment(using: sha),
-            contentDigest: sha.hash(event.contentBytes),
-            idempotencyKey: event.id.map { LedgerKeys.idempotencyKey(indexKey: indexKey, source: event.source, id: $0, sha: sha) },
-            subjectPrefix: event.subject.map { LedgerKeys.identifierPrefix(indexKey: indexKey, role: "subject", identifier: $0, sha: sha) },
-            actorPrefix: event.actor.map { LedgerKeys.identifierPrefix(indexKey: indexKey, role: "actor", identifier: $0, sha: sha) })
+            bodyBytes: sealed.record,
+            commitment: sealed.commitment,
+            idempotencyKey: event.id.map { LedgerKeys.idempotencyKey(indexKey: indexKey, source: event.source, id: $0, sha: state.sha) },
+            subjectPrefix: event.subject.map { state.identifierPrefix(role: "subject", $0, indexKey: indexKey) },
+            actorPrefix: event.actor.map { state.identifierPrefix(role: "actor", $0, indexKey: indexKey) })
+    }
+
+    /// True when the stored entry records the same event: same kind, source and field names, and equal
+    /// values wherever the stored field is still disclosed. (Checked only when an id repeats, so
+    /// the append path never hashes event content twice.)
+    static func sameEvent(_ stored: StoredEntry, _ event: Event) -> Bool {
+        let values = event.bodyValues
+        guard stored.header.kind == event.kind, stored.header.source == event.source,
+            Set(stored.body.fields.keys) == Set(values.keys)
+        else { return false }
+        return stored.body.fields.allSatisfy { name, field in field.value.map { $0 == values[name] } ?? true }
     }
 
     private func appendOne(
         _ prepared: PreparedEvent, txn: Transaction, head: inout ChainHead, now: Timestamp, state: WriterState
     ) throws -> Result<Receipt, LedgerError> {
         if let idempotencyKey = prepared.idempotencyKey, let existing = try txn.get(databases.idempotency, key: idempotencyKey),
-            existing.count == 48
+            existing.count == 16
         {
-            let recorded = existing.withUnsafeBytes { LedgerKeys.readTime($0, at: 40) }
+            let recorded = existing.withUnsafeBytes { LedgerKeys.readTime($0, at: 8) }
             if recorded.microseconds + idempotencyWindow > now.microseconds {
-                guard SHA256Digest(bytes: existing[8..<40]) == prepared.contentDigest else {
+                let seq = existing.withUnsafeBytes { LedgerKeys.readU64($0) }
+                let stored = try entry(seq, txn: txn)
+                guard Self.sameEvent(stored, prepared.event) else {
                     return .failure(LedgerError(.idempotencyConflict, "id \"\(prepared.event.id!)\" was already used for a different event"))
                 }
-                let seq = existing.withUnsafeBytes { LedgerKeys.readU64($0) }
-                guard let header = try txn.get(databases.headers, key: LedgerKeys.u64(seq)) else {
-                    throw LedgerError(.corrupt, "entry \(seq) named by an idempotency key is missing")
-                }
-                return .success(Receipt(seq: seq, leafHash: state.merkle.leafHash(header), header: header, duplicate: true))
+                return .success(Receipt(seq: seq, leafHash: state.merkle.leafHash(stored.headerBytes), header: stored.headerBytes, duplicate: true))
             }
         }
         let seq = head.size
@@ -145,7 +152,7 @@ extension Ledger {
         if let prefix = prepared.subjectPrefix { try txn.put(databases.bySubject, key: prefix + seqKey, value: []) }
         if let prefix = prepared.actorPrefix { try txn.put(databases.byActor, key: prefix + seqKey, value: []) }
         if let idempotencyKey = prepared.idempotencyKey {
-            try txn.put(databases.idempotency, key: idempotencyKey, value: seqKey + prepared.contentDigest.bytes + LedgerKeys.time(ts))
+            try txn.put(databases.idempotency, key: idempotencyKey, value: seqKey + LedgerKeys.time(ts))
         }
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))

@@ -34,6 +34,17 @@ public final class Ledger: Sendable {
         let sha = SHA256()
         let merkle = MerkleHasher()
         var cachedHead: ChainHead?
+        /// Keyed hashes of recently seen identifiers: the same users recur, so most appends skip two hashes.
+        private var prefixes: [String: [UInt8]] = [:]
+
+        func identifierPrefix(role: String, _ identifier: String, indexKey: [UInt8]) -> [UInt8] {
+            let cacheKey = role + "\u{0}" + identifier
+            if let cached = prefixes[cacheKey] { return cached }
+            if prefixes.count >= 65_536 { prefixes.removeAll(keepingCapacity: true) }
+            let prefix = LedgerKeys.identifierPrefix(indexKey: indexKey, role: role, identifier: identifier, sha: sha)
+            prefixes[cacheKey] = prefix
+            return prefix
+        }
     }
 
     /// Options for opening a ledger.

@@ -1,0 +1,83 @@
+// Appends ~300-byte events through the Ledger in batches of 1, 10, 100 and 1000 and compares the rate
+// with a raw LMDB baseline measured in the same run: the same records (the event's JSON), one put per
+// record keyed by seq with MDB_APPEND, one synced transaction per batch, no hashing, no indexes.
+import Foundation
+import SteleCore
+import SteleLMDB
+import SteleStore
+
+func temporaryDirectory() -> String {
+    var template = Array((NSTemporaryDirectory() + "/stele-bench-XXXXXX").utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+}
+
+func event(_ n: Int) -> Event {
+    Event(
+        kind: "login.succeeded", retentionClass: "security", retention: 365 * 86_400_000_000, source: "web",
+        actor: "user:\(n % 5000)", subject: "user:\(n % 5000)", id: "req-\(n)-7c1e2b9a",
+        attributes: [
+            "ip": .string("203.0.113.\(n % 250)"),
+            "user_agent": .string("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+            "method": .string("password"), "session": .string("s-\(n)-4f2d9c0e8b7a6152"),
+        ])
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+let plan: [(batch: Int, total: Int)] = [(1, 2_000), (10, 20_000), (100, 100_000), (1000, 300_000)]
+let scale = Double(ProcessInfo.processInfo.environment["STELE_BENCH_SCALE"] ?? "1") ?? 1
+
+var cpu = "unknown CPU"
+if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") })
+{
+    cpu = String(line.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces))
+}
+print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+let sample = JSONValue.object(event(1).bodyValues.merging(["kind": .string("login.succeeded")]) { a, _ in a }).canonicalBytes
+print("event size: \(sample.count) bytes of JSON")
+print("batch | entries | ledger entries/s | raw LMDB entries/s | ledger/raw")
+
+for (batch, baseTotal) in plan {
+    let total = max(batch, Int(Double(baseTotal) * scale) / batch * batch)
+    let events = (0..<total).map(event)
+    let records = events.map { JSONValue.object($0.bodyValues.merging(["kind": .string($0.kind)]) { a, _ in a }).canonicalBytes }
+
+    let rawDirectory = temporaryDirectory()
+    let environment = try Environment(path: rawDirectory, maxDatabases: 1, mapSize: 1 << 32)
+    let db = try environment.openDatabase("records", create: true)
+    let rawTime = try seconds {
+        for start in stride(from: 0, to: total, by: batch) {
+            try environment.withWriteTransaction { txn in
+                for seq in start..<start + batch {
+                    var key = UInt64(seq).bigEndian
+                    try withUnsafeBytes(of: &key) { k in
+                        try records[seq].withUnsafeBytes { v in try txn.put(db, key: k, value: v, mode: .append) }
+                    }
+                }
+            }
+        }
+    }
+
+    let ledgerDirectory = temporaryDirectory()
+    var options = Ledger.Options()
+    options.createWithOrigin = "bench.example/log"
+    options.initialMapSize = 1 << 32
+    let ledger = try Ledger(path: ledgerDirectory, options: options)
+    let ledgerTime = try seconds {
+        for start in stride(from: 0, to: total, by: batch) {
+            _ = try ledger.append(Array(events[start..<start + batch]))
+        }
+    }
+    let finalSize = try ledger.size
+    precondition(finalSize == UInt64(total))
+    let ledgerRate = Double(total) / ledgerTime
+    let rawRate = Double(total) / rawTime
+    print(String(format: "%5d | %7d | %16.0f | %18.0f | %.2f", batch, total, ledgerRate, rawRate, ledgerRate / rawRate))
+    try? FileManager.default.removeItem(atPath: rawDirectory)
+    try? FileManager.default.removeItem(atPath: ledgerDirectory)
+}
