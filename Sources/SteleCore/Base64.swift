@@ -14,29 +14,29 @@ public enum Base64 {
 
     /// Appends the encoding of `bytes` to `out`.
     public static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let start = out.count
+        let length = (bytes.count + 2) / 3 * 4
+        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))
         alphabet.withUnsafeBufferPointer { a in
-            var i = 0
-            while i + 3 <= bytes.count {
-                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-                out.append(a[Int(v >> 18 & 63)])
-                out.append(a[Int(v >> 12 & 63)])
-                out.append(a[Int(v >> 6 & 63)])
-                out.append(a[Int(v & 63)])
-                i += 3
-            }
-            let rest = bytes.count - i
-            if rest == 1 {
-                let v = UInt32(bytes[i]) << 16
-                out.append(a[Int(v >> 18 & 63)])
-                out.append(a[Int(v >> 12 & 63)])
-                out.append(UInt8(ascii: "="))
-                out.append(UInt8(ascii: "="))
-            } else if rest == 2 {
-                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-                out.append(a[Int(v >> 18 & 63)])
-                out.append(a[Int(v >> 12 & 63)])
-                out.append(a[Int(v >> 6 & 63)])
-                out.append(UInt8(ascii: "="))
+            out.withUnsafeMutableBufferPointer { buffer in
+                var o = start
+                var i = 0
+                while i + 3 <= bytes.count {
+                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                    buffer[o] = a[Int(v >> 18 & 63)]
+                    buffer[o + 1] = a[Int(v >> 12 & 63)]
+                    buffer[o + 2] = a[Int(v >> 6 & 63)]
+                    buffer[o + 3] = a[Int(v & 63)]
+                    i += 3
+                    o += 4
+                }
+                let rest = bytes.count - i
+                if rest > 0 {
+                    let v = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+                    buffer[o] = a[Int(v >> 18 & 63)]
+                    buffer[o + 1] = a[Int(v >> 12 & 63)]
+                    if rest == 2 { buffer[o + 2] = a[Int(v >> 6 & 63)] }
+                }
             }
         }
     }

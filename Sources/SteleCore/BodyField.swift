@@ -50,17 +50,17 @@ public struct BodyField: Hashable, Sendable {
         case .redacted(let digest):
             return digest
         case .disclosed(let salt, let value):
-            return Self.digest(salt: salt, name: name, canonicalValue: value.canonicalBytes, using: sha)
+            return salt.withUnsafeBytes { Self.digest(salt: $0, name: name, canonicalValue: value.canonicalBytes, using: sha) }
         }
     }
 
     /// SHA-256(salt ‖ UTF-8(name) ‖ 0x00 ‖ canonicalValue).
-    public static func digest(salt: some Collection<UInt8>, name: String, canonicalValue: [UInt8], using sha: SHA256) -> SHA256Digest {
+    public static func digest(salt: UnsafeRawBufferPointer, name: String, canonicalValue: [UInt8], using sha: SHA256) -> SHA256Digest {
         sha.begin()
-        Array(salt).withUnsafeBytes { sha.update($0) }
+        sha.update(salt)
         var name = name
         name.withUTF8 { sha.update(UnsafeRawBufferPointer($0)) }
-        sha.update([0])
+        sha.update(byte: 0)
         sha.update(canonicalValue)
         return sha.finish()
     }

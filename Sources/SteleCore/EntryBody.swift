@@ -83,7 +83,7 @@ public struct EntryBody: Hashable, Sendable {
             if n > 0 { out.append(UInt8(ascii: ",")) }
             switch fields[name]!.content {
             case .disclosed(let salt, let value):
-                Self.writeDisclosed(name: name, salt: salt, canonicalValue: value.canonicalBytes, to: &out)
+                salt.withUnsafeBytes { Self.writeDisclosed(name: name, salt: $0, canonicalValue: value.canonicalBytes, to: &out) }
             case .redacted(let digest):
                 CanonicalJSON.writeString(name, to: &out)
                 out.append(contentsOf: #":{"digest":""#.utf8)
@@ -95,10 +95,10 @@ public struct EntryBody: Hashable, Sendable {
         return out
     }
 
-    static func writeDisclosed(name: String, salt: some Collection<UInt8>, canonicalValue: [UInt8], to out: inout [UInt8]) {
+    static func writeDisclosed(name: String, salt: UnsafeRawBufferPointer, canonicalValue: [UInt8], to out: inout [UInt8]) {
         CanonicalJSON.writeString(name, to: &out)
         out.append(contentsOf: #":{"salt":""#.utf8)
-        Array(salt).withUnsafeBytes { Base64.encode($0, into: &out) }
+        Base64.encode(salt, into: &out)
         out.append(contentsOf: #"","value":"#.utf8)
         out.append(contentsOf: canonicalValue)
         out.append(UInt8(ascii: "}"))
@@ -115,11 +115,21 @@ public struct EntryBody: Hashable, Sendable {
     /// Builds a body from plain values with fresh random salts and returns its record and commitment,
     /// without building intermediate values (the append path's form of ``init(values:)`` plus
     /// ``canonicalBytes`` and ``commitment(using:)``).
-    public static func seal(values: [String: JSONValue], using sha: SHA256) throws -> Sealed {
-        for name in values.keys { try validate(name: name) }
-        let names = values.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    public static func seal(values: [String: JSONValue], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
+        try seal(fields: values.map { ($0.key, $0.value) }, using: sha, randomness: randomness)
+    }
+
+    /// ``seal(values:using:randomness:)`` for fields given as (name, value) pairs with unique names.
+    public static func seal(fields unsorted: [(String, JSONValue)], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
+        for (name, _) in unsorted { try validate(name: name) }
+        let fields = unsorted.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+        let names = fields.map(\.0)
         var salts = [UInt8](repeating: 0, count: names.count * BodyField.saltLength)
-        try salts.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        if let randomness {
+            try salts.withUnsafeMutableBytes { try randomness.fill($0) }
+        } else {
+            try salts.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        }
         var record = [UInt8]()
         record.reserveCapacity(96 * names.count + 2)
         var digests = [UInt8]()
@@ -127,11 +137,13 @@ public struct EntryBody: Hashable, Sendable {
         record.append(UInt8(ascii: "{"))
         for (n, name) in names.enumerated() {
             if n > 0 { record.append(UInt8(ascii: ",")) }
-            let salt = salts[n * BodyField.saltLength..<(n + 1) * BodyField.saltLength]
-            let canonical = values[name]!.canonicalBytes
-            writeDisclosed(name: name, salt: salt, canonicalValue: canonical, to: &record)
-            BodyField.digest(salt: salt, name: name, canonicalValue: canonical, using: sha).withUnsafeBytes {
-                digests.append(contentsOf: $0)
+            let canonical = fields[n].1.canonicalBytes
+            salts.withUnsafeBytes { all in
+                let salt = UnsafeRawBufferPointer(rebasing: all[n * BodyField.saltLength..<(n + 1) * BodyField.saltLength])
+                writeDisclosed(name: name, salt: salt, canonicalValue: canonical, to: &record)
+                BodyField.digest(salt: salt, name: name, canonicalValue: canonical, using: sha).withUnsafeBytes {
+                    digests.append(contentsOf: $0)
+                }
             }
         }
         record.append(UInt8(ascii: "}"))

@@ -46,35 +46,36 @@ public struct EntryHeader: Hashable, Sendable {
     public var canonicalBytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(320)
-        func key(_ name: StaticString, first: Bool = false) {
-            if !first { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        }
-        func digest(_ d: SHA256Digest) {
-            out.append(UInt8(ascii: "\""))
-            d.withUnsafeBytes { Base64.encode($0, into: &out) }
-            out.append(UInt8(ascii: "\""))
-        }
-        func time(_ t: Timestamp) {
-            out.append(UInt8(ascii: "\""))
-            t.write(to: &out)
-            out.append(UInt8(ascii: "\""))
-        }
-        out.append(UInt8(ascii: "{"))
-        key("body", first: true); digest(bodyCommitment)
-        key("class"); CanonicalJSON.writeString(retentionClass, to: &out)
-        key("kind"); CanonicalJSON.writeString(kind, to: &out)
-        key("prev"); digest(prev)
-        key("retain_until")
-        if let retainUntil { time(retainUntil) } else { out.append(contentsOf: "null".utf8) }
-        key("seq"); CanonicalJSON.writeInteger(Int64(seq), to: &out)
-        key("source"); CanonicalJSON.writeString(source, to: &out)
-        key("ts"); time(timestamp)
-        key("v"); CanonicalJSON.writeInteger(version, to: &out)
+        Self.key("{\"body\":", &out); Self.digest(bodyCommitment, &out)
+        Self.key(",\"class\":", &out); CanonicalJSON.writeString(retentionClass, to: &out)
+        Self.key(",\"kind\":", &out); CanonicalJSON.writeString(kind, to: &out)
+        Self.key(",\"prev\":", &out); Self.digest(prev, &out)
+        Self.key(",\"retain_until\":", &out)
+        if let retainUntil { Self.time(retainUntil, &out) } else { Self.key("null", &out) }
+        Self.key(",\"seq\":", &out); CanonicalJSON.writeInteger(Int64(seq), to: &out)
+        Self.key(",\"source\":", &out); CanonicalJSON.writeString(source, to: &out)
+        Self.key(",\"ts\":", &out); Self.time(timestamp, &out)
+        Self.key(",\"v\":", &out); CanonicalJSON.writeInteger(version, to: &out)
         out.append(UInt8(ascii: "}"))
         return out
+    }
+
+    // Static helpers rather than nested functions: a nested function capturing `out` would box it
+    // and pay an exclusivity check on every append.
+    private static func key(_ literal: StaticString, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    private static func digest(_ d: SHA256Digest, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        d.withUnsafeBytes { Base64.encode($0, into: &out) }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func time(_ t: Timestamp, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        t.write(to: &out)
+        out.append(UInt8(ascii: "\""))
     }
 
     /// The canonical text as a string.

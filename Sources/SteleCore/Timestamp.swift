@@ -37,24 +37,26 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
         let (days, remainder) = floorDivide(microseconds, 86_400_000_000)
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = remainder / 1_000_000
-        let micros = remainder % 1_000_000
-        func digits(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var v = value
-            while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8(v / divisor))
-                v %= divisor
-                divisor /= 10
+        Self.digits(year, 4, &out); out.append(UInt8(ascii: "-"))
+        Self.digits(month, 2, &out); out.append(UInt8(ascii: "-"))
+        Self.digits(day, 2, &out); out.append(UInt8(ascii: "T"))
+        Self.digits(seconds / 3600, 2, &out); out.append(UInt8(ascii: ":"))
+        Self.digits(seconds / 60 % 60, 2, &out); out.append(UInt8(ascii: ":"))
+        Self.digits(seconds % 60, 2, &out); out.append(UInt8(ascii: "."))
+        Self.digits(remainder % 1_000_000, 6, &out); out.append(UInt8(ascii: "Z"))
+    }
+
+    private static func digits(_ value: Int64, _ width: Int, _ out: inout [UInt8]) {
+        // Fill right to left; dividing by the constant 10 compiles to a multiply.
+        var v = UInt64(value)
+        var buffer: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            for i in stride(from: width - 1, through: 0, by: -1) {
+                raw[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+                v /= 10
             }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<width]))
         }
-        digits(year, 4); out.append(UInt8(ascii: "-"))
-        digits(month, 2); out.append(UInt8(ascii: "-"))
-        digits(day, 2); out.append(UInt8(ascii: "T"))
-        digits(seconds / 3600, 2); out.append(UInt8(ascii: ":"))
-        digits(seconds / 60 % 60, 2); out.append(UInt8(ascii: ":"))
-        digits(seconds % 60, 2); out.append(UInt8(ascii: "."))
-        digits(micros, 6); out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses any RFC 3339 `date-time` (§5.6): `T` or `t` separator, `Z`/`z` or a numeric offset,

@@ -30,6 +30,17 @@ public final class SHA256 {
         return finish()
     }
 
+    /// The digest of a byte array.
+    public func hash(_ bytes: [UInt8]) -> SHA256Digest {
+        bytes.withUnsafeBytes { hash($0) }
+    }
+
+    /// Feeds one byte to the hash begun with ``begin()``.
+    public func update(byte: UInt8) {
+        var b = byte
+        stele_sha256_update(context, &b, 1)
+    }
+
     /// The digest of a byte collection.
     public func hash(_ bytes: some Collection<UInt8>) -> SHA256Digest {
         if let digest = bytes.withContiguousStorageIfAvailable({ hash(UnsafeRawBufferPointer($0)) }) {

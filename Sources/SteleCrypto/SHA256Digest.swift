@@ -14,6 +14,15 @@ public struct SHA256Digest: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     /// Copies exactly 32 bytes; returns nil for any other length.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == Self.byteCount else { return nil }
+        self.storage = (0, 0, 0, 0)
+        bytes.withUnsafeBytes { source in
+            withUnsafeMutableBytes(of: &self.storage) { $0.copyMemory(from: source) }
+        }
+    }
+
+    /// Copies exactly 32 bytes; returns nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }
         self.storage = (0, 0, 0, 0)

@@ -18,3 +18,32 @@ public enum SecureRandom {
         return out
     }
 }
+
+/// A buffer of bytes from ``SecureRandom``, refilled 4 KiB at a time, so that drawing a 16-byte salt
+/// for every body field costs a copy instead of a call into the generator. Bytes are zeroed once
+/// handed out. Not thread-safe: one per writer or per thread.
+public final class SecureRandomPool {
+    private var buffer = [UInt8](repeating: 0, count: 4096)
+    private var offset = 4096
+
+    /// An empty pool (filled on first use).
+    public init() {}
+
+    /// Fills `out` with random bytes.
+    public func fill(_ out: UnsafeMutableRawBufferPointer) throws {
+        var written = 0
+        while written < out.count {
+            if offset == buffer.count {
+                try buffer.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+                offset = 0
+            }
+            let n = min(out.count - written, buffer.count - offset)
+            buffer.withUnsafeMutableBytes { pool in
+                (out.baseAddress! + written).copyMemory(from: pool.baseAddress! + offset, byteCount: n)
+                (pool.baseAddress! + offset).initializeMemory(as: UInt8.self, repeating: 0, count: n)
+            }
+            offset += n
+            written += n
+        }
+    }
+}

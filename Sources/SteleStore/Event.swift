@@ -38,6 +38,18 @@ public struct Event: Sendable, Hashable {
         self.attributes = attributes
     }
 
+    /// The body fields as (name, value) pairs, unsorted: what ``bodyValues`` holds, without a dictionary.
+    public var bodyFields: [(String, JSONValue)] {
+        var fields = [(String, JSONValue)]()
+        fields.reserveCapacity(attributes.count + 4)
+        for (name, value) in attributes { fields.append((name, value)) }
+        if let actor { fields.append(("actor", .string(actor))) }
+        if let subject { fields.append(("subject", .string(subject))) }
+        if let id { fields.append(("id", .string(id))) }
+        if let occurred { fields.append(("occurred", .string(occurred.description))) }
+        return fields
+    }
+
     /// The body fields: `actor`, `subject`, `id`, `occurred` when present, and each attribute.
     public var bodyValues: [String: JSONValue] {
         var values = attributes

@@ -4,28 +4,29 @@ import SteleLMDB
 import Synchronization
 
 extension Ledger {
-    /// An event with everything computed that does not depend on the chain head.
-    struct PreparedEvent {
-        let event: Event
-        let bodyBytes: [UInt8]
-        let commitment: SHA256Digest
-        let idempotencyKey: [UInt8]?
-        let subjectPrefix: [UInt8]?
-        let actorPrefix: [UInt8]?
+    /// A preparer bound to this ledger's index key, for one thread.
+    public func makePreparer() -> EventPreparer {
+        EventPreparer(indexKey: indexKey)
     }
 
-    /// Appends a batch of events in one write transaction, committed with full sync before this returns.
+    /// Prepares and appends a batch (see ``append(prepared:now:)``).
+    public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
+        let preparer = makePreparer()
+        return try append(prepared: events.map { try preparer.prepare($0) }, now: now)
+    }
+
+    /// Appends a batch of prepared events in one write transaction, committed with full sync before
+    /// this returns.
     ///
     /// Each event gets its own outcome: a receipt (new, or the original one for a retried id), or an
     /// `idempotencyConflict` when its id was used for a different event. Either every new entry of the
     /// batch is committed or, if this throws, none is.
     /// - Parameter now: the clock; `ts` is max(now, previous `ts` + 1 µs), read inside the transaction.
     /// - Throws: ``LedgerError`` `storageFull` or `storage` when nothing could be committed.
-    public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
+    public func append(prepared: [PreparedEvent], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
         return try writer.withLock { state in
-            let prepared = try events.map { try prepare($0, state: state) }
-            return try write(state) { txn, head in
+            try write(state, now: now) { txn, head in
                 try prepared.map { try appendOne($0, txn: txn, head: &head, now: now(), state: state) }
             }
         }
@@ -39,26 +40,22 @@ extension Ledger {
         seq: UInt64, fields: [String], receipt: Event? = nil, now: @Sendable () -> Timestamp = Timestamp.now
     ) throws -> (redacted: [String], receipt: Receipt?) {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
+        let preparedReceipt = try receipt.map { try makePreparer().prepare($0) }
         return try writer.withLock { state in
-            let preparedReceipt = try receipt.map { try prepare($0, state: state) }
-            return try write(state) { txn, head in
+            try write(state, now: now) { txn, head in
                 guard seq < head.size else {
                     throw LedgerError(.outOfRange, "entry \(seq) does not exist (the log has \(head.size) entries)")
                 }
-                let key = LedgerKeys.u64(seq)
-                guard let raw = try txn.get(databases.bodies, key: key) else {
-                    throw LedgerError(.corrupt, "the body of entry \(seq) is missing")
-                }
-                let body = try EntryBody(parsing: raw)
-                let names = fields.filter { body.fields[$0]?.isRedacted == false }
+                let stored = try entry(seq, txn: txn)
+                let names = fields.filter { stored.body.fields[$0]?.isRedacted == false }
                 if !names.isEmpty {
                     for (name, db) in [("subject", databases.bySubject), ("actor", databases.byActor)] where names.contains(name) {
-                        if let identifier = body.fields[name]?.value?.stringValue {
+                        if let identifier = stored.body.fields[name]?.value?.stringValue {
                             let prefix = LedgerKeys.identifierPrefix(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
-                            try txn.delete(db, key: prefix + key)
+                            try txn.delete(db, key: LedgerKeys.identifierIndexKey(prefix: prefix, seq: seq))
                         }
                     }
-                    try txn.put(databases.bodies, key: key, value: body.redacting(names, using: state.sha).canonicalBytes)
+                    try txn.put(databases.bodies, key: LedgerKeys.u64(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
                 }
                 var receiptOut: Receipt?
                 if let preparedReceipt {
@@ -70,19 +67,25 @@ extension Ledger {
     }
 
     /// Runs one write transaction with the stored chain head, storing the advanced head at the end.
-    private func write<R>(_ state: WriterState, _ body: (Transaction, inout ChainHead) throws -> R) throws -> R {
+    private func write<R>(
+        _ state: WriterState, now: () -> Timestamp, _ body: (Transaction, inout ChainHead) throws -> R
+    ) throws -> R {
         do {
             let (result, head) = try environment.withWriteTransaction { txn in
+                // The head is read inside the transaction: another process holding the write lock may have appended.
                 var head = try self.head(txn)
-                // The cached head is only a hint: another process holding the write lock may have appended.
+                try state.idempotency.synchronize(
+                    txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
                 let result = try body(txn, &head)
                 if head != start { try txn.put(databases.meta, key: LedgerKeys.headKey, value: head.bytes) }
                 return (result, head)
             }
+            state.idempotency.commit(head: head.size)
             state.cachedHead = head
             return result
         } catch let error as LMDBError {
+            state.idempotency.reset()
             state.cachedHead = nil
             // A full disk shows as ENOSPC, or as EIO when LMDB's page write comes up short.
             let diskFull = error.code == LMDBError.noSpace
@@ -91,21 +94,10 @@ extension Ledger {
                 throw LedgerError(.storageFull, "the disk is full: nothing of this batch was written; free space and retry")
             }
             throw LedgerError(.storage, "the ledger could not commit: \(error)")
+        } catch {
+            state.idempotency.rollback()
+            throw error
         }
-    }
-
-    func prepare(_ event: Event, state: WriterState) throws -> PreparedEvent {
-        let sealed: EntryBody.Sealed
-        do { sealed = try EntryBody.seal(values: event.bodyValues, using: state.sha) } catch let error as EntryFormatError {
-            throw LedgerError(.invalidEvent, error.message)
-        }
-        return PreparedEvent(
-            event: event,
-            bodyBytes: sealed.record,
-            commitment: sealed.commitment,
-            idempotencyKey: event.id.map { LedgerKeys.idempotencyKey(indexKey: indexKey, source: event.source, id: $0, sha: state.sha) },
-            subjectPrefix: event.subject.map { state.identifierPrefix(role: "subject", $0, indexKey: indexKey) },
-            actorPrefix: event.actor.map { state.identifierPrefix(role: "actor", $0, indexKey: indexKey) })
     }
 
     /// True when the stored entry records the same event: same kind, source and field names, and equal
@@ -122,18 +114,12 @@ extension Ledger {
     private func appendOne(
         _ prepared: PreparedEvent, txn: Transaction, head: inout ChainHead, now: Timestamp, state: WriterState
     ) throws -> Result<Receipt, LedgerError> {
-        if let idempotencyKey = prepared.idempotencyKey, let existing = try txn.get(databases.idempotency, key: idempotencyKey),
-            existing.count == 16
-        {
-            let recorded = existing.withUnsafeBytes { LedgerKeys.readTime($0, at: 8) }
-            if recorded.microseconds + idempotencyWindow > now.microseconds {
-                let seq = existing.withUnsafeBytes { LedgerKeys.readU64($0) }
-                let stored = try entry(seq, txn: txn)
-                guard Self.sameEvent(stored, prepared.event) else {
-                    return .failure(LedgerError(.idempotencyConflict, "id \"\(prepared.event.id!)\" was already used for a different event"))
-                }
-                return .success(Receipt(seq: seq, leafHash: state.merkle.leafHash(stored.headerBytes), header: stored.headerBytes, duplicate: true))
+        if let key = prepared.idempotencyKey, let seq = state.idempotency.seq(for: key) {
+            let stored = try entry(seq, txn: txn)
+            guard Self.sameEvent(stored, prepared.event) else {
+                return .failure(LedgerError(.idempotencyConflict, "id \"\(prepared.event.id!)\" was already used for a different event"))
             }
+            return .success(Receipt(seq: seq, leafHash: state.merkle.leafHash(stored.headerBytes), header: stored.headerBytes, duplicate: true))
         }
         let seq = head.size
         let ts = Timestamp(microseconds: max(now.microseconds, head.lastTimestamp.microseconds &+ 1))
@@ -149,10 +135,15 @@ extension Ledger {
         try appendTree(leaf: leaf, seq: seq, txn: txn, merkle: state.merkle)
         try txn.put(databases.byTime, key: LedgerKeys.time(ts), value: seqKey, mode: .append)
         try txn.put(databases.byKind, key: LedgerKeys.kindPrefix(prepared.event.kind) + seqKey, value: [])
-        if let prefix = prepared.subjectPrefix { try txn.put(databases.bySubject, key: prefix + seqKey, value: []) }
-        if let prefix = prepared.actorPrefix { try txn.put(databases.byActor, key: prefix + seqKey, value: []) }
-        if let idempotencyKey = prepared.idempotencyKey {
-            try txn.put(databases.idempotency, key: idempotencyKey, value: seqKey + LedgerKeys.time(ts))
+        if let prefix = prepared.subjectPrefix {
+            try txn.put(databases.bySubject, key: LedgerKeys.identifierIndexKey(prefix: prefix, seq: seq), value: [])
+        }
+        if let prefix = prepared.actorPrefix {
+            try txn.put(databases.byActor, key: LedgerKeys.identifierIndexKey(prefix: prefix, seq: seq), value: [])
+        }
+        if let key = prepared.idempotencyKey {
+            try txn.put(databases.idempotency, key: seqKey, value: key.bytes, mode: .append)
+            state.idempotency.add(key, seq: seq)
         }
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))

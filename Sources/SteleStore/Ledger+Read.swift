@@ -81,16 +81,22 @@ extension Ledger {
                 }
                 return
             }
+            let blocked = db != databases.byKind
             try txn.withCursor(db) { cursor in
-                var record = try cursor.seek(atOrAfter: prefix + LedgerKeys.u64(low))
-                while let current = record, current.key.count == prefix.count + 8,
-                    current.key.starts(with: prefix)
-                {
-                    let seq = LedgerKeys.readU64(current.key, at: prefix.count)
-                    if seq >= high { break }
-                    let entry = try entry(seq, txn: txn)
-                    if matches(entry), try !visit(entry) { return }
-                    record = try cursor.next()
+                // Subject and actor keys are grouped by block of seqs: one seek per block.
+                let blocks = blocked ? Array((low >> LedgerKeys.indexBlockShift)...((high - 1) >> LedgerKeys.indexBlockShift)) : [0]
+                for block in blocks {
+                    let keyPrefix = blocked
+                        ? Array(LedgerKeys.identifierIndexKey(prefix: prefix, seq: block << LedgerKeys.indexBlockShift).dropLast(8))
+                        : prefix
+                    var record = try cursor.seek(atOrAfter: keyPrefix + LedgerKeys.u64(max(low, block << LedgerKeys.indexBlockShift)))
+                    while let current = record, current.key.count == keyPrefix.count + 8, current.key.starts(with: keyPrefix) {
+                        let seq = LedgerKeys.readU64(current.key, at: keyPrefix.count)
+                        if seq >= high { return }
+                        let entry = try entry(seq, txn: txn)
+                        if matches(entry), try !visit(entry) { return }
+                        record = try cursor.next()
+                    }
                 }
             }
         }

@@ -34,17 +34,7 @@ public final class Ledger: Sendable {
         let sha = SHA256()
         let merkle = MerkleHasher()
         var cachedHead: ChainHead?
-        /// Keyed hashes of recently seen identifiers: the same users recur, so most appends skip two hashes.
-        private var prefixes: [String: [UInt8]] = [:]
-
-        func identifierPrefix(role: String, _ identifier: String, indexKey: [UInt8]) -> [UInt8] {
-            let cacheKey = role + "\u{0}" + identifier
-            if let cached = prefixes[cacheKey] { return cached }
-            if prefixes.count >= 65_536 { prefixes.removeAll(keepingCapacity: true) }
-            let prefix = LedgerKeys.identifierPrefix(indexKey: indexKey, role: role, identifier: identifier, sha: sha)
-            prefixes[cacheKey] = prefix
-            return prefix
-        }
+        let idempotency = IdempotencyIndex()
     }
 
     /// Options for opening a ledger.
@@ -53,8 +43,9 @@ public final class Ledger: Sendable {
         public var readOnly = false
         /// Create the store if the directory holds none, with this origin.
         public var createWithOrigin: String?
-        /// How long idempotency keys are honoured (default 7 days).
-        public var idempotencyWindow: Int64 = 7 * 86_400_000_000
+        /// How long idempotency keys are honoured (default 24 hours). The writer keeps the window's
+        /// keys in memory (about 40 bytes each).
+        public var idempotencyWindow: Int64 = 86_400_000_000
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
 

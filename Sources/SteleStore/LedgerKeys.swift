@@ -43,14 +43,23 @@ enum LedgerKeys {
     /// `kind ‖ 0x00 ‖ seq`.
     static func kindPrefix(_ kind: String) -> [UInt8] { Array(kind.utf8) + [0] }
 
+    /// Subject and actor index keys are grouped in blocks of 2^12 consecutive seqs:
+    /// `block (u32) ‖ keyed hash (16) ‖ seq (u64)`. A commit then touches only the pages of the current
+    /// block instead of one random page per event; a query seeks once per block.
+    static let indexBlockShift: UInt64 = 12
+
+    static func identifierIndexKey(prefix: [UInt8], seq: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: seq >> indexBlockShift).bigEndian) { Array($0) } + prefix + u64(seq)
+    }
+
     /// 16-byte keyed hash of an identifier, used instead of the raw identifier in index keys.
     static func identifierPrefix(indexKey: [UInt8], role: String, identifier: String, sha: SHA256) -> [UInt8] {
         Array(sha.hash(indexKey + Array(role.utf8) + [0] + Array(identifier.utf8)).bytes.prefix(16))
     }
 
-    /// 32-byte keyed hash of (source, client id) for the idempotency database.
+    /// 16-byte keyed hash of (source, client id) for the idempotency log.
     static func idempotencyKey(indexKey: [UInt8], source: String, id: String, sha: SHA256) -> [UInt8] {
-        sha.hash(indexKey + Array("idempotency".utf8) + [0] + Array(source.utf8) + [0] + Array(id.utf8)).bytes
+        Array(sha.hash(indexKey + Array("idempotency".utf8) + [0] + Array(source.utf8) + [0] + Array(id.utf8)).bytes.prefix(16))
     }
 }
 

@@ -1,0 +1,105 @@
+import SteleCore
+import SteleLMDB
+
+/// The writer's view of recent idempotency keys.
+///
+/// On disk the keys are an append-only log in the `idempotency` database (seq → 16-byte keyed hash
+/// of source and client id), written in the same transaction as the entry, so they are exactly as
+/// durable as the entries. In memory they are a hash map covering the idempotency window, brought up
+/// to date from the log inside every write transaction, so appends by another process (holding the
+/// LMDB write lock) are seen too. Random-key B-tree inserts would dirty one page per event on every
+/// commit; the log appends instead.
+final class IdempotencyIndex {
+    struct Key: Hashable {
+        let high: UInt64
+        let low: UInt64
+
+        init(_ bytes: [UInt8]) {
+            high = bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+            low = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+
+        var bytes: [UInt8] { LedgerKeys.u64(high) + LedgerKeys.u64(low) }
+    }
+
+    private var seqByKey: [Key: UInt64] = [:]
+    /// Keys in seq order, for expiry.
+    private var order: [(seq: UInt64, key: Key)] = []
+    private var orderStart = 0
+    /// The log is loaded for seqs below this.
+    private var loadedThrough: UInt64?
+    /// Keys added by the transaction in progress (removed again if it does not commit).
+    private var pending: [Key] = []
+
+    /// Brings the map up to date with the committed log and drops keys older than `windowStart`.
+    func synchronize(txn: Transaction, ledger: Ledger, head: UInt64, windowStart: Timestamp) throws {
+        rollback()
+        let cutoff = try ledger.firstSeq(atOrAfter: windowStart, txn: txn)
+        var from = max(loadedThrough ?? cutoff, cutoff)
+        if let loaded = loadedThrough, loaded > head {
+            // The store is behind what was loaded (it cannot shrink, but be safe): reload.
+            reset()
+            from = cutoff
+        }
+        if from < head {
+            try txn.withCursor(ledger.databases.idempotency) { cursor in
+                var record = try cursor.seek(atOrAfter: LedgerKeys.u64(from))
+                while let current = record {
+                    let seq = LedgerKeys.readU64(current.key)
+                    if seq >= head { break }
+                    if current.value.count == 16 { insert(Key(Array(current.value)), seq: seq) }
+                    record = try cursor.next()
+                }
+            }
+        }
+        loadedThrough = head
+        while orderStart < order.count, order[orderStart].seq < cutoff {
+            let (seq, key) = order[orderStart]
+            if seqByKey[key] == seq { seqByKey.removeValue(forKey: key) }
+            orderStart += 1
+        }
+        if orderStart > 4096 && orderStart * 2 > order.count {
+            order.removeFirst(orderStart)
+            orderStart = 0
+        }
+    }
+
+    /// The seq recorded for `key` within the window.
+    func seq(for key: Key) -> UInt64? { seqByKey[key] }
+
+    /// Records a key appended by the transaction in progress.
+    func add(_ key: Key, seq: UInt64) {
+        insert(key, seq: seq)
+        pending.append(key)
+    }
+
+    /// The transaction committed: its keys stay.
+    func commit(head: UInt64) {
+        pending.removeAll(keepingCapacity: true)
+        loadedThrough = head
+    }
+
+    /// The transaction did not commit: forget its keys.
+    func rollback() {
+        for key in pending { seqByKey.removeValue(forKey: key) }
+        if !pending.isEmpty {
+            // Entries of the abandoned transaction are at the end of `order`.
+            order.removeLast(min(pending.count, order.count - orderStart))
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Forgets everything (reloaded on the next transaction).
+    func reset() {
+        seqByKey.removeAll()
+        order.removeAll()
+        orderStart = 0
+        loadedThrough = nil
+        pending.removeAll()
+    }
+
+    private func insert(_ key: Key, seq: UInt64) {
+        seqByKey[key] = seq
+        order.append((seq, key))
+    }
+}
