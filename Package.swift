@@ -9,6 +9,8 @@
 //   SteleCore                      formats: canonical JSON, entries, Merkle math, checkpoints and notes
 //   SteleStore                     the ledger: hash-chained appends, stored tree, indexes, proofs
 //   SteleProtocol                  the client protocol: request decoding, validation, limits, error codes
+//   SteleClient                    a small blocking client for services written in Swift (and `stele append`)
+//   SteleServer                    `stele serve`: the Unix-socket daemon, group commit, peers, checkpoints
 //   stele                          the command-line tool
 import PackageDescription
 
@@ -20,10 +22,12 @@ let package = Package(
         .library(name: "SteleStore", targets: ["SteleStore"]),
         .library(name: "SteleLMDB", targets: ["SteleLMDB"]),
         .library(name: "SteleCrypto", targets: ["SteleCrypto"]),
+        .library(name: "SteleClient", targets: ["SteleClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         .systemLibrary(
@@ -47,11 +51,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SteleProtocol", dependencies: ["SteleCore", "SteleStore"]),
+        .target(name: "SteleProtocol", dependencies: ["SteleCore", "SteleCrypto", "SteleStore"]),
+        .target(name: "SteleClient", dependencies: ["CSteleLinux"]),
+        .target(
+            name: "SteleServer",
+            dependencies: [
+                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol",
+                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -62,6 +77,10 @@ let package = Package(
         .testTarget(
             name: "SteleStoreTests",
             dependencies: ["SteleStore", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]
+        ),
+        .testTarget(
+            name: "SteleServerTests",
+            dependencies: ["SteleServer", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport"]
         ),
     ]
 )

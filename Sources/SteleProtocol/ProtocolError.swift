@@ -41,4 +41,8 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
     public static let rateLimited = "rate_limited"
     /// The ledger could not commit (disk full, storage failure); nothing was written.
     public static let unavailable = "unavailable"
+    /// The daemon has as many connections as it allows.
+    public static let tooManyConnections = "too_many_connections"
+    /// The daemon is shutting down and accepts no new requests.
+    public static let shuttingDown = "shutting_down"
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SteleCore
 import SteleCrypto
+import SteleServer
 import SteleStore
 
 /// `stele checkpoint`: the latest signed checkpoint; `--sign` signs the current tree head first.
@@ -36,18 +37,5 @@ struct CheckpointCommand: ParsableCommand {
         } else {
             FileHandle.standardOutput.write(Data(note.utf8))
         }
-    }
-}
-
-/// The off-host checkpoint directory: one file per signed tree size, `checkpoint.<size020>`, plus `latest`.
-struct CheckpointDirectory {
-    let path: String
-
-    func write(_ note: SignedNote, size: UInt64) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let name = String(format: "checkpoint.%020llu", size)
-        let data = Data(note.serialized.utf8)
-        try data.write(to: URL(fileURLWithPath: path).appendingPathComponent(name), options: .atomic)
-        try data.write(to: URL(fileURLWithPath: path).appendingPathComponent("latest"), options: .atomic)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SteleServer
 import SteleStore
 
 /// `--data DIR`: where the ledger lives.
@@ -19,7 +20,7 @@ struct DataOptions: ParsableArguments {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         chmod(data, 0o700)
         var options = Ledger.Options()
-        options.createWithOrigin = createOrigin ?? Origin.default
+        options.createWithOrigin = createOrigin ?? SteleDaemon.defaultOrigin
         return try Failure.map { try Ledger(path: data, options: options) }
     }
 }
@@ -28,17 +29,6 @@ struct DataOptions: ParsableArguments {
 struct KeyOptions: ParsableArguments {
     @Option(name: .long, help: "The Ed25519 signing key (PEM, mode 0600), outside the data directory.")
     var key: String = "./stele-key/signing.key"
-}
-
-/// The default log origin: derived once from the host name when a store is created, then fixed.
-enum Origin {
-    static var `default`: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let cleaned = host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F && $0 != "+" }
-        return "stele/" + (cleaned.isEmpty ? "localhost" : String(String.UnicodeScalarView(cleaned)))
-    }
 }
 
 /// Exit statuses: 0 done (or sound), 1 integrity failure found, 2 could not run.

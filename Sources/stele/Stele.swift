@@ -7,7 +7,7 @@ struct Stele: ParsableCommand {
         commandName: "stele",
         abstract: "A tamper-evident audit log and consent ledger.",
         subcommands: [
-            IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
+            ServeCommand.self, AppendCommand.self, StatusCommand.self, IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
             VerifyCommand.self,
         ])
 }

@@ -1,0 +1,197 @@
+import CSteleLinux
+import Logging
+import NIOCore
+import SteleCore
+import SteleProtocol
+import SteleStore
+
+/// Asks a connection to finish what it has in flight, then close (sent on SIGTERM).
+struct DrainEvent: Sendable {}
+
+/// One client connection: authenticates the peer by `SO_PEERCRED`, decodes and prepares requests,
+/// hands appends to the group committer, and writes replies strictly in request order.
+///
+/// Backpressure: with `maximumInFlight` requests unanswered, the handler stops asking the socket for
+/// more data until half of them are answered, so nothing is buffered without bound.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let shared: DaemonContext
+    private let preparer: EventPreparer
+    private var peer: PeerRule?
+    private var counted = false
+    /// Replies not yet written, in request order; nil until the request's outcome is known.
+    private var slots = CircularBuffer<String?>()
+    /// Sequence number of `slots.first`.
+    private var firstSlot: UInt64 = 0
+    private var pending: [GroupCommitter.Item] = []
+    private var readRequested = false
+    private var draining = false
+
+    init(shared: DaemonContext) {
+        self.shared = shared
+        self.preparer = shared.ledger.makePreparer()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        let status = try? context.pipeline.syncOperations.withUnsafeTransportIfAvailable(of: NIOBSDSocket.Handle.self) { fd in
+            stele_peer_credentials(fd, &pid, &uid, &gid)
+        }
+        guard status == 0 else {
+            refuse(context: context, ProtocolError(ProtocolError.unauthorized, "the kernel did not report the peer's credentials"))
+            return
+        }
+        guard let rule = shared.configuration.peers.first(where: { $0.uid == uid && ($0.gid == nil || $0.gid == gid) }) else {
+            shared.logger.warning("refused unauthorized peer", metadata: ["uid": "\(uid)", "gid": "\(gid)", "pid": "\(pid)"])
+            refuse(context: context, ProtocolError(ProtocolError.unauthorized, "uid \(uid) is not authorized to append to this ledger"))
+            return
+        }
+        shared.stats.connectionOpened()
+        counted = true
+        guard shared.stats.connections <= shared.configuration.maximumConnections else {
+            refuse(context: context, ProtocolError(ProtocolError.tooManyConnections, "the daemon allows \(shared.configuration.maximumConnections) connections"))
+            return
+        }
+        peer = rule
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted { shared.stats.connectionClosed() }
+        counted = false
+        context.fireChannelInactive()
+    }
+
+    private func refuse(context: ChannelHandlerContext, _ error: ProtocolError) {
+        shared.stats.recordError(error.code)
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeString(Reply.error(id: nil, error) + "\n")
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let peer, !draining else { return }
+        let slot = reserveSlot()
+        switch unwrapInboundIn(data) {
+        case .oversized:
+            fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(shared.configuration.limits.maximumLineLength) bytes"))
+        case .line(let buffer):
+            let (request, id) = shared.decoder.decode(line: buffer.readableBytesView, source: peer.source)
+            switch request {
+            case .failure(let error):
+                fail(slot, id: id, error)
+            case .success(.ping):
+                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "op": .string("ping")]).canonicalText)
+            case .success(.stats):
+                let size = (try? shared.ledger.size) ?? 0
+                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(shared.stats.snapshot(treeSize: size))]).canonicalText)
+            case .success(.checkpoint):
+                if let note = try? shared.ledger.latestCheckpoint() {
+                    fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)]).canonicalText)
+                } else {
+                    fail(slot, id: id, ProtocolError(ProtocolError.unavailable, "no checkpoint has been signed yet"))
+                }
+            case .success(.append(let event, let wantsReceipt)):
+                guard peer.allows(event.kind) else {
+                    fail(slot, id: id, ProtocolError(ProtocolError.forbiddenKind, "source \(peer.source) may not append \(event.kind)"))
+                    break
+                }
+                guard shared.limiter.admit(peer.source) else {
+                    fail(slot, id: id, ProtocolError(ProtocolError.rateLimited, "source \(peer.source) exceeds \(Int(shared.configuration.ratePerSource)) appends per second"))
+                    break
+                }
+                let prepared: PreparedEvent
+                do { prepared = try preparer.prepare(event) } catch {
+                    fail(slot, id: id, ProtocolError(ProtocolError.invalidField, "\(error)"))
+                    break
+                }
+                let promise = context.eventLoop.makePromise(of: Result<Receipt, LedgerError>.self)
+                pending.append(GroupCommitter.Item(prepared: prepared, promise: promise))
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { result in
+                    let (handler, context) = loopBound.value
+                    switch result {
+                    case .success(let receipt):
+                        handler.fill(slot, Reply.ok(id: id, receipt: receipt, includeHeader: wantsReceipt))
+                    case .failure(let error) where error.code == .idempotencyConflict:
+                        handler.fail(slot, id: id, ProtocolError(ProtocolError.idempotencyConflict, error.message))
+                    case .failure(let error):
+                        handler.fail(slot, id: id, ProtocolError(ProtocolError.unavailable, error.message))
+                    }
+                    handler.flushReplies(context: context)
+                }
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !pending.isEmpty {
+            shared.committer.submit(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+        flushReplies(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if draining || slots.count >= shared.configuration.maximumInFlightPerConnection {
+            readRequested = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainEvent || (event as? ChannelEvent) == .inputClosed {
+            // Shutdown, or the client finished sending: answer everything received, then close.
+            draining = true
+            if slots.isEmpty { context.close(promise: nil) }
+        } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, slots.isEmpty {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func reserveSlot() -> UInt64 {
+        slots.append(nil)
+        return firstSlot + UInt64(slots.count - 1)
+    }
+
+    private func fill(_ slot: UInt64, _ reply: String) {
+        slots[slots.index(slots.startIndex, offsetBy: Int(slot - firstSlot))] = reply
+    }
+
+    private func fail(_ slot: UInt64, id: String?, _ error: ProtocolError) {
+        shared.stats.recordError(error.code)
+        fill(slot, Reply.error(id: id, error))
+    }
+
+    /// Writes every answered reply at the head of the queue, in order.
+    private func flushReplies(context: ChannelHandlerContext) {
+        guard let first = slots.first, first != nil else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 4096)
+        while let head = slots.first, let reply = head {
+            buffer.writeString(reply)
+            buffer.writeInteger(UInt8(0x0A))
+            slots.removeFirst()
+            firstSlot += 1
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        if draining && slots.isEmpty {
+            context.close(promise: nil)
+        } else if readRequested && slots.count <= shared.configuration.maximumInFlightPerConnection / 2 {
+            readRequested = false
+            context.read()
+        }
+    }
+}

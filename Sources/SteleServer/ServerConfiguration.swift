@@ -1,0 +1,170 @@
+public import SteleCore
+public import SteleProtocol
+
+/// Everything `stele serve` needs to run: paths, peers, limits. Loaded from `--config` (JSON, see
+/// `Specs/protocol.md` §Configuration) over embedded defaults.
+public struct ServerConfiguration: Sendable {
+    /// The ledger's data directory.
+    public var dataDirectory = "./stele-data"
+    /// The socket path (default `<data>/stele.sock`).
+    public var socketPath: String?
+    /// The signing key file, outside the data directory.
+    public var keyPath = "./stele-key/signing.key"
+    /// The checkpoint directory, outside the data directory.
+    public var checkpointDirectory = "./stele-checkpoints"
+    /// The log origin used when the store is created (default `stele/<host name>`).
+    public var origin: String?
+    /// Who may connect, and what each may append.
+    public var peers: [PeerRule] = []
+    /// Request limits.
+    public var limits = RequestLimits()
+    /// The event kinds accepted.
+    public var catalogue = EventCatalogue.builtIn
+    /// Socket file permissions.
+    public var socketMode: UInt32 = 0o660
+    /// Most concurrent connections.
+    public var maximumConnections = 256
+    /// Seconds a connection may stay silent with nothing in flight before it is closed.
+    public var idleTimeoutSeconds: Int64 = 300
+    /// Appends per second allowed per source (token bucket, burst = 2 seconds' worth); 0 = unlimited.
+    public var ratePerSource: Double = 0
+    /// Most events in one commit.
+    public var maximumBatch = 8192
+    /// Requests one connection may have in flight before the daemon stops reading from it.
+    public var maximumInFlightPerConnection = 4096
+    /// Idempotency window in seconds.
+    public var idempotencyWindowSeconds: Int64 = 86_400
+
+    /// Embedded defaults.
+    public init() {}
+
+    /// The socket path in effect.
+    public var effectiveSocketPath: String { socketPath ?? dataDirectory + "/stele.sock" }
+}
+
+/// One authorized peer: a kernel uid (and optionally gid), the source name recorded in headers, and
+/// the kinds it may append (`*`, an exact kind, or a prefix ending in `.*`).
+public struct PeerRule: Sendable, Hashable {
+    /// The peer's uid.
+    public var uid: UInt32
+    /// If set, the peer's gid must match too.
+    public var gid: UInt32?
+    /// The source name recorded in each header of this peer's events.
+    public var source: String
+    /// Kind patterns this peer may append.
+    public var kinds: [String]
+
+    /// A rule.
+    public init(uid: UInt32, gid: UInt32? = nil, source: String, kinds: [String] = ["*"]) {
+        self.uid = uid
+        self.gid = gid
+        self.source = source
+        self.kinds = kinds
+    }
+
+    /// True if this peer may append `kind`.
+    public func allows(_ kind: String) -> Bool {
+        kinds.contains { pattern in
+            pattern == "*" || pattern == kind || (pattern.hasSuffix(".*") && kind.hasPrefix(pattern.dropLast(1)))
+        }
+    }
+}
+
+extension ServerConfiguration {
+    /// Reads a JSON configuration file's members over these values.
+    /// - Throws: a message naming the offending member.
+    public mutating func apply(json text: [UInt8]) throws(ConfigurationError) {
+        let value: JSONValue
+        do { value = try JSONParser.parse(text) } catch { throw ConfigurationError("the configuration is not valid JSON: \(error)") }
+        guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }
+        let known: Set<String> = [
+            "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
+            "idle_timeout_seconds", "rate_per_source", "max_batch", "max_in_flight_per_connection",
+            "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
+            "idempotency_window_seconds",
+        ]
+        if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ConfigurationError("unknown configuration member \"\(extra)\"")
+        }
+        func string(_ name: String) throws(ConfigurationError) -> String? {
+            guard let member = object[name] else { return nil }
+            guard let s = member.stringValue, !s.isEmpty else { throw ConfigurationError("\"\(name)\" must be a non-empty string") }
+            return s
+        }
+        func integer(_ name: String, _ range: ClosedRange<Int64>) throws(ConfigurationError) -> Int64? {
+            guard let member = object[name] else { return nil }
+            guard let i = member.integerValue, range.contains(i) else {
+                throw ConfigurationError("\"\(name)\" must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return i
+        }
+        if let v = try string("data") { dataDirectory = v }
+        if let v = try string("socket") { socketPath = v }
+        if let v = try string("key") { keyPath = v }
+        if let v = try string("checkpoints") { checkpointDirectory = v }
+        if let v = try string("origin") { origin = v }
+        if let v = try integer("socket_mode", 0...0o777) { socketMode = UInt32(v) }
+        if let v = try integer("max_connections", 1...100_000) { maximumConnections = Int(v) }
+        if let v = try integer("idle_timeout_seconds", 1...86_400) { idleTimeoutSeconds = v }
+        if let v = try integer("rate_per_source", 0...10_000_000) { ratePerSource = Double(v) }
+        if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
+        if let v = try integer("max_in_flight_per_connection", 1...1_000_000) { maximumInFlightPerConnection = Int(v) }
+        if let v = try integer("max_line_bytes", 256...16_777_216) { limits.maximumLineLength = Int(v) }
+        if let v = try integer("max_attribute_depth", 1...64) { limits.maximumAttributeDepth = Int(v) }
+        if let v = try integer("max_attributes", 1...4096) { limits.maximumAttributeCount = Int(v) }
+        if let v = try integer("max_string_bytes", 1...16_777_216) { limits.maximumStringLength = Int(v) }
+        if let v = try integer("idempotency_window_seconds", 1...31_536_000) { idempotencyWindowSeconds = v }
+        if let peersValue = object["peers"] {
+            guard let list = peersValue.arrayValue else { throw ConfigurationError("\"peers\" must be an array") }
+            peers = try list.map { entry throws(ConfigurationError) in
+                guard let uid = entry["uid"]?.integerValue, (0...Int64(UInt32.max)).contains(uid),
+                    let source = entry["source"]?.stringValue, !source.isEmpty,
+                    source.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
+                else { throw ConfigurationError("each peer needs \"uid\" (integer) and \"source\" (printable ASCII)") }
+                var kinds = ["*"]
+                if let k = entry["kinds"] {
+                    guard let names = k.arrayValue?.compactMap(\.stringValue), names.count == k.arrayValue?.count else {
+                        throw ConfigurationError("peer \"kinds\" must be an array of strings")
+                    }
+                    kinds = names
+                }
+                var gid: UInt32?
+                if let g = entry["gid"] {
+                    guard let value = g.integerValue, (0...Int64(UInt32.max)).contains(value) else {
+                        throw ConfigurationError("peer \"gid\" must be an integer")
+                    }
+                    gid = UInt32(value)
+                }
+                return PeerRule(uid: UInt32(uid), gid: gid, source: source, kinds: kinds)
+            }
+        }
+        if let kindsValue = object["kinds"] {
+            guard let list = kindsValue.arrayValue else { throw ConfigurationError("\"kinds\" must be an array") }
+            for entry in list {
+                guard let name = entry["name"]?.stringValue, let cls = entry["class"]?.stringValue else {
+                    throw ConfigurationError("each custom kind needs \"name\" and \"class\"")
+                }
+                guard !name.hasPrefix("ledger.") else { throw ConfigurationError("kind \"\(name)\": ledger.* is reserved") }
+                guard catalogue.classes[cls] != nil || entry["retention_days"] != nil else {
+                    throw ConfigurationError("kind \"\(name)\": unknown class \"\(cls)\" (give retention_days to declare it)")
+                }
+                if let days = entry["retention_days"] {
+                    guard let d = days.integerValue, d > 0 else { throw ConfigurationError("\"retention_days\" must be a positive integer") }
+                    catalogue.add(EventCatalogue.RetentionClass(cls, days: Int(d)))
+                }
+                func attributes(_ key: String) -> [String: EventCatalogue.AttributeType] {
+                    Dictionary(uniqueKeysWithValues: (entry[key]?.arrayValue ?? []).compactMap(\.stringValue).map { ($0, EventCatalogue.AttributeType.any) })
+                }
+                catalogue.add(EventCatalogue.Kind(name, class: cls, required: attributes("required"), optional: attributes("optional")))
+            }
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public let message: String
+    init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

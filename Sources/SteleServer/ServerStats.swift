@@ -1,0 +1,79 @@
+import NIOConcurrencyHelpers
+public import SteleCore
+
+/// Counters for `{"op":"stats"}` and `stele status`. Thread-safe.
+public final class ServerStats: Sendable {
+    private struct State {
+        var appends: UInt64 = 0
+        var duplicates: UInt64 = 0
+        var batches: UInt64 = 0
+        var events: UInt64 = 0
+        var largestBatch = 0
+        var batchSizeBuckets = [UInt64](repeating: 0, count: 8)  // 1, 2-9, 10-99, … 1e6+
+        var errors: [String: UInt64] = [:]
+        var commitMicroseconds: [Int64] = []  // ring of recent commit latencies
+        var ringIndex = 0
+        var connections = 0
+        var checkpoints: UInt64 = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let started = Timestamp.now()
+
+    init() {}
+
+    func recordBatch(size: Int, appended: Int, duplicates: Int, commitMicroseconds: Int64) {
+        state.withLockedValue { s in
+            s.appends += UInt64(appended)
+            s.duplicates += UInt64(duplicates)
+            s.batches += 1
+            s.events += UInt64(size)
+            s.largestBatch = max(s.largestBatch, size)
+            var bucket = 0
+            var n = size
+            while n >= 10 && bucket < 7 { n /= 10; bucket += 1 }
+            s.batchSizeBuckets[bucket] += 1
+            if s.commitMicroseconds.count < 8192 {
+                s.commitMicroseconds.append(commitMicroseconds)
+            } else {
+                s.commitMicroseconds[s.ringIndex] = commitMicroseconds
+                s.ringIndex = (s.ringIndex + 1) % 8192
+            }
+        }
+    }
+
+    func recordError(_ code: String) {
+        state.withLockedValue { $0.errors[code, default: 0] += 1 }
+    }
+
+    func connectionOpened() { state.withLockedValue { $0.connections += 1 } }
+    func connectionClosed() { state.withLockedValue { $0.connections -= 1 } }
+    func checkpointSigned() { state.withLockedValue { $0.checkpoints += 1 } }
+
+    /// Open connections now.
+    var connections: Int { state.withLockedValue { $0.connections } }
+
+    /// The stats reply object (without `ok`).
+    func snapshot(treeSize: UInt64) -> [String: JSONValue] {
+        state.withLockedValue { s in
+            let sorted = s.commitMicroseconds.sorted()
+            func percentile(_ p: Double) -> JSONValue {
+                sorted.isEmpty ? .null : .integer(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+            }
+            let labels = ["1-9", "10-99", "100-999", "1000-9999", "10000-99999", "100000-999999", "1000000+", ""]
+            var buckets: [String: JSONValue] = [:]
+            for (i, count) in s.batchSizeBuckets.enumerated() where count > 0 { buckets[labels[i]] = .integer(Int64(count)) }
+            return [
+                "appends": .integer(Int64(s.appends)), "duplicates": .integer(Int64(s.duplicates)),
+                "batches": .integer(Int64(s.batches)), "largest_batch": .integer(Int64(s.largestBatch)),
+                "events_committed": .integer(Int64(s.events)),
+                "batch_sizes": .object(buckets),
+                "errors": .object(s.errors.mapValues { .integer(Int64($0)) }),
+                "commit_us": .object(["p50": percentile(0.5), "p99": percentile(0.99), "p999": percentile(0.999), "samples": .integer(Int64(sorted.count))]),
+                "connections": .integer(Int64(s.connections)), "checkpoints_signed": .integer(Int64(s.checkpoints)),
+                "tree_size": .integer(Int64(treeSize)),
+                "uptime_seconds": .integer((Timestamp.now().microseconds - started.microseconds) / 1_000_000),
+            ]
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import SteleCore
+import SteleCrypto
+import SteleStore
+
+/// The checks `stele serve` makes before it opens the socket.
+enum StartupChecks {
+    /// Creates the data directory (0700) if needed and refuses one owned by another user.
+    static func dataDirectory(_ path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw DaemonError("cannot create the data directory \(path): \(error.localizedDescription)")
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw DaemonError("the data path \(path) is not a directory")
+        }
+        guard info.st_uid == geteuid() else {
+            throw DaemonError("the data directory \(path) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid())")
+        }
+    }
+
+    /// The absolute, symlink-free form of `path` (of its parent when the file does not exist yet).
+    static func resolved(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        if FileManager.default.fileExists(atPath: url.path) { return url.resolvingSymlinksInPath().path }
+        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
+    }
+
+    /// Refuses a key or checkpoint directory inside the data directory: they must leave the host with it.
+    static func outside(_ path: String, of data: String, what: String) throws {
+        let inner = resolved(path)
+        let outer = resolved(data)
+        if inner == outer || inner.hasPrefix(outer + "/") {
+            throw DaemonError("the \(what) \(path) is inside the data directory \(data); keep it outside (a backup of the data must not hold it)")
+        }
+    }
+
+    /// Loads the signing key, creating it (mode 0600 in a 0700 directory) on first start.
+    static func signingKey(_ path: String) throws -> Ed25519PrivateKey {
+        if FileManager.default.fileExists(atPath: path) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw DaemonError("cannot read the signing key \(path)") }
+            guard info.st_mode & 0o077 == 0 else {
+                throw DaemonError("the signing key \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+            }
+            guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? Ed25519PrivateKey(pemRepresentation: pem) else {
+                throw DaemonError("the signing key \(path) is unreadable or not an Ed25519 PEM private key")
+            }
+            return key
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let key = try Ed25519PrivateKey()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw DaemonError("cannot create the signing key \(path): \(String(cString: strerror(errno)))") }
+        let pem = Array(key.pemRepresentation.utf8)
+        let written = pem.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == pem.count, synced == 0 else { throw DaemonError("cannot write the signing key \(path)") }
+        return key
+    }
+
+    /// Refuses a store that is behind, or disagrees with, the newest checkpoint held outside it.
+    /// - Returns: the size of that checkpoint (0 if none).
+    static func checkpointAgreement(ledger: Ledger, directory: CheckpointDirectory, verifier: NoteVerifierKey) throws -> UInt64 {
+        guard let (name, bytes) = try directory.newest() else { return 0 }
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try Checkpoint.open(bytes, trusting: [verifier], origin: ledger.origin)
+        } catch {
+            throw DaemonError("the newest checkpoint \(directory.path)/\(name) does not verify with this log's key and origin: \(error); refusing to start")
+        }
+        let size = try ledger.size
+        guard checkpoint.size <= size else {
+            throw DaemonError("the store has \(size) entries but the checkpoint \(directory.path)/\(name) covers \(checkpoint.size): this store is older than the log (a restored backup?); refusing to start rather than fork the log")
+        }
+        let root = try ledger.rootHash(size: checkpoint.size)
+        guard root == checkpoint.rootHash else {
+            throw DaemonError("the store's root at size \(checkpoint.size) differs from the checkpoint \(directory.path)/\(name): the store was replaced or altered; refusing to start")
+        }
+        return checkpoint.size
+    }
+}

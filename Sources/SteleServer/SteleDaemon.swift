@@ -1,0 +1,153 @@
+import Dispatch
+import Foundation
+public import Logging
+import NIOCore
+import NIOConcurrencyHelpers
+import NIOPosix
+import SteleCore
+import SteleCrypto
+import SteleProtocol
+import SteleStore
+
+/// `stele serve`: opens (or creates) the ledger and its key, checks it against the newest checkpoint
+/// held outside it, serves the Unix socket until SIGTERM or SIGINT, then drains every request
+/// already received, signs a final checkpoint and exits.
+public final class SteleDaemon {
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+
+    /// A daemon with `configuration`, logging to `logger` (never body fields).
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until a termination signal; returns after a clean shutdown.
+    /// - Parameter ready: called once the socket accepts connections.
+    public func run(ready: () -> Void = {}) throws {
+        let config = configuration
+        try StartupChecks.dataDirectory(config.dataDirectory)
+        try StartupChecks.outside(config.keyPath, of: config.dataDirectory, what: "signing key")
+        try StartupChecks.outside(config.checkpointDirectory, of: config.dataDirectory, what: "checkpoint directory")
+        let key = try StartupChecks.signingKey(config.keyPath)
+
+        var options = Ledger.Options()
+        options.createWithOrigin = config.origin ?? Self.defaultOrigin
+        options.idempotencyWindow = config.idempotencyWindowSeconds * 1_000_000
+        let ledger: Ledger
+        do { ledger = try Ledger(path: config.dataDirectory, options: options) } catch let error as LedgerError {
+            throw DaemonError("cannot open the ledger at \(config.dataDirectory): \(error.message)")
+        }
+        let signer = try NoteSigner(name: ledger.origin, privateKey: key)
+        let directory = CheckpointDirectory(path: config.checkpointDirectory)
+        let signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)
+
+        let socketPath = config.effectiveSocketPath
+        try Self.clearStaleSocket(socketPath)
+
+        let stats = ServerStats()
+        let committer = GroupCommitter(
+            ledger: ledger, signer: signer, checkpoints: directory, stats: stats, logger: logger,
+            maximumBatch: config.maximumBatch, signedSize: signedSize)
+        committer.start()
+        let context = DaemonContext(
+            configuration: config, ledger: ledger, committer: committer,
+            decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
+            limiter: RateLimiter(ratePerSecond: config.ratePerSource), logger: logger)
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let children = ChannelRegistry()
+        let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
+        let maximumLine = config.limits.maximumLineLength
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.autoRead, value: true)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: idle),
+                        ByteToMessageHandler(LineFrameDecoder(maximumLength: maximumLine)),
+                        ConnectionHandler(shared: context),
+                    ])
+                    children.add(channel)
+                }
+            }
+
+        // Create the socket with its final permissions: no window in which it is more open.
+        let previousMask = umask(~mode_t(config.socketMode) & 0o777)
+        let server: any Channel
+        do {
+            server = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
+        } catch {
+            umask(previousMask)
+            committer.stop()
+            try? group.syncShutdownGracefully()
+            throw DaemonError("cannot listen on \(socketPath): \(error)")
+        }
+        umask(previousMask)
+        chmod(socketPath, mode_t(config.socketMode))
+
+        let size = (try? ledger.size) ?? 0
+        logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\(size)", "verifier_key": "\(signer.verifierKey)"])
+        ready()
+
+        let stop = DispatchSemaphore(value: 0)
+        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        logger.info("stopping: draining in-flight appends")
+        try? server.close().wait()
+        for channel in children.all() {
+            channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
+        }
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while stats.connections > 0 && Date() < deadline { usleep(10_000) }
+        committer.stop()
+        try? group.syncShutdownGracefully()
+        signals.forEach { $0.cancel() }
+        unlink(socketPath)
+        logger.info("stopped", metadata: ["entries": "\((try? ledger.size) ?? 0)"])
+    }
+
+    /// `stele/<host name>`, cleaned to a valid key name.
+    public static var defaultOrigin: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cleaned = String(String.UnicodeScalarView(host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F && $0 != "+" }))
+        return "stele/" + (cleaned.isEmpty ? "localhost" : cleaned)
+    }
+
+    /// Removes a socket file left by a crashed daemon; refuses one that a live daemon still serves.
+    static func clearStaleSocket(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw DaemonError("\(path) exists and is not a socket; refusing to replace it")
+        }
+        if let connection = try? SocketProbe.connect(path) {
+            close(connection)
+            throw DaemonError("another daemon is serving \(path); stop it first")
+        }
+        unlink(path)
+    }
+}
+
+/// Open child channels, for draining at shutdown.
+final class ChannelRegistry: Sendable {
+    private let channels = NIOLockedValueBox([ObjectIdentifier: any Channel]())
+
+    func add(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLockedValue { $0.removeValue(forKey: id) } }
+    }
+
+    func all() -> [any Channel] { channels.withLockedValue { Array($0.values) } }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SteleServer
+
+/// `stele serve`: the daemon.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the ledger daemon on a Unix-domain socket.",
+        discussion: "First start creates the store, fixes the log origin and creates the signing key (mode 0600). SIGTERM or SIGINT drains in-flight appends, signs a checkpoint and exits 0.")
+
+    @Option(help: "The ledger's data directory.") var data: String?
+    @Option(help: "The socket path (default <data>/stele.sock).") var socket: String?
+    @Option(help: "The Ed25519 signing key, outside the data directory.") var key: String?
+    @Option(help: "Directory outside the data directory receiving every signed checkpoint.") var checkpoints: String?
+    @Option(help: "A JSON configuration file (Specs/protocol.md).") var config: String?
+    @Option(help: "The log origin, used only when the store is created.") var origin: String?
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "stele")
+        var configuration = ServerConfiguration()
+        // The embedded default authorizes only the user that started the daemon.
+        let uid = geteuid()
+        let user = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "uid\(uid)"
+        configuration.peers = [PeerRule(uid: uid, source: user, kinds: ["*"])]
+        if let config {
+            guard let bytes = FileManager.default.contents(atPath: config) else {
+                throw Failure.couldNotRun("cannot read the configuration file \(config)")
+            }
+            do { try configuration.apply(json: [UInt8](bytes)) } catch {
+                throw Failure.couldNotRun("bad configuration \(config): \(error.message)")
+            }
+        }
+        if let data { configuration.dataDirectory = data }
+        if let socket { configuration.socketPath = socket }
+        if let key { configuration.keyPath = key }
+        if let checkpoints { configuration.checkpointDirectory = checkpoints }
+        if let origin { configuration.origin = origin }
+        do {
+            try SteleDaemon(configuration: configuration, logger: logger).run()
+        } catch let error as DaemonError {
+            throw Failure.couldNotRun(error.message)
+        }
+    }
+}
