@@ -1,0 +1,135 @@
+import Foundation
+import SteleClient
+import SteleCore
+import SteleCrypto
+import SteleTestSupport
+import Testing
+
+@Suite("stele serve: protocol, validation, ordering", .serialized)
+struct DaemonProtocolTests {
+    @Test("pipelined requests get one reply each, in request order, and appends are durable")
+    func pipeliningInOrder() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        var lines: [String] = []
+        for i in 0..<600 {
+            switch i % 6 {
+            case 0: lines.append(#"{"op":"ping","id":"p\#(i)"}"#)
+            case 1: lines.append(#"{"id":"e\#(i)","kind":"no.such.kind"}"#)
+            default: lines.append(login("a\(i)", user: "user:\(i)"))
+            }
+        }
+        try connection.send(bytes: Array(lines.joined(separator: "\n").utf8) + [0x0A])
+        var seqs: [Int] = []
+        for i in 0..<600 {
+            let line = try #require(try connection.receive())
+            let object = try reply(line)
+            let expectedID = i % 6 == 0 ? "p\(i)" : (i % 6 == 1 ? "e\(i)" : "a\(i)")
+            #expect(object["id"] as? String == expectedID, "reply \(i): \(line)")
+            #expect((object["ok"] as? Bool) == (i % 6 != 1))
+            if let seq = object["seq"] as? Int { seqs.append(seq) }
+        }
+        #expect(seqs == Array(0..<400))
+        #expect(daemon.stop() == 0)
+        let verify = try SteleBinary.run(["verify", "--data", daemon.data])
+        #expect(verify.status == 0, "\(verify.output)")
+        let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", "user:8"])
+        #expect(query.output.split(separator: "\n").count == 1)
+        #expect(query.output.contains(#""source\":\"root\""#) || query.output.contains("\\\"source\\\""))
+    }
+
+    static let badRequests: [(String, String)] = [
+        ("not json", "malformed_json"),
+        (#"{"kind":"login.succeeded","attrs":{"x":1.5}}"#, "malformed_json"),
+        (#"{"kind":"login.succeeded","kind":"logout"}"#, "malformed_json"),
+        (#"[1,2]"#, "not_an_object"),
+        (#"{"op":"delete"}"#, "unknown_op"),
+        (#"{"op":7}"#, "invalid_field"),
+        (#"{"actor":"user:1"}"#, "missing_field"),
+        (#"{"kind":"admin.action","attrs":{"action":"x"}}"#, "missing_field"),
+        (#"{"kind":5}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","attrs":[]}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","attrs":{"ip":7}}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","attrs":{"favourite_colour":"blue"}}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","attrs":{"subject":"user:2"}}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","source":"forged"}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","occurred":"yesterday"}"#, "invalid_field"),
+        (#"{"kind":"data.changed","attrs":{"entity":"e","fields":["a"],"op":"explode"}}"#, "invalid_field"),
+        (#"{"kind":"login.succeeded","receipt":"yes"}"#, "invalid_field"),
+        (#"{"kind":"made.up"}"#, "unknown_kind"),
+        (#"{"kind":"ledger.prune"}"#, "forbidden_kind"),
+        (#"{"kind":"login.succeeded","subject":"user 1"}"#, "invalid_identifier"),
+        (#"{"kind":"login.succeeded","actor":""}"#, "invalid_identifier"),
+        (#"{"kind":"login.succeeded","id":7}"#, "invalid_identifier"),
+        (#"{"kind":"login.succeeded","subject":"\#(String(repeating: "x", count: 129))"}"#, "invalid_identifier"),
+        (#"{"kind":"consent.granted","attrs":{"purpose":"p","notice":"n","method":"m","evidence":\#(String(repeating: "[", count: 12))1\#(String(repeating: "]", count: 12))}}"#, "too_large"),
+        (#"{"kind":"login.succeeded","attrs":{"reason":"\#(String(repeating: "r", count: 5000))"}}"#, "too_large"),
+    ]
+
+    @Test("every validation error has its code, appends nothing, and leaves the connection usable")
+    func validationErrors() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for (line, code) in Self.badRequests {
+            let answer = try connection.request(line)
+            #expect(try errorCode(answer) == code, "\(line.prefix(80)) → \(answer)")
+        }
+        // Oversized line: 70 KB without a newline until the end.
+        let huge = #"{"kind":"logout","attrs":{"reason":""# + String(repeating: "z", count: 70_000) + #""}}"#
+        #expect(try errorCode(connection.request(huge)) == "line_too_long")
+        #expect(try reply(connection.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        let stats = try reply(connection.request(#"{"op":"stats"}"#))["stats"] as! [String: Any]
+        #expect(stats["tree_size"] as? Int == 0)
+        // A valid append still works on the same connection.
+        #expect(try reply(connection.request(login("ok-1")))["seq"] as? Int == 0)
+    }
+
+    @Test("a retry after a dropped connection returns the original seq; a reused id with another event is refused")
+    func idempotentRetry() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        var first: [String: Any]
+        do {
+            let connection = try SteleConnection(socketPath: daemon.socket)
+            _ = try connection.request(login("warmup"))
+            first = try reply(connection.request(login("retry-me")))
+        }
+        let again = try SteleConnection(socketPath: daemon.socket)
+        let second = try reply(again.request(login("retry-me")))
+        #expect(second["seq"] as? Int == first["seq"] as? Int)
+        #expect(second["leaf"] as? String == first["leaf"] as? String)
+        #expect(second["duplicate"] as? Bool == true)
+        #expect(try errorCode(again.request(login("retry-me", user: "user:2"))) == "idempotency_conflict")
+    }
+
+    @Test("op checkpoint returns a note that verifies with the log's verifier key")
+    func checkpointVerifies() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let receipt = try reply(connection.request(login("c1").replacingOccurrences(of: "}}", with: #"},"receipt":true}"#)))
+        let header = try #require(receipt["header"] as? String)
+        #expect(Base64.encode(MerkleHasher().leafHash(Array(header.utf8)).bytes) == receipt["leaf"] as? String)
+        var note: String?
+        for _ in 0..<100 where note == nil {
+            note = try reply(connection.request(#"{"op":"checkpoint"}"#))["checkpoint"] as? String
+            if note == nil { usleep(50_000) }
+        }
+        let text = try #require(note)
+        let keyShow = try SteleBinary.run(["key", "show", "--json", "--data", daemon.data, "--key", daemon.key])
+        let verifierText = try #require(try JSONSerialization.jsonObject(with: Data(keyShow.output.utf8)) as? [String: Any])["verifier_key"] as! String
+        let verifier = try NoteVerifierKey(parsing: verifierText)
+        let checkpoint = try Checkpoint.open(Array(text.utf8), trusting: [verifier], origin: "stele.test/daemon")
+        #expect(checkpoint.size == 1)
+        #expect(checkpoint.rootHash == MerkleHasher().leafHash(Array(header.utf8)))
+        // The same note was written to the checkpoint directory outside the data directory.
+        let latest = try String(contentsOfFile: daemon.checkpoints + "/latest", encoding: .utf8)
+        #expect(latest == text)
+        let mode = try FileManager.default.attributesOfItem(atPath: daemon.key)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let socketMode = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.posixPermissions] as? Int
+        #expect(socketMode == 0o660)
+    }
+}
