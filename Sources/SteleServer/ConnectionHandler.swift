@@ -186,9 +186,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             slots.removeFirst()
             firstSlot += 1
         }
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        let written = context.writeAndFlush(wrapOutboundOut(buffer))
         if draining && slots.isEmpty {
-            context.close(promise: nil)
+            // Close only once the last replies are on the socket.
+            written.whenComplete { _ in context.close(promise: nil) }
         } else if readRequested && slots.count <= shared.configuration.maximumInFlightPerConnection / 2 {
             readRequested = false
             context.read()

@@ -1,0 +1,203 @@
+import Foundation
+import SteleClient
+import SteleCore
+import SteleCrypto
+import SteleTestSupport
+import Testing
+
+@Suite("stele serve: lifecycle, checkpoints outside the store, peers", .serialized)
+struct DaemonLifecycleTests {
+    static let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test("SIGTERM with appends in flight: every request received is answered, every acknowledged entry is kept, a final checkpoint is signed")
+    func sigtermDrains() throws {
+        let daemon = try DaemonProcess()
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let lines = (0..<3000).map { login("d\($0)", user: "user:\($0 % 97)") }
+        try connection.send(bytes: Array(lines.joined(separator: "\n").utf8) + [0x0A])
+        kill(daemon.process.processIdentifier, SIGTERM)
+        var acknowledged: [Int: String] = [:]
+        var replies = 0
+        while let line = try connection.receive() {
+            let object = try reply(line)
+            replies += 1
+            // Requests are answered in order: a reply other than a success would be a lost append.
+            #expect(object["ok"] as? Bool == true, "\(line)")
+            if object["ok"] as? Bool == true { acknowledged[object["seq"] as! Int] = object["leaf"] as? String }
+        }
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0, "\(daemon.log)")
+        // Requests still unread in the socket when the signal came were never received: the connection
+        // closes without answering them, so the client knows to retry them (with the same ids).
+        #expect(acknowledged.count == replies)
+        #expect(replies > 0)
+        let size = acknowledged.count
+        #expect(Set(acknowledged.keys) == Set(0..<size))
+        let query = try SteleBinary.run(["prove", "inclusion", "--data", daemon.data, "--seq", "\(size - 1)"])
+        let proof = try JSONSerialization.jsonObject(with: Data(query.output.utf8)) as! [String: Any]
+        #expect(proof["tree_size"] as? Int == size)
+        #expect(proof["leaf"] as? String == acknowledged[size - 1])
+        let latest = try String(contentsOfFile: daemon.checkpoints + "/latest", encoding: .utf8)
+        #expect(latest.hasPrefix("stele.test/daemon\n\(size)\n"))
+        // A restarted daemon takes the retries of the unanswered requests.
+        let restarted = try DaemonProcess(root: daemon.root)
+        let again = try SteleConnection(socketPath: restarted.socket)
+        for i in [0, size - 1, 2999] {
+            let answer = try reply(again.request(lines[i]))
+            #expect(answer["ok"] as? Bool == true)
+            #expect((answer["duplicate"] as? Bool ?? false) == (i < size))
+        }
+        #expect(restarted.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket))
+    }
+
+    @Test("a restart continues the same chain")
+    func restartContinuesChain() throws {
+        let root = TemporaryDirectory("stele-daemon")
+        do {
+            let daemon = try DaemonProcess(root: root)
+            let connection = try SteleConnection(socketPath: daemon.socket)
+            for i in 0..<10 { _ = try connection.request(login("r\(i)")) }
+            #expect(daemon.stop() == 0)
+        }
+        let daemon = try DaemonProcess(root: root)
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        #expect(try reply(connection.request(login("r10")))["seq"] as? Int == 10)
+        #expect(try reply(connection.request(login("r3")))["duplicate"] as? Bool == true)
+        #expect(daemon.stop() == 0)
+        let verify = try SteleBinary.run(["verify", "--data", daemon.data])
+        #expect(verify.status == 0, "\(verify.output)")
+    }
+
+    @Test("a store older than the newest checkpoint outside it is refused, and so is a swapped store")
+    func olderStoreRefused() throws {
+        let root = TemporaryDirectory("stele-daemon")
+        let backup = root.appending("backup")
+        do {
+            let daemon = try DaemonProcess(root: root)
+            let connection = try SteleConnection(socketPath: daemon.socket)
+            for i in 0..<5 { _ = try connection.request(login("o\(i)")) }
+            #expect(daemon.stop() == 0)
+            try FileManager.default.copyItem(atPath: daemon.data, toPath: backup)
+        }
+        do {
+            let daemon = try DaemonProcess(root: root)
+            let connection = try SteleConnection(socketPath: daemon.socket)
+            for i in 5..<9 { _ = try connection.request(login("o\(i)")) }
+            #expect(daemon.stop() == 0)
+        }
+        // Restore the old backup: the checkpoint directory knows the log had 9 entries.
+        try FileManager.default.removeItem(atPath: root.appending("data"))
+        try FileManager.default.copyItem(atPath: backup, toPath: root.appending("data"))
+        let refused = try DaemonProcess(root: root, wait: false)
+        #expect(refused.waitForExit() == 2)
+        #expect(refused.log.contains("older than the log"), "\(refused.log)")
+
+        // A different store of the same size or larger (same key, same origin) disagrees with the checkpoint root.
+        try FileManager.default.removeItem(atPath: root.appending("data"))
+        let other = try SteleBinary.run(
+            ["ingest", "--data", root.appending("data"), "--origin", "stele.test/daemon"],
+            input: (0..<12).map { login("x\($0)") }.joined(separator: "\n") + "\n")
+        #expect(other.status == 0)
+        let swapped = try DaemonProcess(root: root, wait: false)
+        #expect(swapped.waitForExit() == 2)
+        #expect(swapped.log.contains("replaced or altered"), "\(swapped.log)")
+    }
+
+    @Test("a stale socket file is replaced; a live daemon's socket is not")
+    func staleSocket() throws {
+        let root = TemporaryDirectory("stele-daemon")
+        // Leave a socket file nobody listens on, as a crashed daemon would.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = root.appending("stele.sock")
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+        #expect(FileManager.default.fileExists(atPath: path))
+        let daemon = try DaemonProcess(root: root)
+        defer { daemon.stop() }
+        let second = try DaemonProcess(root: root, wait: false)
+        #expect(second.waitForExit() == 2)
+        #expect(second.log.contains("another daemon"), "\(second.log)")
+        #expect(try reply(SteleConnection(socketPath: daemon.socket).request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+    }
+
+    @Test("bad configuration, an exposed key and a foreign data directory each stop the daemon with one clear line")
+    func startupRefusals() throws {
+        let badConfig = try DaemonProcess(config: #"{"peers":[{"uid":"root"}]}"#, wait: false)
+        #expect(badConfig.waitForExit() == 2)
+        #expect(badConfig.log.contains("bad configuration"))
+
+        let unknownMember = try DaemonProcess(config: #"{"socket_mod":1}"#, wait: false)
+        #expect(unknownMember.waitForExit() == 2)
+        #expect(unknownMember.log.contains("socket_mod"))
+
+        let root = TemporaryDirectory("stele-daemon")
+        try FileManager.default.createDirectory(atPath: root.appending("key"), withIntermediateDirectories: true)
+        try "not a key".write(toFile: root.appending("key/signing.key"), atomically: true, encoding: .utf8)
+        chmod(root.appending("key/signing.key"), 0o600)
+        let garbageKey = try DaemonProcess(root: root, wait: false)
+        #expect(garbageKey.waitForExit() == 2)
+        #expect(garbageKey.log.contains("not an Ed25519"))
+
+        chmod(root.appending("key/signing.key"), 0o644)
+        let exposed = try DaemonProcess(root: root, wait: false)
+        #expect(exposed.waitForExit() == 2)
+        #expect(exposed.log.contains("readable by others"))
+
+        if getuid() == 0 {
+            let foreign = TemporaryDirectory("stele-daemon")
+            try FileManager.default.createDirectory(atPath: foreign.appending("data"), withIntermediateDirectories: true)
+            chown(foreign.appending("data"), 65534, 65534)
+            let refused = try DaemonProcess(root: foreign, wait: false)
+            #expect(refused.waitForExit() == 2)
+            #expect(refused.log.contains("owned by uid 65534"))
+        }
+    }
+
+    @Test("peers are identified by the kernel: unknown uids are refused, known ones limited to their kinds",
+          .enabled(if: getuid() == 0 && setpriv != nil, "needs root and setpriv to connect as another uid"))
+    func peerCredentials() throws {
+        // The socket is world-writable here so that the kernel lets uid 65534 connect: SO_PEERCRED decides.
+        let open = try DaemonProcess(config: #"{"socket_mode":438}"#)
+        defer { open.stop() }
+        chmod(open.root.path, 0o755)
+        let stranger = try runAs(65534, ["append", "--socket", open.socket], input: login("s1") + "\n")
+        #expect(stranger.status != 0)
+        #expect(stranger.output.contains("unauthorized"), "\(stranger.output)")
+
+        let limited = try DaemonProcess(config: #"{"socket_mode":438,"peers":[{"uid":65534,"source":"mailer","kinds":["processing.*"]},{"uid":0,"source":"root","kinds":["*"]}]}"#)
+        defer { limited.stop() }
+        chmod(limited.root.path, 0o755)
+        let mailer = try runAs(65534, ["append", "--socket", limited.socket], input: login("m1") + "\n"
+            + #"{"id":"m2","kind":"processing.performed","subject":"user:1","attrs":{"purpose":"marketing_email"}}"# + "\n")
+        let replies = mailer.output.split(separator: "\n").map(String.init)
+        #expect(replies.count == 2)
+        #expect(try errorCode(replies[0]) == "forbidden_kind")
+        #expect(try reply(replies[1])["seq"] as? Int == 0)
+        limited.stop()
+        let query = try SteleBinary.run(["query", "--data", limited.data])
+        #expect(query.output.contains(#"\"source\":\"mailer\""#), "\(query.output)")
+    }
+
+    func runAs(_ uid: Int, _ arguments: [String], input: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.setpriv!)
+        process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", SteleBinary.path] + arguments
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
