@@ -133,3 +133,20 @@ public struct EntryHeader: Hashable, Sendable {
         Base64.decode(text).flatMap { SHA256Digest(bytes: $0) }
     }
 }
+
+extension EntryHeader {
+    /// The `ts` of a canonical header text, found without parsing the rest. In canonical form the
+    /// bytes `,"ts":"` occur only as the `ts` member (quotes inside strings are escaped).
+    public static func timestamp(inCanonical bytes: [UInt8]) -> Timestamp? {
+        let marker = Array(#","ts":""#.utf8)
+        guard bytes.count >= marker.count + 27 else { return nil }
+        var i = bytes.count - marker.count - 27
+        while i >= 0 {
+            if bytes[i] == marker[0] && bytes[i..<i + marker.count].elementsEqual(marker) {
+                return Timestamp(rfc3339: String(decoding: bytes[(i + marker.count)..<(i + marker.count + 27)], as: UTF8.self))
+            }
+            i -= 1
+        }
+        return nil
+    }
+}

@@ -11,6 +11,7 @@ public struct PreparedEvent: Sendable {
     let idempotencyKey: IdempotencyIndex.Key?
     let subjectPrefix: [UInt8]?
     let actorPrefix: [UInt8]?
+    let kindHash: [UInt8]
 }
 
 /// Prepares events for one ledger. Owns its hashing context, salt pool and identifier cache, so
@@ -20,7 +21,7 @@ public final class EventPreparer {
     private let sha = SHA256()
     private let randomness = SecureRandomPool()
     /// Keyed hashes of recently seen identifiers, per role: the same users recur, so most events skip two hashes.
-    private var prefixes: [String: [String: [UInt8]]] = ["subject": [:], "actor": [:]]
+    private var prefixes: [String: [String: [UInt8]]] = ["subject": [:], "actor": [:], "kind": [:]]
 
     init(indexKey: [UInt8]) {
         self.indexKey = indexKey
@@ -47,7 +48,8 @@ public final class EventPreparer {
                 IdempotencyIndex.Key(LedgerKeys.idempotencyKey(indexKey: indexKey, source: event.source, id: $0, sha: sha))
             },
             subjectPrefix: event.subject.map { prefix(role: "subject", $0) },
-            actorPrefix: event.actor.map { prefix(role: "actor", $0) })
+            actorPrefix: event.actor.map { prefix(role: "actor", $0) },
+            kindHash: prefix(role: "kind", event.kind))
     }
 
     private func prefix(role: String, _ identifier: String) -> [UInt8] {

@@ -23,8 +23,8 @@ final class IdempotencyIndex {
     }
 
     private var seqByKey: [Key: UInt64] = [:]
-    /// Keys in seq order, for expiry.
-    private var order: [(seq: UInt64, key: Key)] = []
+    /// Keys in seq order with their entries' `ts`, for expiry.
+    private var order: [(seq: UInt64, key: Key, ts: Timestamp)] = []
     private var orderStart = 0
     /// The log is loaded for seqs below this.
     private var loadedThrough: UInt64?
@@ -34,27 +34,25 @@ final class IdempotencyIndex {
     /// Brings the map up to date with the committed log and drops keys older than `windowStart`.
     func synchronize(txn: Transaction, ledger: Ledger, head: UInt64, windowStart: Timestamp) throws {
         rollback()
-        let cutoff = try ledger.firstSeq(atOrAfter: windowStart, txn: txn)
-        var from = max(loadedThrough ?? cutoff, cutoff)
-        if let loaded = loadedThrough, loaded > head {
-            // The store is behind what was loaded (it cannot shrink, but be safe): reload.
-            reset()
-            from = cutoff
-        }
+        if let loaded = loadedThrough, loaded > head { reset() }
+        // First use: find where the window starts (binary search by ts); afterwards, continue the log.
+        let from = try loadedThrough ?? ledger.firstSeq(atOrAfter: windowStart, txn: txn)
         if from < head {
             try txn.withCursor(ledger.databases.idempotency) { cursor in
                 var record = try cursor.seek(atOrAfter: LedgerKeys.u64(from))
                 while let current = record {
                     let seq = LedgerKeys.readU64(current.key)
                     if seq >= head { break }
-                    if current.value.count == 16 { insert(Key(Array(current.value)), seq: seq) }
+                    if current.value.count == 16 {
+                        insert(Key(Array(current.value)), seq: seq, ts: try ledger.timestamp(of: seq, txn: txn))
+                    }
                     record = try cursor.next()
                 }
             }
         }
         loadedThrough = head
-        while orderStart < order.count, order[orderStart].seq < cutoff {
-            let (seq, key) = order[orderStart]
+        while orderStart < order.count, order[orderStart].ts < windowStart {
+            let (seq, key, _) = order[orderStart]
             if seqByKey[key] == seq { seqByKey.removeValue(forKey: key) }
             orderStart += 1
         }
@@ -68,8 +66,8 @@ final class IdempotencyIndex {
     func seq(for key: Key) -> UInt64? { seqByKey[key] }
 
     /// Records a key appended by the transaction in progress.
-    func add(_ key: Key, seq: UInt64) {
-        insert(key, seq: seq)
+    func add(_ key: Key, seq: UInt64, timestamp: Timestamp) {
+        insert(key, seq: seq, ts: timestamp)
         pending.append(key)
     }
 
@@ -98,8 +96,8 @@ final class IdempotencyIndex {
         pending.removeAll()
     }
 
-    private func insert(_ key: Key, seq: UInt64) {
+    private func insert(_ key: Key, seq: UInt64, ts: Timestamp) {
         seqByKey[key] = seq
-        order.append((seq, key))
+        order.append((seq, key, ts))
     }
 }

@@ -49,10 +49,10 @@ extension Ledger {
                 let stored = try entry(seq, txn: txn)
                 let names = fields.filter { stored.body.fields[$0]?.isRedacted == false }
                 if !names.isEmpty {
-                    for (name, db) in [("subject", databases.bySubject), ("actor", databases.byActor)] where names.contains(name) {
+                    for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] where names.contains(name) {
                         if let identifier = stored.body.fields[name]?.value?.stringValue {
-                            let prefix = LedgerKeys.identifierPrefix(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
-                            try txn.delete(db, key: LedgerKeys.identifierIndexKey(prefix: prefix, seq: seq))
+                            let hash = LedgerKeys.identifierPrefix(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
+                            try index.remove(txn, seq: seq, role: role, hash: hash, size: head.size)
                         }
                     }
                     try txn.put(databases.bodies, key: LedgerKeys.u64(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
@@ -78,7 +78,10 @@ extension Ledger {
                     txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
                 let result = try body(txn, &head)
-                if head != start { try txn.put(databases.meta, key: LedgerKeys.headKey, value: head.bytes) }
+                if head != start {
+                    try index.seal(txn, from: start.size, to: head.size)
+                    try txn.put(databases.meta, key: LedgerKeys.headKey, value: head.bytes)
+                }
                 return (result, head)
             }
             state.idempotency.commit(head: head.size)
@@ -133,17 +136,13 @@ extension Ledger {
         try txn.put(databases.headers, key: seqKey, value: headerBytes, mode: .append)
         try txn.put(databases.bodies, key: seqKey, value: prepared.bodyBytes, mode: .append)
         try appendTree(leaf: leaf, seq: seq, txn: txn, merkle: state.merkle)
-        try txn.put(databases.byTime, key: LedgerKeys.time(ts), value: seqKey, mode: .append)
-        try txn.put(databases.byKind, key: LedgerKeys.kindPrefix(prepared.event.kind) + seqKey, value: [])
-        if let prefix = prepared.subjectPrefix {
-            try txn.put(databases.bySubject, key: LedgerKeys.identifierIndexKey(prefix: prefix, seq: seq), value: [])
-        }
-        if let prefix = prepared.actorPrefix {
-            try txn.put(databases.byActor, key: LedgerKeys.identifierIndexKey(prefix: prefix, seq: seq), value: [])
-        }
+        let index = self.index
+        if let hash = prepared.actorPrefix { try index.add(txn, seq: seq, role: .actor, hash: hash) }
+        try index.add(txn, seq: seq, role: .kind, hash: prepared.kindHash)
+        if let hash = prepared.subjectPrefix { try index.add(txn, seq: seq, role: .subject, hash: hash) }
         if let key = prepared.idempotencyKey {
             try txn.put(databases.idempotency, key: seqKey, value: key.bytes, mode: .append)
-            state.idempotency.add(key, seq: seq)
+            state.idempotency.add(key, seq: seq, timestamp: ts)
         }
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))

@@ -58,15 +58,15 @@ extension Ledger {
             guard low < high else { return }
             // Walk the most selective index available; check the remaining criteria per entry.
             let sha = SHA256()
-            let index: (Database, [UInt8])?
+            let lookup: (SecondaryIndex.Role, [UInt8])?
             if let subject = query.subject {
-                index = (databases.bySubject, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "subject", identifier: subject, sha: sha))
+                lookup = (.subject, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "subject", identifier: subject, sha: sha))
             } else if let actor = query.actor {
-                index = (databases.byActor, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "actor", identifier: actor, sha: sha))
+                lookup = (.actor, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "actor", identifier: actor, sha: sha))
             } else if let kind = query.kind {
-                index = (databases.byKind, LedgerKeys.kindPrefix(kind))
+                lookup = (.kind, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "kind", identifier: kind, sha: sha))
             } else {
-                index = nil
+                lookup = nil
             }
             func matches(_ entry: StoredEntry) -> Bool {
                 if let kind = query.kind, entry.header.kind != kind { return false }
@@ -74,30 +74,16 @@ extension Ledger {
                 if let actor = query.actor, entry.body.fields["actor"]?.value?.stringValue != actor { return false }
                 return true
             }
-            guard let (db, prefix) = index else {
+            guard let (role, hash) = lookup else {
                 for seq in low..<high {
                     let entry = try entry(seq, txn: txn)
                     if matches(entry), try !visit(entry) { return }
                 }
                 return
             }
-            let blocked = db != databases.byKind
-            try txn.withCursor(db) { cursor in
-                // Subject and actor keys are grouped by block of seqs: one seek per block.
-                let blocks = blocked ? Array((low >> LedgerKeys.indexBlockShift)...((high - 1) >> LedgerKeys.indexBlockShift)) : [0]
-                for block in blocks {
-                    let keyPrefix = blocked
-                        ? Array(LedgerKeys.identifierIndexKey(prefix: prefix, seq: block << LedgerKeys.indexBlockShift).dropLast(8))
-                        : prefix
-                    var record = try cursor.seek(atOrAfter: keyPrefix + LedgerKeys.u64(max(low, block << LedgerKeys.indexBlockShift)))
-                    while let current = record, current.key.count == keyPrefix.count + 8, current.key.starts(with: keyPrefix) {
-                        let seq = LedgerKeys.readU64(current.key, at: keyPrefix.count)
-                        if seq >= high { return }
-                        let entry = try entry(seq, txn: txn)
-                        if matches(entry), try !visit(entry) { return }
-                        record = try cursor.next()
-                    }
-                }
+            try index.seqs(txn, role: role, hash: hash, low: low, high: high, size: size) { seq in
+                let entry = try entry(seq, txn: txn)
+                return try !matches(entry) || visit(entry)
             }
         }
     }
@@ -109,12 +95,27 @@ extension Ledger {
         return out
     }
 
-    /// The first seq whose `ts` ≥ `time` (the log size if none).
+    /// The first seq whose `ts` ≥ `time` (the log size if none): a binary search over the headers,
+    /// whose `ts` strictly increase with seq.
     func firstSeq(atOrAfter time: Timestamp, txn: Transaction) throws -> UInt64 {
-        try txn.withCursor(databases.byTime) { cursor in
-            guard let record = try cursor.seek(atOrAfter: LedgerKeys.time(time)) else { return try head(txn).size }
-            return LedgerKeys.readU64(record.value)
+        var low: UInt64 = 0
+        var high = try head(txn).size
+        while low < high {
+            let middle = low + (high - low) / 2
+            if try timestamp(of: middle, txn: txn) < time { low = middle + 1 } else { high = middle }
         }
+        return low
+    }
+
+    /// The `ts` of entry `seq`, read from its canonical header text without parsing all of it.
+    func timestamp(of seq: UInt64, txn: Transaction) throws -> Timestamp {
+        guard let header = try txn.get(databases.headers, key: LedgerKeys.u64(seq)) else {
+            throw LedgerError(.outOfRange, "entry \(seq) does not exist")
+        }
+        guard let time = EntryHeader.timestamp(inCanonical: header) else {
+            throw LedgerError(.corrupt, "the header of entry \(seq) has no valid ts")
+        }
+        return time
     }
 
     /// The tree size and root hash of the whole log, from one snapshot.

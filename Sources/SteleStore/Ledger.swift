@@ -26,7 +26,7 @@ public final class Ledger: Sendable {
     let writer: Mutex<WriterState>
 
     struct Databases: Sendable {
-        let meta, headers, bodies, tree, byTime, byKind, bySubject, byActor, idempotency, checkpoints: Database
+        let meta, headers, bodies, tree, index, idempotency, checkpoints: Database
     }
 
     final class WriterState: @unchecked Sendable {
@@ -122,10 +122,12 @@ public final class Ledger: Sendable {
         }
         return Databases(
             meta: try open(LedgerKeys.meta), headers: try open(LedgerKeys.headers), bodies: try open(LedgerKeys.bodies),
-            tree: try open(LedgerKeys.tree), byTime: try open(LedgerKeys.byTime), byKind: try open(LedgerKeys.byKind),
-            bySubject: try open(LedgerKeys.bySubject), byActor: try open(LedgerKeys.byActor),
+            tree: try open(LedgerKeys.tree), index: try open(LedgerKeys.index),
             idempotency: try open(LedgerKeys.idempotency), checkpoints: try open(LedgerKeys.checkpoints))
     }
+
+    /// The subject, actor and kind indexes.
+    var index: SecondaryIndex { SecondaryIndex(db: databases.index) }
 
     /// Runs `body` in a read snapshot, mapping storage failures to ``LedgerError``.
     func read<R>(_ body: (Transaction) throws -> R) throws -> R {

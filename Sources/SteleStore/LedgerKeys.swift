@@ -7,13 +7,10 @@ enum LedgerKeys {
     static let headers = "headers"
     static let bodies = "bodies"
     static let tree = "tree"
-    static let byTime = "idx_time"
-    static let byKind = "idx_kind"
-    static let bySubject = "idx_subject"
-    static let byActor = "idx_actor"
+    static let index = "idx"
     static let idempotency = "idempotency"
     static let checkpoints = "checkpoints"
-    static let all = [meta, headers, bodies, tree, byTime, byKind, bySubject, byActor, idempotency, checkpoints]
+    static let all = [meta, headers, bodies, tree, index, idempotency, checkpoints]
 
     static let formatKey = Array("format".utf8)
     static let formatValue = Array("stele-ledger/1".utf8)
@@ -38,18 +35,6 @@ enum LedgerKeys {
 
     static func readTime(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> Timestamp {
         Timestamp(microseconds: Int64(bitPattern: readU64(bytes, at: offset) ^ (1 << 63)))
-    }
-
-    /// `kind ‖ 0x00 ‖ seq`.
-    static func kindPrefix(_ kind: String) -> [UInt8] { Array(kind.utf8) + [0] }
-
-    /// Subject and actor index keys are grouped in blocks of 2^12 consecutive seqs:
-    /// `block (u32) ‖ keyed hash (16) ‖ seq (u64)`. A commit then touches only the pages of the current
-    /// block instead of one random page per event; a query seeks once per block.
-    static let indexBlockShift: UInt64 = 12
-
-    static func identifierIndexKey(prefix: [UInt8], seq: UInt64) -> [UInt8] {
-        withUnsafeBytes(of: UInt32(truncatingIfNeeded: seq >> indexBlockShift).bigEndian) { Array($0) } + prefix + u64(seq)
     }
 
     /// 16-byte keyed hash of an identifier, used instead of the raw identifier in index keys.

@@ -1,6 +1,7 @@
 import Foundation
 import SteleCore
 import SteleCrypto
+import SteleLMDB
 import SteleStore
 import SteleTestSupport
 import Testing
@@ -42,23 +43,41 @@ struct LedgerAppendTests {
     @Test("a failure in the middle of a batch leaves no trace, and the chain continues after it")
     func batchFailureLeavesNoTrace() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Fixture.create(dir)
-        _ = try ledger.append([Fixture.login(0)])
-        let before = try ledger.treeHead()
-        // The third event's kind is longer than LMDB's key limit: its index write fails inside the
-        // transaction, after two entries of the batch were already written to it.
-        var poison = Fixture.login(3)
-        poison.kind = String(repeating: "k", count: 600)
-        #expect(throws: LedgerError.self) { try ledger.append([Fixture.login(1), Fixture.login(2), poison]) }
-        let after = try ledger.treeHead()
-        #expect(after.size == before.size)
-        #expect(after.root == before.root)
-        #expect(throws: LedgerError.self) { try ledger.entry(1) }
-        // The failed batch's ids were not recorded: the same events now append as new entries.
-        let receipts = try Fixture.receipts(ledger.append([Fixture.login(1), Fixture.login(2)]))
-        #expect(receipts.map(\.seq) == [1, 2])
+        do {
+            let ledger = try Fixture.create(dir)
+            _ = try ledger.append([Fixture.login(0), Fixture.login(1)])
+        }
+        // Remove the stored subtree (level 1, index 0) from the file. The next batch writes entry 2
+        // (which needs nothing old), then fails on entry 3, whose parent needs that subtree.
+        let treeKey = withUnsafeBytes(of: MerkleSubtrees.storageIndex(level: 1, index: 0).bigEndian) { Array($0) }
+        var removed: [UInt8]?
+        do {
+            let environment = try Environment(path: dir.path, maxDatabases: 16)
+            let tree = try environment.openDatabase("tree", create: false)
+            try environment.withWriteTransaction { txn in
+                removed = try txn.get(tree, key: treeKey)
+                try txn.delete(tree, key: treeKey)
+            }
+        }
+        let ledger = try Ledger(path: dir.path)
+        let before = try ledger.size
+        let error = #expect(throws: LedgerError.self) { try ledger.append([Fixture.login(2), Fixture.login(3), Fixture.login(4)]) }
+        #expect(error?.code == .corrupt)
+        #expect(try ledger.size == before)
+        #expect(throws: LedgerError.self) { try ledger.entry(2) }
+        #expect(try ledger.entries(LedgerQuery(subject: "user:2")).isEmpty)
+        // Put the subtree back: the same events now append as new entries 2, 3 and 4 (their ids
+        // were not recorded by the failed batch).
+        do {
+            let environment = try Environment(path: dir.path, maxDatabases: 16)
+            let tree = try environment.openDatabase("tree", create: false)
+            try environment.withWriteTransaction { txn in try txn.put(tree, key: treeKey, value: removed!) }
+        }
+        let reopened = try Ledger(path: dir.path)
+        let receipts = try Fixture.receipts(reopened.append([Fixture.login(2), Fixture.login(3), Fixture.login(4)]))
+        #expect(receipts.map(\.seq) == [2, 3, 4])
         #expect(receipts.allSatisfy { !$0.duplicate })
-        #expect(try ledger.verifyIntegrity().isSound)
+        #expect(try reopened.verifyIntegrity().isSound)
     }
 
     @Test("a retried id returns the original receipt; a reused id with another event is a conflict")
