@@ -3,7 +3,7 @@ public struct DaemonError: Error, Sendable, CustomStringConvertible {
     /// What is wrong and what to do.
     public let message: String
 
-    init(_ message: String) {
+    public init(_ message: String) {
         self.message = message
     }
 

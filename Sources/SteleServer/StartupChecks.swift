@@ -39,34 +39,6 @@ enum StartupChecks {
         }
     }
 
-    /// Loads the signing key, creating it (mode 0600 in a 0700 directory) on first start.
-    static func signingKey(_ path: String) throws -> Ed25519PrivateKey {
-        if FileManager.default.fileExists(atPath: path) {
-            var info = stat()
-            guard stat(path, &info) == 0 else { throw DaemonError("cannot read the signing key \(path)") }
-            guard info.st_mode & 0o077 == 0 else {
-                throw DaemonError("the signing key \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
-            }
-            guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? Ed25519PrivateKey(pemRepresentation: pem) else {
-                throw DaemonError("the signing key \(path) is unreadable or not an Ed25519 PEM private key")
-            }
-            return key
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        }
-        let key = try Ed25519PrivateKey()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw DaemonError("cannot create the signing key \(path): \(String(cString: strerror(errno)))") }
-        let pem = Array(key.pemRepresentation.utf8)
-        let written = pem.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == pem.count, synced == 0 else { throw DaemonError("cannot write the signing key \(path)") }
-        return key
-    }
-
     /// Refuses a store that is behind, or disagrees with, the newest checkpoint held outside it.
     /// - Returns: the size of that checkpoint (0 if none).
     static func checkpointAgreement(ledger: Ledger, directory: CheckpointDirectory, verifier: NoteVerifierKey) throws -> UInt64 {

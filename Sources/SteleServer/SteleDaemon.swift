@@ -29,7 +29,7 @@ public final class SteleDaemon {
         try StartupChecks.dataDirectory(config.dataDirectory)
         try StartupChecks.outside(config.keyPath, of: config.dataDirectory, what: "signing key")
         try StartupChecks.outside(config.checkpointDirectory, of: config.dataDirectory, what: "checkpoint directory")
-        let key = try StartupChecks.signingKey(config.keyPath)
+        let key = try SigningKeyFile.loadOrCreate(config.keyPath)
 
         var options = Ledger.Options()
         options.createWithOrigin = config.origin ?? Self.defaultOrigin

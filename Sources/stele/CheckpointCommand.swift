@@ -21,7 +21,7 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         if sign {
             let ledger = try Failure.map { try Ledger(path: dataOptions.data) }
-            let key = try KeyFile.loadOrCreate(keyOptions.key)
+            let key = try daemonErrors { try SigningKeyFile.loadOrCreate(keyOptions.key) }
             let head = try Failure.map { try ledger.treeHead() }
             let signer = try NoteSigner(name: ledger.origin, privateKey: key)
             let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)

@@ -47,6 +47,13 @@ enum Failure {
     }
 }
 
+/// Runs `body`, turning a daemon-side refusal (a bad key file, say) into a message and exit status 2.
+func daemonErrors<R>(_ body: () throws -> R) throws -> R {
+    do { return try body() } catch let error as DaemonError {
+        throw Failure.couldNotRun(error.message)
+    }
+}
+
 /// Writes one line to standard output.
 func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))

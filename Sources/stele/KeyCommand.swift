@@ -1,6 +1,7 @@
 import ArgumentParser
 import SteleCore
 import SteleCrypto
+import SteleServer
 import SteleStore
 
 /// `stele key show`: the log's verifier key (signed-note form) and PEM public key.
@@ -16,7 +17,7 @@ struct KeyCommand: ParsableCommand {
 
         func run() throws {
             let ledger = try dataOptions.openReadOnly()
-            let key = try KeyFile.load(keyOptions.key)
+            let key = try daemonErrors { try SigningKeyFile.load(keyOptions.key) }
             let verifier = try NoteVerifierKey(name: ledger.origin, publicKey: key.publicKey)
             let pem = key.publicKey.pemRepresentation
             if json {
