@@ -7,7 +7,7 @@ import SteleLMDB
 /// touches only the last page or two of that region. When a block of 4096 entries is complete, the
 /// commit that completes it **seals** it: the block's records are rewritten sorted by
 /// (role, keyed hash, seq) into the block's own region and removed from the recent region. A query
-/// seeks once per sealed block and scans the recent region (fewer than 4096 entries).
+/// seeks once per sealed block and scans the recent region (fewer than 1024 entries).
 struct SecondaryIndex {
     /// What an index record is about.
     enum Role: UInt8, CaseIterable {
@@ -16,7 +16,7 @@ struct SecondaryIndex {
         case subject = 0x73  // "s"
     }
 
-    static let blockShift: UInt64 = 12
+    static let blockShift: UInt64 = 10
     static let sealedTag: UInt8 = 0x62  // "b"
     static let recentTag: UInt8 = 0x72  // "r"
 
