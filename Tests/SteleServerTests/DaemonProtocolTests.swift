@@ -133,3 +133,49 @@ struct DaemonProtocolTests {
         #expect(socketMode == 0o660)
     }
 }
+
+@Suite("stele serve: bounds", .serialized)
+struct DaemonBoundsTests {
+    @Test("a source over its rate gets rate_limited; appends within it succeed")
+    func rateLimit() throws {
+        let daemon = try DaemonProcess(config: #"{"rate_per_source":5}"#)
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let lines = (0..<30).map { login("rl\($0)") }
+        try connection.send(bytes: Array(lines.joined(separator: "\n").utf8) + [0x0A])
+        var codes: [String] = []
+        for _ in 0..<30 {
+            let answer = try #require(try connection.receive())
+            codes.append(try errorCode(answer) ?? "ok")
+        }
+        // The bucket starts with two seconds' worth (10) of tokens.
+        #expect(codes.prefix(10).allSatisfy { $0 == "ok" })
+        #expect(codes.contains("rate_limited"))
+        #expect(Set(codes).isSubset(of: ["ok", "rate_limited"]))
+    }
+
+    @Test("connections beyond the limit are refused with too_many_connections")
+    func connectionLimit() throws {
+        let daemon = try DaemonProcess(config: #"{"max_connections":2}"#)
+        defer { daemon.stop() }
+        let first = try SteleConnection(socketPath: daemon.socket)
+        let second = try SteleConnection(socketPath: daemon.socket)
+        #expect(try reply(first.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        #expect(try reply(second.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        let third = try SteleConnection(socketPath: daemon.socket)
+        let refusal = try #require(try third.receive())
+        #expect(try errorCode(refusal) == "too_many_connections")
+        #expect(try third.receive() == nil)
+    }
+
+    @Test("an idle connection is closed after the idle timeout")
+    func idleTimeout() throws {
+        let daemon = try DaemonProcess(config: #"{"idle_timeout_seconds":1}"#)
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        #expect(try reply(connection.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        let start = Date()
+        #expect(try connection.receive() == nil)
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+}
