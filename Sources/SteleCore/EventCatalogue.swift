@@ -86,6 +86,16 @@ public struct EventCatalogue: Sendable {
     /// Checks `attributes` against the kind's required and optional attributes.
     /// - Returns: nil if valid, else the name of the offending attribute and what was wrong.
     public func problem(with attributes: [String: JSONValue], for kind: Kind) -> (attribute: String, reason: String)? {
+        // Fast path: every required attribute present and every attribute known and well-typed.
+        if kind.required.keys.allSatisfy({ attributes[$0] != nil }),
+            attributes.allSatisfy({ entry in
+                guard let type = kind.required[entry.key] ?? kind.optional[entry.key] else { return false }
+                return Self.mismatch(entry.value, type) == nil
+            })
+        {
+            return nil
+        }
+        // Slow path, in name order so the error names the same attribute every time.
         for (name, type) in kind.required.sorted(by: { $0.key < $1.key }) {
             guard let value = attributes[name] else { return (name, "is required for \(kind.name)") }
             if let reason = Self.mismatch(value, type) { return (name, reason) }

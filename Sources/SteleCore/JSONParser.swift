@@ -16,21 +16,24 @@ public struct JSONParser {
     ) throws(JSONError) -> JSONValue {
         let array = Array(bytes)
         var result: Result<JSONValue, JSONError> = .success(.null)
-        array.withUnsafeBufferPointer { buffer in
-            var parser = Parser(input: buffer, maximumDepth: maximumDepth)
-            do throws(JSONError) {
-                parser.skipWhitespace()
-                let value = try parser.parseValue(depth: 0)
-                parser.skipWhitespace()
-                guard parser.position == buffer.count else {
-                    throw JSONError(.syntax, at: parser.position, "unexpected data after the JSON value")
-                }
-                result = .success(value)
-            } catch {
-                result = .failure(error)
-            }
-        }
+        array.withUnsafeBytes { raw in result = Result { () throws(JSONError) in try parse(raw, maximumDepth: maximumDepth) } }
         return try result.get()
+    }
+
+    /// Parses one JSON text held in a buffer (no copy).
+    public static func parse(
+        _ raw: UnsafeRawBufferPointer,
+        maximumDepth: Int = defaultMaximumDepth
+    ) throws(JSONError) -> JSONValue {
+        let buffer = raw.assumingMemoryBound(to: UInt8.self)
+        var parser = Parser(input: buffer, maximumDepth: maximumDepth)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        guard parser.position == buffer.count else {
+            throw JSONError(.syntax, at: parser.position, "unexpected data after the JSON value")
+        }
+        return value
     }
 }
 

@@ -6,13 +6,25 @@ public import SteleStore
 public enum Reply {
     /// `{"ok":true,"id":…,"seq":…,"leaf":…}`, with `duplicate` for a retried id and `header` on request.
     public static func ok(id: String?, receipt: Receipt, includeHeader: Bool) -> String {
-        var object: [String: JSONValue] = [
-            "ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "seq": .integer(Int64(receipt.seq)),
-            "leaf": .string(Base64.encode(receipt.leafHash.bytes)),
-        ]
-        if receipt.duplicate { object["duplicate"] = .bool(true) }
-        if includeHeader { object["header"] = .string(String(decoding: receipt.header, as: UTF8.self)) }
-        return JSONValue.object(object).canonicalText
+        // Written directly in canonical member order (duplicate, header, id, leaf, ok, seq): this runs
+        // once per appended event.
+        var out = [UInt8]()
+        out.reserveCapacity(includeHeader ? 512 : 128)
+        out.append(UInt8(ascii: "{"))
+        if receipt.duplicate { out.append(contentsOf: #""duplicate":true,"#.utf8) }
+        if includeHeader {
+            out.append(contentsOf: #""header":"#.utf8)
+            receipt.header.withUnsafeBytes { CanonicalJSON.writeString(utf8: $0, to: &out) }
+            out.append(UInt8(ascii: ","))
+        }
+        out.append(contentsOf: #""id":"#.utf8)
+        if let id { CanonicalJSON.writeString(id, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: #","leaf":""#.utf8)
+        receipt.leafHash.withUnsafeBytes { Base64.encode($0, into: &out) }
+        out.append(contentsOf: #"","ok":true,"seq":"#.utf8)
+        CanonicalJSON.writeInteger(Int64(receipt.seq), to: &out)
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `{"ok":false,"id":…,"error":{"code":…,"message":…}}`.

@@ -34,6 +34,11 @@ public struct RequestDecoder: Sendable {
     /// Decodes one line (without its newline) from `source`.
     /// - Returns: the request and the client's id (echoed in replies).
     public func decode(line: some Collection<UInt8>, source: String) -> (request: Result<Request, ProtocolError>, id: String?) {
+        Array(line).withUnsafeBytes { decode(line: $0, source: source) }
+    }
+
+    /// Decodes one line (without its newline) held in a buffer, from `source`.
+    public func decode(line: UnsafeRawBufferPointer, source: String) -> (request: Result<Request, ProtocolError>, id: String?) {
         guard line.count <= limits.maximumLineLength else {
             return (.failure(ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(limits.maximumLineLength) bytes")), nil)
         }
@@ -66,7 +71,7 @@ public struct RequestDecoder: Sendable {
 
     private func decodeAppend(_ object: [String: JSONValue], source: String) throws(ProtocolError) -> Request {
         let allowed: Set<String> = ["op", "id", "kind", "actor", "subject", "occurred", "attrs", "receipt"]
-        if let extra = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+        if object.keys.contains(where: { !allowed.contains($0) }), let extra = object.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw ProtocolError(ProtocolError.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
         }
         guard let kindValue = object["kind"] else { throw ProtocolError(ProtocolError.missingField, "\"kind\" is required") }
@@ -98,8 +103,8 @@ public struct RequestDecoder: Sendable {
             attributes = members
         }
         try checkSize(attributes)
-        for name in attributes.keys.sorted() {
-            if ["actor", "subject", "id", "occurred"].contains(name) {
+        for name in attributes.keys {
+            if name == "actor" || name == "subject" || name == "id" || name == "occurred" {
                 throw ProtocolError(ProtocolError.invalidField, "attribute \"\(name)\" is reserved; send it as a top-level member")
             }
             do { try EntryBody.validate(name: name) } catch {

@@ -81,7 +81,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .oversized:
             fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(shared.configuration.limits.maximumLineLength) bytes"))
         case .line(let buffer):
-            let (request, id) = shared.decoder.decode(line: buffer.readableBytesView, source: peer.source)
+            let (request, id) = buffer.withUnsafeReadableBytes { shared.decoder.decode(line: $0, source: peer.source) }
             switch request {
             case .failure(let error):
                 fail(slot, id: id, error)
