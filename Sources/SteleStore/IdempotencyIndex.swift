@@ -38,12 +38,12 @@ final class IdempotencyIndex {
         // First use: find where the window starts (binary search by ts); afterwards, continue the log.
         let from = try loadedThrough ?? ledger.firstSeq(atOrAfter: windowStart, txn: txn)
         if from < head {
-            try txn.withCursor(ledger.databases.idempotency) { cursor in
+            try txn.withCursor(ledger.databases.entries) { cursor in
                 var record = try cursor.seek(atOrAfter: LedgerKeys.u64(from))
-                while let current = record {
+                while let current = record, current.key.count == 9 {
                     let seq = LedgerKeys.readU64(current.key)
                     if seq >= head { break }
-                    if current.value.count == 16 {
+                    if current.key[8] == LedgerKeys.idempotencyTag && current.value.count == 16 {
                         insert(Key(Array(current.value)), seq: seq, ts: try ledger.timestamp(of: seq, txn: txn))
                     }
                     record = try cursor.next()

@@ -55,7 +55,7 @@ extension Ledger {
                             try index.remove(txn, seq: seq, role: role, hash: hash, size: head.size)
                         }
                     }
-                    try txn.put(databases.bodies, key: LedgerKeys.u64(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
+                    try txn.put(databases.entries, key: LedgerKeys.body(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
                 }
                 var receiptOut: Receipt?
                 if let preparedReceipt {
@@ -132,16 +132,16 @@ extension Ledger {
             prev: head.lastLeaf, bodyCommitment: prepared.commitment)
         let headerBytes = header.canonicalBytes
         let leaf = state.merkle.leafHash(headerBytes)
-        let seqKey = LedgerKeys.u64(seq)
-        try txn.put(databases.headers, key: seqKey, value: headerBytes, mode: .append)
-        try txn.put(databases.bodies, key: seqKey, value: prepared.bodyBytes, mode: .append)
+        // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
+        try txn.put(databases.entries, key: LedgerKeys.header(seq), value: headerBytes, mode: .append)
+        try txn.put(databases.entries, key: LedgerKeys.body(seq), value: prepared.bodyBytes, mode: .append)
         try appendTree(leaf: leaf, seq: seq, txn: txn, merkle: state.merkle)
         let index = self.index
         if let hash = prepared.actorPrefix { try index.add(txn, seq: seq, role: .actor, hash: hash) }
         try index.add(txn, seq: seq, role: .kind, hash: prepared.kindHash)
         if let hash = prepared.subjectPrefix { try index.add(txn, seq: seq, role: .subject, hash: hash) }
         if let key = prepared.idempotencyKey {
-            try txn.put(databases.idempotency, key: seqKey, value: key.bytes, mode: .append)
+            try txn.put(databases.entries, key: LedgerKeys.idempotency(seq), value: key.bytes, mode: .append)
             state.idempotency.add(key, seq: seq, timestamp: ts)
         }
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)

@@ -32,11 +32,10 @@ extension Ledger {
     }
 
     func entry(_ seq: UInt64, txn: Transaction) throws -> StoredEntry {
-        let key = LedgerKeys.u64(seq)
-        guard let headerBytes = try txn.get(databases.headers, key: key) else {
+        guard let headerBytes = try txn.get(databases.entries, key: LedgerKeys.header(seq)) else {
             throw LedgerError(.outOfRange, "entry \(seq) does not exist")
         }
-        guard let bodyBytes = try txn.get(databases.bodies, key: key) else {
+        guard let bodyBytes = try txn.get(databases.entries, key: LedgerKeys.body(seq)) else {
             throw LedgerError(.corrupt, "the body record of entry \(seq) is missing")
         }
         do {
@@ -109,7 +108,7 @@ extension Ledger {
 
     /// The `ts` of entry `seq`, read from its canonical header text without parsing all of it.
     func timestamp(of seq: UInt64, txn: Transaction) throws -> Timestamp {
-        guard let header = try txn.get(databases.headers, key: LedgerKeys.u64(seq)) else {
+        guard let header = try txn.get(databases.entries, key: LedgerKeys.header(seq)) else {
             throw LedgerError(.outOfRange, "entry \(seq) does not exist")
         }
         guard let time = EntryHeader.timestamp(inCanonical: header) else {

@@ -1,4 +1,4 @@
-public import SteleCore
+import SteleCore
 public import SteleCrypto
 import SteleLMDB
 
@@ -28,13 +28,12 @@ extension Ledger {
             var rebuilt = MemoryMerkleTree()
             var prev = SHA256Digest.zero
             var lastTimestamp: Timestamp?
-            let headerCount = try txn.count(databases.headers)
-            if UInt64(headerCount) != head.size {
-                problems.append(LedgerError(.chainBroken, "the store holds \(headerCount) headers but its head says \(head.size)"))
+            let lastStored = try txn.withCursor(databases.entries) { cursor in try cursor.last().map { LedgerKeys.readU64($0.key) } }
+            if let lastStored, lastStored >= head.size {
+                problems.append(LedgerError(.chainBroken, "the store holds entry \(lastStored) beyond its head (\(head.size) entries)"))
             }
             for seq in 0..<head.size {
-                let key = LedgerKeys.u64(seq)
-                guard let headerBytes = try txn.get(databases.headers, key: key) else {
+                guard let headerBytes = try txn.get(databases.entries, key: LedgerKeys.header(seq)) else {
                     problems.append(LedgerError(.chainBroken, "entry \(seq) is missing"))
                     break
                 }
@@ -58,7 +57,7 @@ extension Ledger {
                     problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
                 }
                 lastTimestamp = header.timestamp
-                if let bodyBytes = try txn.get(databases.bodies, key: key) {
+                if let bodyBytes = try txn.get(databases.entries, key: LedgerKeys.body(seq)) {
                     do {
                         let body = try EntryBody(parsing: bodyBytes)
                         if body.commitment(using: sha) != header.bodyCommitment {

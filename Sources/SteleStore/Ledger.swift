@@ -26,7 +26,7 @@ public final class Ledger: Sendable {
     let writer: Mutex<WriterState>
 
     struct Databases: Sendable {
-        let meta, headers, bodies, tree, index, idempotency, checkpoints: Database
+        let meta, entries, tree, index, checkpoints: Database
     }
 
     final class WriterState: @unchecked Sendable {
@@ -121,9 +121,9 @@ public final class Ledger: Sendable {
             }
         }
         return Databases(
-            meta: try open(LedgerKeys.meta), headers: try open(LedgerKeys.headers), bodies: try open(LedgerKeys.bodies),
+            meta: try open(LedgerKeys.meta), entries: try open(LedgerKeys.entries),
             tree: try open(LedgerKeys.tree), index: try open(LedgerKeys.index),
-            idempotency: try open(LedgerKeys.idempotency), checkpoints: try open(LedgerKeys.checkpoints))
+            checkpoints: try open(LedgerKeys.checkpoints))
     }
 
     /// The subject, actor and kind indexes.

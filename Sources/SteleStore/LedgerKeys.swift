@@ -4,13 +4,11 @@ import SteleCrypto
 /// Names of the LMDB databases and the byte layout of their keys and values (`Specs/store.md`).
 enum LedgerKeys {
     static let meta = "meta"
-    static let headers = "headers"
-    static let bodies = "bodies"
+    static let entries = "entries"
     static let tree = "tree"
     static let index = "idx"
-    static let idempotency = "idempotency"
     static let checkpoints = "checkpoints"
-    static let all = [meta, headers, bodies, tree, index, idempotency, checkpoints]
+    static let all = [meta, entries, tree, index, checkpoints]
 
     static let formatKey = Array("format".utf8)
     static let formatValue = Array("stele-ledger/1".utf8)
@@ -18,6 +16,15 @@ enum LedgerKeys {
     static let createdKey = Array("created".utf8)
     static let indexKeyKey = Array("index_key".utf8)
     static let headKey = Array("head".utf8)
+
+    /// Records of one entry in the `entries` database: `seq ‖ tag`.
+    static let headerTag: UInt8 = 0x01
+    static let bodyTag: UInt8 = 0x02
+    static let idempotencyTag: UInt8 = 0x03
+
+    static func header(_ seq: UInt64) -> [UInt8] { u64(seq) + [headerTag] }
+    static func body(_ seq: UInt64) -> [UInt8] { u64(seq) + [bodyTag] }
+    static func idempotency(_ seq: UInt64) -> [UInt8] { u64(seq) + [idempotencyTag] }
 
     /// 8-byte big-endian encoding, so LMDB's bytewise order is numeric order.
     static func u64(_ value: UInt64) -> [UInt8] {
