@@ -148,9 +148,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is DrainEvent || (event as? ChannelEvent) == .inputClosed {
-            // Shutdown, or the client finished sending: answer everything received, then close.
+            // Shutdown, or the client finished sending: answer everything received (including a
+            // final line without a newline, decoded just before this event), then close.
             draining = true
-            if slots.isEmpty { context.close(promise: nil) }
+            if !pending.isEmpty {
+                shared.committer.submit(pending)
+                pending.removeAll(keepingCapacity: true)
+            }
+            if slots.isEmpty {
+                context.close(promise: nil)
+            } else {
+                // Closes once the last reply is written (now, or when the last append commits).
+                flushReplies(context: context)
+            }
         } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, slots.isEmpty {
             context.close(promise: nil)
         } else {

@@ -179,3 +179,37 @@ struct DaemonBoundsTests {
         #expect(Date().timeIntervalSince(start) < 10)
     }
 }
+
+@Suite("stele serve: hostile input", .serialized)
+struct DaemonHostileInputTests {
+    @Test("random bytes, NULs, invalid UTF-8 and half lines get error replies; the daemon keeps serving")
+    func randomGarbage() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        var generator = SystemRandomNumberGenerator()
+        var payload: [UInt8] = []
+        let lines = 2000
+        for _ in 0..<lines {
+            let length = Int.random(in: 1...300, using: &generator)
+            payload += (0..<length).map { _ in
+                var byte = UInt8.random(in: 0...255, using: &generator)
+                if byte == 0x0A { byte = 0x00 }
+                return byte
+            }
+            payload.append(0x0A)
+        }
+        try connection.send(bytes: payload)
+        for _ in 0..<lines {
+            let line = try #require(try connection.receive())
+            #expect(try reply(line)["ok"] as? Bool == false)
+        }
+        // Half a line, then the client closes: the fragment is still answered.
+        try connection.send(bytes: Array(#"{"kind":"login.succe"#.utf8))
+        connection.finishSending()
+        #expect(try errorCode(#require(try connection.receive())) == "malformed_json")
+        let fresh = try SteleConnection(socketPath: daemon.socket)
+        #expect(try reply(fresh.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        #expect(try reply(fresh.request(#"{"op":"stats"}"#))["stats"].map { ($0 as! [String: Any])["tree_size"] as? Int } == 0)
+    }
+}
