@@ -127,33 +127,33 @@ extension Ledger {
 
     /// MTH of the first `size` entries.
     public func rootHash(size: UInt64) throws -> SHA256Digest {
-        try read { txn in try proofCall { try tree(txn, size: try head(txn).size).rootHash(size: size) } }
+        try withLogTree { tree, _ in try tree.rootHash(size: size) }
     }
 
     /// The RFC 9162 inclusion proof of entry `seq` in the tree of `size` entries (default: the whole log).
     public func inclusionProof(seq: UInt64, size: UInt64? = nil) throws -> (size: UInt64, leaf: SHA256Digest, root: SHA256Digest, proof: [SHA256Digest]) {
-        try read { txn in
-            let logSize = try head(txn).size
+        try withLogTree { tree, logSize in
             let size = size ?? logSize
-            return try proofCall {
-                let tree = try tree(txn, size: logSize)
-                let proof = try tree.inclusionProof(index: seq, size: size)
-                let leaf = try tree.source.subtreeHash(level: 0, index: seq)
-                return (size, leaf, try tree.rootHash(size: size), proof)
-            }
+            let proof = try tree.inclusionProof(index: seq, size: size)
+            return (size, try tree.source.subtreeHash(level: 0, index: seq), try tree.rootHash(size: size), proof)
         }
     }
 
     /// The RFC 9162 consistency proof from the tree of `oldSize` entries to that of `newSize` (default: the whole log).
     public func consistencyProof(from oldSize: UInt64, to newSize: UInt64? = nil) throws -> (oldRoot: SHA256Digest, newSize: UInt64, newRoot: SHA256Digest, proof: [SHA256Digest]) {
+        try withLogTree { tree, logSize in
+            let newSize = newSize ?? logSize
+            let proof = try tree.consistencyProof(from: oldSize, to: newSize)
+            return (try tree.rootHash(size: oldSize), newSize, try tree.rootHash(size: newSize), proof)
+        }
+    }
+
+    /// Runs `body` with the stored tree of the committed log and its size, in one snapshot, mapping
+    /// out-of-range requests to ``LedgerError``.
+    private func withLogTree<R>(_ body: (MerkleTree<StoredSubtrees>, UInt64) throws -> R) throws -> R {
         try read { txn in
             let logSize = try head(txn).size
-            let newSize = newSize ?? logSize
-            return try proofCall {
-                let tree = try tree(txn, size: logSize)
-                let proof = try tree.consistencyProof(from: oldSize, to: newSize)
-                return (try tree.rootHash(size: oldSize), newSize, try tree.rootHash(size: newSize), proof)
-            }
+            return try proofCall { try body(tree(txn, size: logSize), logSize) }
         }
     }
 
