@@ -5,7 +5,12 @@
 /// path, and Foundation's `Data.base64EncodedString()` costs an intermediate `Data` and `String`
 /// per call; this writes straight into the output buffer.
 public enum Base64 {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    // A StaticString, not an array: reading it touches no reference count, so threads encoding at
+    // the same time do not contend on one shared buffer.
+    private static let alphabetText: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    private static var alphabet: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: alphabetText.utf8Start, count: alphabetText.utf8CodeUnitCount)
+    }
     private static let reverse: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
         for (i, c) in alphabet.enumerated() { table[Int(c)] = UInt8(i) }
@@ -14,29 +19,33 @@ public enum Base64 {
 
     /// Appends the encoding of `bytes` to `out`.
     public static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
-        let start = out.count
-        let length = (bytes.count + 2) / 3 * 4
-        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))
-        alphabet.withUnsafeBufferPointer { a in
-            out.withUnsafeMutableBufferPointer { buffer in
-                var o = start
-                var i = 0
-                while i + 3 <= bytes.count {
+        let a = alphabet
+        // 48 input bytes become 64 output bytes: encode a chunk on the stack, append it in one copy.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { chunk in
+            var i = 0
+            while i < bytes.count {
+                let end = min(bytes.count, i + 48)
+                var o = 0
+                while i + 3 <= end {
                     let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-                    buffer[o] = a[Int(v >> 18 & 63)]
-                    buffer[o + 1] = a[Int(v >> 12 & 63)]
-                    buffer[o + 2] = a[Int(v >> 6 & 63)]
-                    buffer[o + 3] = a[Int(v & 63)]
+                    chunk[o] = a[Int(v >> 18 & 63)]
+                    chunk[o + 1] = a[Int(v >> 12 & 63)]
+                    chunk[o + 2] = a[Int(v >> 6 & 63)]
+                    chunk[o + 3] = a[Int(v & 63)]
                     i += 3
                     o += 4
                 }
-                let rest = bytes.count - i
-                if rest > 0 {
-                    let v = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-                    buffer[o] = a[Int(v >> 18 & 63)]
-                    buffer[o + 1] = a[Int(v >> 12 & 63)]
-                    if rest == 2 { buffer[o + 2] = a[Int(v >> 6 & 63)] }
+                if i < end {
+                    let two = end - i == 2
+                    let v = UInt32(bytes[i]) << 16 | (two ? UInt32(bytes[i + 1]) << 8 : 0)
+                    chunk[o] = a[Int(v >> 18 & 63)]
+                    chunk[o + 1] = a[Int(v >> 12 & 63)]
+                    chunk[o + 2] = two ? a[Int(v >> 6 & 63)] : UInt8(ascii: "=")
+                    chunk[o + 3] = UInt8(ascii: "=")
+                    o += 4
+                    i = end
                 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<o]))
             }
         }
     }

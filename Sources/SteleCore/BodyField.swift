@@ -50,12 +50,14 @@ public struct BodyField: Hashable, Sendable {
         case .redacted(let digest):
             return digest
         case .disclosed(let salt, let value):
-            return salt.withUnsafeBytes { Self.digest(salt: $0, name: name, canonicalValue: value.canonicalBytes, using: sha) }
+            return salt.withUnsafeBytes { salt in
+                value.canonicalBytes.withUnsafeBytes { Self.digest(salt: salt, name: name, canonicalValue: $0, using: sha) }
+            }
         }
     }
 
     /// SHA-256(salt ‖ UTF-8(name) ‖ 0x00 ‖ canonicalValue).
-    public static func digest(salt: UnsafeRawBufferPointer, name: String, canonicalValue: [UInt8], using sha: SHA256) -> SHA256Digest {
+    public static func digest(salt: UnsafeRawBufferPointer, name: String, canonicalValue: UnsafeRawBufferPointer, using sha: SHA256) -> SHA256Digest {
         sha.begin()
         sha.update(salt)
         var name = name

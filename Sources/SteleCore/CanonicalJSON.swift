@@ -65,6 +65,11 @@ public enum CanonicalJSON {
         }
     }
 
+    /// Appends the bytes of a literal that is already in canonical form (syntax, member names).
+    static func writeLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends a string literal with RFC 8785 escaping.

@@ -119,36 +119,45 @@ public struct EntryBody: Hashable, Sendable {
         try seal(fields: values.map { ($0.key, $0.value) }, using: sha, randomness: randomness)
     }
 
-    /// ``seal(values:using:randomness:)`` for fields given as (name, value) pairs with unique names.
+    /// ``seal(values:using:randomness:)`` for fields given as (name, value) pairs.
+    /// - Throws: ``EntryFormatError`` for an invalid or repeated field name.
     public static func seal(fields unsorted: [(String, JSONValue)], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
-        for (name, _) in unsorted { try validate(name: name) }
-        let fields = unsorted.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
-        let names = fields.map(\.0)
-        var salts = [UInt8](repeating: 0, count: names.count * BodyField.saltLength)
-        if let randomness {
-            try salts.withUnsafeMutableBytes { try randomness.fill($0) }
-        } else {
-            try salts.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        var fields = unsorted
+        for (name, _) in fields { try validate(name: name) }
+        // Valid names are ASCII, for which String order is byte order.
+        fields.sort { $0.0 < $1.0 }
+        for n in fields.indices.dropFirst() where fields[n].0 == fields[n - 1].0 {
+            throw EntryFormatError(.invalidField, "body field \"\(fields[n].0)\" is given twice (an attribute may not be named actor, subject, id or occurred)")
         }
-        var record = [UInt8]()
-        record.reserveCapacity(96 * names.count + 2)
-        var digests = [UInt8]()
-        digests.reserveCapacity(32 * names.count)
-        record.append(UInt8(ascii: "{"))
-        for (n, name) in names.enumerated() {
-            if n > 0 { record.append(UInt8(ascii: ",")) }
-            let canonical = fields[n].1.canonicalBytes
-            salts.withUnsafeBytes { all in
-                let salt = UnsafeRawBufferPointer(rebasing: all[n * BodyField.saltLength..<(n + 1) * BodyField.saltLength])
-                writeDisclosed(name: name, salt: salt, canonicalValue: canonical, to: &record)
-                BodyField.digest(salt: salt, name: name, canonicalValue: canonical, using: sha).withUnsafeBytes {
-                    digests.append(contentsOf: $0)
+        let count = fields.count
+        let saltLength = BodyField.saltLength
+        return try withUnsafeTemporaryAllocation(byteCount: count * (saltLength + 32), alignment: 8) { scratch in
+            let salts = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<count * saltLength])
+            let digests = UnsafeMutableRawBufferPointer(rebasing: scratch[count * saltLength..<scratch.count])
+            defer { salts.initializeMemory(as: UInt8.self, repeating: 0) }
+            if let randomness { try randomness.fill(salts) } else { try SecureRandom.fill(salts) }
+            var record = [UInt8]()
+            record.reserveCapacity(112 * count + 2)
+            record.append(UInt8(ascii: "{"))
+            for n in 0..<count {
+                if n > 0 { record.append(UInt8(ascii: ",")) }
+                let salt = UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength])
+                CanonicalJSON.writeString(fields[n].0, to: &record)
+                CanonicalJSON.writeLiteral(#":{"salt":""#, to: &record)
+                Base64.encode(salt, into: &record)
+                CanonicalJSON.writeLiteral(#"","value":"#, to: &record)
+                let valueStart = record.count
+                CanonicalJSON.write(fields[n].1, to: &record)
+                // The field digest hashes the canonical value where it was just written.
+                let digest = record.withUnsafeBytes {
+                    BodyField.digest(salt: salt, name: fields[n].0, canonicalValue: UnsafeRawBufferPointer(rebasing: $0[valueStart...]), using: sha)
                 }
+                digest.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: digests[n * 32..<(n + 1) * 32]).copyMemory(from: $0) }
+                record.append(UInt8(ascii: "}"))
             }
+            record.append(UInt8(ascii: "}"))
+            return Sealed(record: record, commitment: sha.hash(UnsafeRawBufferPointer(digests)))
         }
-        record.append(UInt8(ascii: "}"))
-        for i in salts.indices { salts[i] = 0 }
-        return Sealed(record: record, commitment: sha.hash(digests))
     }
 
     /// Parses the stored form (canonical or not; what matters is the commitment).
@@ -188,8 +197,8 @@ public struct EntryBody: Hashable, Sendable {
 
     /// Field names are 1–64 bytes of `a-z`, `0-9`, `_` and `.`, starting with a letter.
     public static func validate(name: String) throws(EntryFormatError) {
-        let bytes = Array(name.utf8)
-        guard (1...64).contains(bytes.count), (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[0]),
+        let bytes = name.utf8
+        guard (1...64).contains(bytes.count), (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes.first!),
             bytes.allSatisfy({
                 (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
                     || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")

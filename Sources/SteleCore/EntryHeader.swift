@@ -63,7 +63,7 @@ public struct EntryHeader: Hashable, Sendable {
     // Static helpers rather than nested functions: a nested function capturing `out` would box it
     // and pay an exclusivity check on every append.
     private static func key(_ literal: StaticString, _ out: inout [UInt8]) {
-        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        CanonicalJSON.writeLiteral(literal, to: &out)
     }
 
     private static func digest(_ d: SHA256Digest, _ out: inout [UInt8]) {

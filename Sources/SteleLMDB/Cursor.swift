@@ -11,10 +11,13 @@ public struct Cursor {
 
     /// The first record with key ≥ `key`.
     public mutating func seek(atOrAfter key: [UInt8]) throws -> Record? {
-        try key.withUnsafeBytes { raw in
-            var k = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
-            return try move(MDB_SET_RANGE, &k)
-        }
+        try key.withUnsafeBytes { try seek(atOrAfter: $0) }
+    }
+
+    /// The first record with key ≥ `key`.
+    public mutating func seek(atOrAfter key: UnsafeRawBufferPointer) throws -> Record? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        return try move(MDB_SET_RANGE, &k)
     }
 
     /// The first record.

@@ -8,34 +8,33 @@ public struct PreparedEvent: Sendable {
     let event: Event
     let bodyBytes: [UInt8]
     let commitment: SHA256Digest
-    let idempotencyKey: IdempotencyIndex.Key?
-    let subjectPrefix: [UInt8]?
-    let actorPrefix: [UInt8]?
-    let kindHash: [UInt8]
+    let idempotencyKey: KeyedHash?
+    let subjectHash: KeyedHash?
+    let actorHash: KeyedHash?
+    let kindHash: KeyedHash
 }
 
-/// Prepares events for one ledger. Owns its hashing context, salt pool and identifier cache, so
-/// each thread that prepares events should own one; not thread-safe.
-public final class EventPreparer {
-    private let indexKey: [UInt8]
+/// Prepares events for one ledger. Owns its hashing context, salt pool and identifier cache: use
+/// it from one thread at a time (it may be handed between threads).
+public final class EventPreparer: @unchecked Sendable {
+    private let indexKey: SHA256Digest
     private let sha = SHA256()
     private let randomness = SecureRandomPool()
     /// Keyed hashes of recently seen identifiers, per role: the same users recur, so most events skip two hashes.
-    private var prefixes: [String: [String: [UInt8]]] = ["subject": [:], "actor": [:], "kind": [:]]
+    private var subjects: [String: KeyedHash] = [:]
+    private var actors: [String: KeyedHash] = [:]
+    private var kinds: [String: KeyedHash] = [:]
 
-    init(indexKey: [UInt8]) {
+    init(indexKey: SHA256Digest) {
         self.indexKey = indexKey
     }
 
     /// Seals the event's body and computes its index keys.
-    /// - Throws: ``LedgerError`` `invalidEvent` for an invalid field name.
+    /// - Throws: ``LedgerError`` `invalidEvent` for an invalid field name, or an attribute named like a
+    ///   reserved field (`actor`, `subject`, `id`, `occurred`).
     public func prepare(_ event: Event) throws -> PreparedEvent {
         let sealed: EntryBody.Sealed
         do {
-            // Attributes named like a reserved field would be shadowed; the protocol refuses them earlier.
-            guard !event.attributes.keys.contains(where: { ["actor", "subject", "id", "occurred"].contains($0) }) else {
-                throw LedgerError(.invalidEvent, "attributes may not be named actor, subject, id or occurred")
-            }
             sealed = try EntryBody.seal(fields: event.bodyFields, using: sha, randomness: randomness)
         } catch let error as EntryFormatError {
             throw LedgerError(.invalidEvent, error.message)
@@ -45,18 +44,20 @@ public final class EventPreparer {
             bodyBytes: sealed.record,
             commitment: sealed.commitment,
             idempotencyKey: event.id.map {
-                IdempotencyIndex.Key(LedgerKeys.idempotencyKey(indexKey: indexKey, source: event.source, id: $0, sha: sha))
+                LedgerKeys.idempotencyHash(indexKey: indexKey, source: event.source, id: $0, sha: sha)
             },
-            subjectPrefix: event.subject.map { prefix(role: "subject", $0) },
-            actorPrefix: event.actor.map { prefix(role: "actor", $0) },
-            kindHash: prefix(role: "kind", event.kind))
+            subjectHash: event.subject.map { Self.cached(&subjects, "subject", $0, indexKey, sha) },
+            actorHash: event.actor.map { Self.cached(&actors, "actor", $0, indexKey, sha) },
+            kindHash: Self.cached(&kinds, "kind", event.kind, indexKey, sha))
     }
 
-    private func prefix(role: String, _ identifier: String) -> [UInt8] {
-        if let cached = prefixes[role]?[identifier] { return cached }
-        if prefixes[role]!.count >= 65_536 { prefixes[role]!.removeAll(keepingCapacity: true) }
-        let prefix = LedgerKeys.identifierPrefix(indexKey: indexKey, role: role, identifier: identifier, sha: sha)
-        prefixes[role]![identifier] = prefix
-        return prefix
+    private static func cached(
+        _ cache: inout [String: KeyedHash], _ role: String, _ identifier: String, _ indexKey: SHA256Digest, _ sha: SHA256
+    ) -> KeyedHash {
+        if let hit = cache[identifier] { return hit }
+        if cache.count >= 65_536 { cache.removeAll(keepingCapacity: true) }
+        let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: role, identifier: identifier, sha: sha)
+        cache[identifier] = hash
+        return hash
     }
 }

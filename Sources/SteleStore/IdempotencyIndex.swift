@@ -10,17 +10,7 @@ import SteleLMDB
 /// LMDB write lock) are seen too. Random-key B-tree inserts would dirty one page per event on every
 /// commit; the log appends instead.
 final class IdempotencyIndex {
-    struct Key: Hashable {
-        let high: UInt64
-        let low: UInt64
-
-        init(_ bytes: [UInt8]) {
-            high = bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
-            low = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
-        }
-
-        var bytes: [UInt8] { LedgerKeys.u64(high) + LedgerKeys.u64(low) }
-    }
+    typealias Key = KeyedHash
 
     private var seqByKey: [Key: UInt64] = [:]
     /// Keys in seq order with their entries' `ts`, for expiry.
@@ -43,8 +33,8 @@ final class IdempotencyIndex {
                 while let current = record, current.key.count == 9 {
                     let seq = LedgerKeys.readU64(current.key)
                     if seq >= head { break }
-                    if current.key[8] == LedgerKeys.idempotencyTag && current.value.count == 16 {
-                        insert(Key(Array(current.value)), seq: seq, ts: try ledger.timestamp(of: seq, txn: txn))
+                    if current.key[8] == LedgerKeys.idempotencyTag, let key = KeyedHash(bytes: current.value) {
+                        insert(key, seq: seq, ts: try ledger.timestamp(of: seq, txn: txn))
                     }
                     record = try cursor.next()
                 }

@@ -1,6 +1,7 @@
 public import SteleCore
 import SteleCrypto
 import SteleLMDB
+import Dispatch
 import Synchronization
 
 extension Ledger {
@@ -11,8 +12,27 @@ extension Ledger {
 
     /// Prepares and appends a batch (see ``append(prepared:now:)``).
     public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
-        let preparer = makePreparer()
-        return try append(prepared: events.map { try preparer.prepare($0) }, now: now)
+        try append(prepared: prepare(events), now: now)
+    }
+
+    /// Prepares events with pooled preparers; a large batch is split over two threads.
+    /// - Throws: ``LedgerError`` `invalidEvent` for the first invalid event.
+    public func prepare(_ events: [Event]) throws -> [PreparedEvent] {
+        let parts = events.count >= 256 ? 2 : 1
+        var preparers = preparerPool.withLock { pool in
+            (0..<parts).map { _ in pool.popLast() ?? makePreparer() }
+        }
+        defer { preparerPool.withLock { $0.append(contentsOf: preparers); preparers = [] } }
+        if parts == 1 { return try events.map { try preparers[0].prepare($0) } }
+        let middle = events.count / 2
+        let results = Mutex<[Result<[PreparedEvent], any Error>?]>([nil, nil])
+        let work = preparers
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            let range = part == 0 ? 0..<middle : middle..<events.count
+            let result = Result { try events[range].map { try work[part].prepare($0) } }
+            results.withLock { $0[part] = result }
+        }
+        return try results.withLock { parts in try parts.flatMap { try $0!.get() } }
     }
 
     /// Appends a batch of prepared events in one write transaction, committed with full sync before
@@ -51,7 +71,7 @@ extension Ledger {
                 if !names.isEmpty {
                     for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] where names.contains(name) {
                         if let identifier = stored.body.fields[name]?.value?.stringValue {
-                            let hash = LedgerKeys.identifierPrefix(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
+                            let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
                             try index.remove(txn, seq: seq, role: role, hash: hash, size: head.size)
                         }
                     }
@@ -74,6 +94,10 @@ extension Ledger {
             let (result, head) = try environment.withWriteTransaction { txn in
                 // The head is read inside the transaction: another process holding the write lock may have appended.
                 var head = try self.head(txn)
+                if state.frontierHead != head {
+                    state.frontier = try frontier(size: head.size, txn: txn)
+                    state.frontierHead = head
+                }
                 try state.idempotency.synchronize(
                     txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
@@ -85,11 +109,11 @@ extension Ledger {
                 return (result, head)
             }
             state.idempotency.commit(head: head.size)
-            state.cachedHead = head
+            state.frontierHead = head
             return result
         } catch let error as LMDBError {
             state.idempotency.reset()
-            state.cachedHead = nil
+            state.frontierHead = nil
             // A full disk shows as ENOSPC, or as EIO when LMDB's page write comes up short.
             let diskFull = error.code == LMDBError.noSpace
                 || (error.code == 5 && (environment.availableDiskBytes ?? Int.max) < 1 << 22)
@@ -99,6 +123,7 @@ extension Ledger {
             throw LedgerError(.storage, "the ledger could not commit: \(error)")
         } catch {
             state.idempotency.rollback()
+            state.frontierHead = nil
             throw error
         }
     }
@@ -133,38 +158,57 @@ extension Ledger {
         let headerBytes = header.canonicalBytes
         let leaf = state.merkle.leafHash(headerBytes)
         // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
-        try txn.put(databases.entries, key: LedgerKeys.header(seq), value: headerBytes, mode: .append)
-        try txn.put(databases.entries, key: LedgerKeys.body(seq), value: prepared.bodyBytes, mode: .append)
-        try appendTree(leaf: leaf, seq: seq, txn: txn, merkle: state.merkle)
-        let index = self.index
-        if let hash = prepared.actorPrefix { try index.add(txn, seq: seq, role: .actor, hash: hash) }
-        try index.add(txn, seq: seq, role: .kind, hash: prepared.kindHash)
-        if let hash = prepared.subjectPrefix { try index.add(txn, seq: seq, role: .subject, hash: hash) }
+        let entries = databases.entries
+        try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag) { key in
+            try headerBytes.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
+        }
+        try LedgerKeys.withEntryKey(seq, LedgerKeys.bodyTag) { key in
+            try prepared.bodyBytes.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
+        }
         if let key = prepared.idempotencyKey {
-            try txn.put(databases.entries, key: LedgerKeys.idempotency(seq), value: key.bytes, mode: .append)
+            try LedgerKeys.withEntryKey(seq, LedgerKeys.idempotencyTag) { k in
+                try key.withUnsafeBytes { try txn.put(entries, key: k, value: $0, mode: .append) }
+            }
             state.idempotency.add(key, seq: seq, timestamp: ts)
         }
+        try appendTree(leaf: leaf, seq: seq, txn: txn, state: state)
+        let index = self.index
+        if let hash = prepared.actorHash { try index.add(txn, seq: seq, role: .actor, hash: hash) }
+        try index.add(txn, seq: seq, role: .kind, hash: prepared.kindHash)
+        if let hash = prepared.subjectHash { try index.add(txn, seq: seq, role: .subject, hash: hash) }
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
     }
 
-    /// Stores the leaf hash and every subtree it completes, in ``MerkleSubtrees`` storage order.
-    private func appendTree(leaf: SHA256Digest, seq: UInt64, txn: Transaction, merkle: MerkleHasher) throws {
+    /// The roots of the complete subtrees that make up the tree of `size` leaves, largest first, read
+    /// from the stored tree.
+    private func frontier(size: UInt64, txn: Transaction) throws -> [SHA256Digest] {
+        try MerkleSubtrees.decomposition(of: size).map { level, index in
+            let stored = try LedgerKeys.withU64Key(MerkleSubtrees.storageIndex(level: level, index: index)) {
+                try txn.get(databases.tree, key: $0).flatMap { SHA256Digest(bytes: $0) }
+            }
+            guard let stored else {
+                throw LedgerError(.corrupt, "the stored Merkle subtree (\(level), \(index)) is missing or damaged")
+            }
+            return stored
+        }
+    }
+
+    /// Stores the leaf hash and every subtree it completes, in ``MerkleSubtrees`` storage order. The
+    /// siblings come from the writer's frontier (the right edge of the tree), which `write` has
+    /// checked against the stored head.
+    private func appendTree(leaf: SHA256Digest, seq: UInt64, txn: Transaction, state: WriterState) throws {
+        let tree = databases.tree
         var position = MerkleSubtrees.storedCount(leaves: seq)
         var hash = leaf
-        try txn.put(databases.tree, key: LedgerKeys.u64(position), value: hash.bytes, mode: .append)
+        try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try txn.put(tree, key: key, value: $0, mode: .append) } }
         var index = seq
-        var level = 0
         while index & 1 == 1 {
-            let sibling = LedgerKeys.u64(MerkleSubtrees.storageIndex(level: level, index: index - 1))
-            guard let left = try txn.get(databases.tree, key: sibling).flatMap({ SHA256Digest(bytes: $0) }) else {
-                throw LedgerError(.corrupt, "the stored Merkle subtree (\(level), \(index - 1)) is missing")
-            }
-            hash = merkle.nodeHash(left, hash)
+            hash = state.merkle.nodeHash(state.frontier.removeLast(), hash)
             position += 1
-            try txn.put(databases.tree, key: LedgerKeys.u64(position), value: hash.bytes, mode: .append)
+            try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try txn.put(tree, key: key, value: $0, mode: .append) } }
             index >>= 1
-            level += 1
         }
+        state.frontier.append(hash)
     }
 }

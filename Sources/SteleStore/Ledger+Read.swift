@@ -57,13 +57,13 @@ extension Ledger {
             guard low < high else { return }
             // Walk the most selective index available; check the remaining criteria per entry.
             let sha = SHA256()
-            let lookup: (SecondaryIndex.Role, [UInt8])?
+            let lookup: (SecondaryIndex.Role, KeyedHash)?
             if let subject = query.subject {
-                lookup = (.subject, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "subject", identifier: subject, sha: sha))
+                lookup = (.subject, LedgerKeys.identifierHash(indexKey: indexKey, role: "subject", identifier: subject, sha: sha))
             } else if let actor = query.actor {
-                lookup = (.actor, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "actor", identifier: actor, sha: sha))
+                lookup = (.actor, LedgerKeys.identifierHash(indexKey: indexKey, role: "actor", identifier: actor, sha: sha))
             } else if let kind = query.kind {
-                lookup = (.kind, LedgerKeys.identifierPrefix(indexKey: indexKey, role: "kind", identifier: kind, sha: sha))
+                lookup = (.kind, LedgerKeys.identifierHash(indexKey: indexKey, role: "kind", identifier: kind, sha: sha))
             } else {
                 lookup = nil
             }

@@ -21,9 +21,12 @@ public final class Ledger: Sendable {
 
     let environment: Environment
     let databases: Databases
-    let indexKey: [UInt8]
+    /// The store's secret key for keyed index hashes (32 bytes, held inline).
+    let indexKey: SHA256Digest
     /// Writer-owned state: the hashing contexts and the cached chain head. Held for a whole transaction.
     let writer: Mutex<WriterState>
+    /// Preparers for ``prepare(_:)``, reused so their identifier caches and salt pools persist.
+    let preparerPool = Mutex<[EventPreparer]>([])
 
     struct Databases: Sendable {
         let meta, entries, tree, index, checkpoints: Database
@@ -33,8 +36,11 @@ public final class Ledger: Sendable {
         // Only touched while holding `writer`.
         let sha = SHA256()
         let merkle = MerkleHasher()
-        var cachedHead: ChainHead?
         let idempotency = IdempotencyIndex()
+        /// Roots of the complete subtrees on the right edge of the tree (largest first), valid for
+        /// the tree whose head is `frontierHead`; reloaded from the store when the head moved.
+        var frontier: [SHA256Digest] = []
+        var frontierHead: ChainHead?
     }
 
     /// Options for opening a ledger.
@@ -89,15 +95,19 @@ public final class Ledger: Sendable {
         let environment = self.environment
         let databases = try Self.openDatabases(environment, create: false)
         self.databases = databases
-        let (origin, indexKey) = try environment.withReadTransaction { txn in
+        (self.origin, self.indexKey) = try Self.readIdentity(environment, databases)
+        self.writer = Mutex(WriterState())
+    }
+
+    /// The origin and index key fixed at creation.
+    private static func readIdentity(_ environment: Environment, _ databases: Databases) throws -> (String, SHA256Digest) {
+        let (origin, storedKey) = try environment.withReadTransaction { txn in
             (try txn.get(databases.meta, key: LedgerKeys.originKey), try txn.get(databases.meta, key: LedgerKeys.indexKeyKey))
         }
-        guard let origin, let indexKey, indexKey.count == 32 else {
+        guard let origin, let storedKey, let indexKey = SHA256Digest(bytes: storedKey) else {
             throw LedgerError(.corrupt, "the ledger metadata (origin, index key) is missing or damaged")
         }
-        self.origin = String(decoding: origin, as: UTF8.self)
-        self.indexKey = indexKey
-        self.writer = Mutex(WriterState())
+        return (String(decoding: origin, as: UTF8.self), indexKey)
     }
 
     private static func probeFormat(_ environment: Environment) throws -> Bool {

@@ -44,14 +44,24 @@ enum LedgerKeys {
         Timestamp(microseconds: Int64(bitPattern: readU64(bytes, at: offset) ^ (1 << 63)))
     }
 
-    /// 16-byte keyed hash of an identifier, used instead of the raw identifier in index keys.
-    static func identifierPrefix(indexKey: [UInt8], role: String, identifier: String, sha: SHA256) -> [UInt8] {
-        Array(sha.hash(indexKey + Array(role.utf8) + [0] + Array(identifier.utf8)).bytes.prefix(16))
+    /// Runs `body` with the 9-byte `entries` key `seq ‖ tag`, built on the stack.
+    static func withEntryKey<R>(_ seq: UInt64, _ tag: UInt8, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(of: (seq.bigEndian, tag)) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<9])) }
     }
 
-    /// 16-byte keyed hash of (source, client id) for the idempotency log.
-    static func idempotencyKey(indexKey: [UInt8], source: String, id: String, sha: SHA256) -> [UInt8] {
-        Array(sha.hash(indexKey + Array("idempotency".utf8) + [0] + Array(source.utf8) + [0] + Array(id.utf8)).bytes.prefix(16))
+    /// Runs `body` with the 8-byte big-endian key `value`, built on the stack.
+    static func withU64Key<R>(_ value: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(of: value.bigEndian) { try body($0) }
+    }
+
+    /// Keyed hash of an identifier in `role` ("subject", "actor", "kind"), used instead of the raw identifier in index keys.
+    static func identifierHash(indexKey: SHA256Digest, role: String, identifier: String, sha: SHA256) -> KeyedHash {
+        KeyedHash.compute(indexKey: indexKey, label: role, identifier, sha: sha)
+    }
+
+    /// Keyed hash of (source, client id) for the idempotency log.
+    static func idempotencyHash(indexKey: SHA256Digest, source: String, id: String, sha: SHA256) -> KeyedHash {
+        KeyedHash.compute(indexKey: indexKey, label: "idempotency", source, id, sha: sha)
     }
 }
 

@@ -24,29 +24,45 @@ struct SecondaryIndex {
 
     /// `r ‖ seq ‖ role` → keyed hash.
     static func recentKey(seq: UInt64, role: Role) -> [UInt8] {
-        [recentTag] + LedgerKeys.u64(seq) + [role.rawValue]
+        withRecentKey(seq: seq, role: role) { Array($0) }
+    }
+
+    /// Runs `body` with the recent-region key `r ‖ seq ‖ role`, built on the stack.
+    static func withRecentKey<R>(seq: UInt64, role: Role, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(byteCount: 10, alignment: 1) { key in
+            key[0] = recentTag
+            withUnsafeBytes(of: seq.bigEndian) { UnsafeMutableRawBufferPointer(rebasing: key[1..<9]).copyMemory(from: $0) }
+            key[9] = role.rawValue
+            return try body(UnsafeRawBufferPointer(key))
+        }
     }
 
     /// `b ‖ block ‖ role ‖ keyed hash` → ascending 2-byte big-endian offsets within the block.
-    static func postingKey(block: UInt64, role: Role, hash: [UInt8]) -> [UInt8] {
-        [postingTag] + withUnsafeBytes(of: UInt32(truncatingIfNeeded: block).bigEndian) { Array($0) } + [role.rawValue] + hash
+    static func postingKey(block: UInt64, role: Role, hash: KeyedHash) -> [UInt8] {
+        [postingTag] + withUnsafeBytes(of: UInt32(truncatingIfNeeded: block).bigEndian) { Array($0) } + [role.rawValue] + hash.bytes
     }
 
     static func offsets(_ value: UnsafeRawBufferPointer) -> [UInt16] {
         stride(from: 0, to: value.count - 1, by: 2).map { UInt16(value[$0]) << 8 | UInt16(value[$0 + 1]) }
     }
 
-    static func encode(_ offsets: [UInt16]) -> [UInt8] {
-        offsets.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    static func encode(_ offsets: some Collection<UInt16>) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(offsets.count * 2)
+        for offset in offsets { bytes.append(UInt8(offset >> 8)); bytes.append(UInt8(offset & 0xFF)) }
+        return bytes
     }
 
-    /// Records that entry `seq` has `hash` for `role` (in the recent region).
-    func add(_ txn: Transaction, seq: UInt64, role: Role, hash: [UInt8]) throws {
-        try txn.put(db, key: Self.recentKey(seq: seq, role: role), value: hash)
+    /// Records that entry `seq` has `hash` for `role` (in the recent region, whose keys are the
+    /// largest in the database and grow with seq, so the record is appended).
+    func add(_ txn: Transaction, seq: UInt64, role: Role, hash: KeyedHash) throws {
+        try Self.withRecentKey(seq: seq, role: role) { key in
+            try hash.withUnsafeBytes { try txn.put(db, key: key, value: $0, mode: .append) }
+        }
     }
 
     /// Removes entry `seq`'s record for `role` in a log of `size` entries (from its posting, if sealed).
-    func remove(_ txn: Transaction, seq: UInt64, role: Role, hash: [UInt8], size: UInt64) throws {
+    func remove(_ txn: Transaction, seq: UInt64, role: Role, hash: KeyedHash, size: UInt64) throws {
         try txn.delete(db, key: Self.recentKey(seq: seq, role: role))
         let block = seq >> Self.blockShift
         guard block < size >> Self.blockShift else { return }
@@ -61,21 +77,34 @@ struct SecondaryIndex {
         for block in (oldSize >> Self.blockShift)..<(newSize >> Self.blockShift) {
             let start = block << Self.blockShift
             let end = start + (1 << Self.blockShift)
-            var postings: [[UInt8]: [UInt16]] = [:]
+            var records: [(role: UInt8, hash: KeyedHash, offset: UInt16)] = []
+            records.reserveCapacity(3 << Self.blockShift)
             try txn.withCursor(db) { cursor in
-                var record = try cursor.seek(atOrAfter: Self.recentKey(seq: start, role: .actor))
+                var record = try Self.withRecentKey(seq: start, role: .actor) { try cursor.seek(atOrAfter: $0) }
                 while let current = record, current.key.count == 10, current.key[0] == Self.recentTag {
                     let seq = LedgerKeys.readU64(current.key, at: 1)
                     if seq >= end { break }
-                    if let role = Role(rawValue: current.key[9]) {
-                        postings[Self.postingKey(block: block, role: role, hash: Array(current.value)), default: []].append(UInt16(seq - start))
+                    if let hash = KeyedHash(bytes: current.value) {
+                        records.append((current.key[9], hash, UInt16(seq - start)))
                     }
                     record = try cursor.next()
                 }
             }
-            // In key order, so the block's new pages fill one after another.
-            for key in postings.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                try txn.put(db, key: key, value: Self.encode(postings[key]!))
+            // Grouped by sorting into key order, so the block's new pages fill one after another.
+            records.sort { a, b in
+                (a.role, a.hash.high, a.hash.low, a.offset) < (b.role, b.hash.high, b.hash.low, b.offset)
+            }
+            var first = 0
+            while first < records.count {
+                var last = first + 1
+                while last < records.count, records[last].role == records[first].role, records[last].hash == records[first].hash {
+                    last += 1
+                }
+                if let role = Role(rawValue: records[first].role) {
+                    let key = Self.postingKey(block: block, role: role, hash: records[first].hash)
+                    try txn.put(db, key: key, value: Self.encode(records[first..<last].lazy.map(\.offset)))
+                }
+                first = last
             }
         }
     }
@@ -83,7 +112,7 @@ struct SecondaryIndex {
     /// Calls `visit` with each seq in `low..<high` whose `role` record has `hash`, ascending, in a
     /// log of `size` entries. Stops when `visit` returns false.
     func seqs(
-        _ txn: Transaction, role: Role, hash: [UInt8], low: UInt64, high: UInt64, size: UInt64,
+        _ txn: Transaction, role: Role, hash: KeyedHash, low: UInt64, high: UInt64, size: UInt64,
         _ visit: (UInt64) throws -> Bool
     ) throws {
         guard low < high else { return }
@@ -103,11 +132,11 @@ struct SecondaryIndex {
         let recentStart = max(low, sealedBlocks << Self.blockShift)
         guard recentStart < high else { return }
         try txn.withCursor(db) { cursor in
-            var record = try cursor.seek(atOrAfter: Self.recentKey(seq: recentStart, role: .actor))
+            var record = try Self.withRecentKey(seq: recentStart, role: .actor) { try cursor.seek(atOrAfter: $0) }
             while let current = record, current.key.count == 10, current.key[0] == Self.recentTag {
                 let seq = LedgerKeys.readU64(current.key, at: 1)
                 if seq >= high { break }
-                if current.key[9] == role.rawValue, current.value.elementsEqual(hash), try !visit(seq) { break }
+                if current.key[9] == role.rawValue, KeyedHash(bytes: current.value) == hash, try !visit(seq) { break }
                 record = try cursor.next()
             }
         }

@@ -1,6 +1,10 @@
 // Appends ~300-byte events through the Ledger in batches of 1, 10, 100 and 1000 and compares the rate
-// with a raw LMDB baseline measured in the same run: the same records (the event's JSON), one put per
-// record keyed by seq with MDB_APPEND, one synced transaction per batch, no hashing, no indexes.
+// with two raw LMDB baselines measured in the same run, each one synced transaction per batch:
+// - "same records": exactly the records the ledger wrote (headers, bodies, idempotency records, Merkle
+//   subtrees, index records and postings, the head), read back from the ledger's store and replayed with
+//   the same databases, keys, values, put flags and batch boundaries, but nothing computed: the cost of
+//   storing what the ledger stores, without hashing, sealing or building anything;
+// - "one put per event": the event's JSON alone, keyed by seq with MDB_APPEND: the least any store could do.
 import Foundation
 import SteleCore
 import SteleLMDB
@@ -68,7 +72,12 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
     exit(0)
 }
 
-let plan: [(batch: Int, total: Int)] = [(1, 2_000), (10, 20_000), (100, 100_000), (1000, 300_000)]
+var plan: [(batch: Int, total: Int)] = [(1, 2_000), (10, 20_000), (100, 100_000), (1000, 300_000)]
+// STELE_BENCH_BATCHES=1000 (comma-separated) runs only those rows, e.g. under a profiler.
+if let only = ProcessInfo.processInfo.environment["STELE_BENCH_BATCHES"] {
+    let sizes = only.split(separator: ",").compactMap { Int($0) }
+    plan = plan.filter { sizes.contains($0.batch) }
+}
 let scale = Double(ProcessInfo.processInfo.environment["STELE_BENCH_SCALE"] ?? "1") ?? 1
 
 var cpu = "unknown CPU"
@@ -80,7 +89,7 @@ if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
 print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
 let sample = JSONValue.object(event(1).bodyValues.merging(["kind": .string("login.succeeded")]) { a, _ in a }).canonicalBytes
 print("event size: \(sample.count) bytes of JSON")
-print("batch | entries | ledger entries/s | raw LMDB entries/s | ledger/raw")
+print("batch | entries | ledger entries/s | raw, same records | ledger/raw | raw, one put per event | ledger/raw")
 
 for (batch, baseTotal) in plan {
     let total = max(batch, Int(Double(baseTotal) * scale) / batch * batch)
@@ -115,9 +124,14 @@ for (batch, baseTotal) in plan {
     }
     let finalSize = try ledger.size
     precondition(finalSize == UInt64(total))
+    let replay = try LedgerReplay(reading: ledgerDirectory, batch: batch, total: total)
+    let replayDirectory = temporaryDirectory()
+    let replayTime = try seconds { try replay.write(to: replayDirectory) }
     let ledgerRate = Double(total) / ledgerTime
+    let replayRate = Double(total) / replayTime
     let rawRate = Double(total) / rawTime
-    print(String(format: "%5d | %7d | %16.0f | %18.0f | %.2f", batch, total, ledgerRate, rawRate, ledgerRate / rawRate))
+    print(String(format: "%5d | %7d | %16.0f | %17.0f | %10.2f | %22.0f | %10.2f", batch, total, ledgerRate, replayRate, ledgerRate / replayRate, rawRate, ledgerRate / rawRate))
+    try? FileManager.default.removeItem(atPath: replayDirectory)
     try? FileManager.default.removeItem(atPath: rawDirectory)
     try? FileManager.default.removeItem(atPath: ledgerDirectory)
 }
