@@ -10,9 +10,30 @@ extension Ledger {
         EventPreparer(indexKey: indexKey)
     }
 
-    /// Prepares and appends a batch (see ``append(prepared:now:)``).
+    /// Prepares and appends a batch (see ``append(prepared:now:)``). A large batch is prepared on two
+    /// threads while it is being appended (``PreparationPipeline``).
+    /// - Throws: ``LedgerError`` `invalidEvent` for an invalid event (then nothing is appended), or as
+    ///   ``append(prepared:now:)``.
     public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
-        try append(prepared: prepare(events), now: now)
+        let chunkSize = 64
+        guard events.count >= 4 * chunkSize, !isReadOnly else { return try append(prepared: prepare(events), now: now) }
+        let preparers = preparerPool.withLock { pool in (0..<2).map { _ in pool.popLast() ?? makePreparer() } }
+        defer { preparerPool.withLock { $0.append(contentsOf: preparers) } }
+        let pipeline = PreparationPipeline(events: events, chunkSize: chunkSize)
+        pipeline.startHelper(preparers[1])
+        defer { pipeline.finish() }
+        return try writer.withLock { state in
+            try write(state, now: now) { txn, head in
+                var results: [Result<Receipt, LedgerError>] = []
+                results.reserveCapacity(events.count)
+                for index in 0..<pipeline.chunkCount {
+                    for prepared in try pipeline.chunk(index, preparer: preparers[0]) {
+                        results.append(try appendOne(prepared, txn: txn, head: &head, now: now(), state: state))
+                    }
+                }
+                return results
+            }
+        }
     }
 
     /// Prepares events with pooled preparers; a large batch is split over two threads.
@@ -96,8 +117,10 @@ extension Ledger {
                 var head = try self.head(txn)
                 if state.frontierHead != head {
                     state.frontier = try frontier(size: head.size, txn: txn)
-                    state.frontierHead = head
                 }
+                // The frontier changes with the appends below; it is trusted again only once they commit
+                // (LMDB may abort and rerun this body, e.g. to grow the map).
+                state.frontierHead = nil
                 try state.idempotency.synchronize(
                     txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
