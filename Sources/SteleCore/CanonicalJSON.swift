@@ -70,8 +70,6 @@ public enum CanonicalJSON {
         out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// Appends a string literal with RFC 8785 escaping.
     public static func writeString(_ string: String, to out: inout [UInt8]) {
         var string = string
@@ -79,12 +77,17 @@ public enum CanonicalJSON {
     }
 
     /// Appends a string literal, given as valid UTF-8, with RFC 8785 escaping.
-    public static func writeString(utf8 bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    public static func writeString(utf8 raw: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let bytes = raw.assumingMemoryBound(to: UInt8.self)
         out.append(UInt8(ascii: "\""))
         var runStart = 0
-        for (i, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<i]))
-            runStart = i + 1
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            i += 1
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i - 1]))
+            runStart = i
             out.append(UInt8(ascii: "\\"))
             switch byte {
             case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
@@ -95,12 +98,16 @@ public enum CanonicalJSON {
             case 0x0C: out.append(UInt8(ascii: "f"))
             case 0x0D: out.append(UInt8(ascii: "r"))
             default:
-                out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0f)])
+                writeLiteral("u00", to: &out)
+                out.append(hexDigit(byte >> 4))
+                out.append(hexDigit(byte & 0x0f))
             }
         }
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart...]))
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }

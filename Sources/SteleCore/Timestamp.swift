@@ -37,25 +37,25 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
         let (days, remainder) = floorDivide(microseconds, 86_400_000_000)
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = remainder / 1_000_000
-        Self.digits(year, 4, &out); out.append(UInt8(ascii: "-"))
-        Self.digits(month, 2, &out); out.append(UInt8(ascii: "-"))
-        Self.digits(day, 2, &out); out.append(UInt8(ascii: "T"))
-        Self.digits(seconds / 3600, 2, &out); out.append(UInt8(ascii: ":"))
-        Self.digits(seconds / 60 % 60, 2, &out); out.append(UInt8(ascii: ":"))
-        Self.digits(seconds % 60, 2, &out); out.append(UInt8(ascii: "."))
-        Self.digits(remainder % 1_000_000, 6, &out); out.append(UInt8(ascii: "Z"))
+        // Filled on the stack and appended in one copy.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 27) { text in
+            Self.digits(year, text, 0, 4); text[4] = UInt8(ascii: "-")
+            Self.digits(month, text, 5, 2); text[7] = UInt8(ascii: "-")
+            Self.digits(day, text, 8, 2); text[10] = UInt8(ascii: "T")
+            Self.digits(seconds / 3600, text, 11, 2); text[13] = UInt8(ascii: ":")
+            Self.digits(seconds / 60 % 60, text, 14, 2); text[16] = UInt8(ascii: ":")
+            Self.digits(seconds % 60, text, 17, 2); text[19] = UInt8(ascii: ".")
+            Self.digits(remainder % 1_000_000, text, 20, 6); text[26] = UInt8(ascii: "Z")
+            out.append(contentsOf: UnsafeBufferPointer(text))
+        }
     }
 
-    private static func digits(_ value: Int64, _ width: Int, _ out: inout [UInt8]) {
-        // Fill right to left; dividing by the constant 10 compiles to a multiply.
+    private static func digits(_ value: Int64, _ text: UnsafeMutableBufferPointer<UInt8>, _ start: Int, _ width: Int) {
+        // Right to left; dividing by the constant 10 compiles to a multiply.
         var v = UInt64(value)
-        var buffer: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &buffer) { raw in
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                raw[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
-                v /= 10
-            }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<width]))
+        for i in stride(from: start + width - 1, through: start, by: -1) {
+            text[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
         }
     }
 

@@ -39,7 +39,20 @@ struct SecondaryIndex {
 
     /// `b ‖ block ‖ role ‖ keyed hash` → ascending 2-byte big-endian offsets within the block.
     static func postingKey(block: UInt64, role: Role, hash: KeyedHash) -> [UInt8] {
-        [postingTag] + withUnsafeBytes(of: UInt32(truncatingIfNeeded: block).bigEndian) { Array($0) } + [role.rawValue] + hash.bytes
+        withPostingKey(block: block, role: role, hash: hash) { Array($0) }
+    }
+
+    /// Runs `body` with the 22-byte posting key, built on the stack.
+    static func withPostingKey<R>(block: UInt64, role: Role, hash: KeyedHash, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(byteCount: 22, alignment: 1) { key in
+            key[0] = postingTag
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: block).bigEndian) {
+                UnsafeMutableRawBufferPointer(rebasing: key[1..<5]).copyMemory(from: $0)
+            }
+            key[5] = role.rawValue
+            hash.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: key[6..<22]).copyMemory(from: $0) }
+            return try body(UnsafeRawBufferPointer(key))
+        }
     }
 
     static func offsets(_ value: UnsafeRawBufferPointer) -> [UInt16] {
@@ -94,6 +107,7 @@ struct SecondaryIndex {
             records.sort { a, b in
                 (a.role, a.hash.high, a.hash.low, a.offset) < (b.role, b.hash.high, b.hash.low, b.offset)
             }
+            var value: [UInt8] = []
             var first = 0
             while first < records.count {
                 var last = first + 1
@@ -101,8 +115,14 @@ struct SecondaryIndex {
                     last += 1
                 }
                 if let role = Role(rawValue: records[first].role) {
-                    let key = Self.postingKey(block: block, role: role, hash: records[first].hash)
-                    try txn.put(db, key: key, value: Self.encode(records[first..<last].lazy.map(\.offset)))
+                    value.removeAll(keepingCapacity: true)
+                    for record in records[first..<last] {
+                        value.append(UInt8(record.offset >> 8))
+                        value.append(UInt8(record.offset & 0xFF))
+                    }
+                    try Self.withPostingKey(block: block, role: role, hash: records[first].hash) { key in
+                        try value.withUnsafeBytes { try txn.put(db, key: key, value: $0) }
+                    }
                 }
                 first = last
             }
