@@ -165,7 +165,7 @@ private struct Parser {
             position += 1
         }
         if position < input.count,
-            [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(input[position])
+            input[position] == UInt8(ascii: ".") || input[position] == UInt8(ascii: "e") || input[position] == UInt8(ascii: "E")
         {
             throw JSONError(.floatNotAllowed, at: start, "numbers must be integers (no fraction or exponent)")
         }
@@ -195,6 +195,21 @@ private struct Parser {
 
     mutating func parseString() throws(JSONError) -> String {
         position += 1  // opening quote
+        // Fast path: no escapes, so the string is the input bytes themselves.
+        let start = position
+        while position < input.count {
+            let c = input[position]
+            if c == UInt8(ascii: "\"") {
+                guard let string = String(validating: UnsafeBufferPointer(rebasing: input[start..<position]), as: UTF8.self) else {
+                    throw fail(.invalidUTF8, "string is not valid UTF-8")
+                }
+                position += 1
+                return string
+            }
+            if c < 0x20 || c == UInt8(ascii: "\\") { break }
+            position += 1
+        }
+        position = start
         var bytes = [UInt8]()
         var runStart = position
         while true {

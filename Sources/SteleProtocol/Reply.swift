@@ -6,6 +6,11 @@ public import SteleStore
 public enum Reply {
     /// `{"ok":true,"id":…,"seq":…,"leaf":…}`, with `duplicate` for a retried id and `header` on request.
     public static func ok(id: String?, receipt: Receipt, includeHeader: Bool) -> String {
+        String(decoding: okBytes(id: id, receipt: receipt, includeHeader: includeHeader), as: UTF8.self)
+    }
+
+    /// ``ok(id:receipt:includeHeader:)`` as UTF-8 bytes.
+    public static func okBytes(id: String?, receipt: Receipt, includeHeader: Bool) -> [UInt8] {
         // Written directly in canonical member order (duplicate, header, id, leaf, ok, seq): this runs
         // once per appended event.
         var out = [UInt8]()
@@ -24,7 +29,7 @@ public enum Reply {
         out.append(contentsOf: #"","ok":true,"seq":"#.utf8)
         CanonicalJSON.writeInteger(Int64(receipt.seq), to: &out)
         out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// `{"ok":false,"id":…,"error":{"code":…,"message":…}}`.

@@ -26,6 +26,8 @@ public struct RequestDecoder: Sendable {
         self.limits = limits
     }
 
+    private static let appendMembers: Set<String> = ["op", "id", "kind", "actor", "subject", "occurred", "attrs", "receipt"]
+
     /// The client's `id` member, if the line is an object carrying a string id (for error replies).
     public static func clientID(in value: JSONValue?) -> String? {
         value?["id"]?.stringValue
@@ -70,8 +72,10 @@ public struct RequestDecoder: Sendable {
     }
 
     private func decodeAppend(_ object: [String: JSONValue], source: String) throws(ProtocolError) -> Request {
-        let allowed: Set<String> = ["op", "id", "kind", "actor", "subject", "occurred", "attrs", "receipt"]
-        if object.keys.contains(where: { !allowed.contains($0) }), let extra = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+        let allowed = Self.appendMembers
+        if object.count > 8 || object.keys.contains(where: { !allowed.contains($0) }),
+            let extra = object.keys.sorted().first(where: { !allowed.contains($0) })
+        {
             throw ProtocolError(ProtocolError.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
         }
         guard let kindValue = object["kind"] else { throw ProtocolError(ProtocolError.missingField, "\"kind\" is required") }

@@ -22,13 +22,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let preparer: EventPreparer
     private var peer: PeerRule?
     private var counted = false
-    /// Replies not yet written, in request order; nil until the request's outcome is known.
-    private var slots = CircularBuffer<String?>()
+    /// What a reply slot holds: an append waiting for its batch, or the reply text.
+    private enum Slot {
+        case waiting(id: String?, wantsReceipt: Bool)
+        case ready([UInt8])
+    }
+
+    /// Replies not yet written, in request order.
+    private var slots = CircularBuffer<Slot>()
     /// Sequence number of `slots.first`.
     private var firstSlot: UInt64 = 0
     private var pending: [GroupCommitter.Item] = []
     private var readRequested = false
     private var draining = false
+    private var sink: ReplySink?
 
     init(shared: DaemonContext) {
         self.shared = shared
@@ -58,12 +65,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return
         }
         peer = rule
+        sink = ReplySink(handler: self, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if counted { shared.stats.connectionClosed() }
         counted = false
+        sink?.detach()
+        sink = nil
         context.fireChannelInactive()
     }
 
@@ -75,7 +85,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let peer, !draining else { return }
+        guard let peer, let sink, !draining else { return }
         let slot = reserveSlot()
         switch unwrapInboundIn(data) {
         case .oversized:
@@ -86,13 +96,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .failure(let error):
                 fail(slot, id: id, error)
             case .success(.ping):
-                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "op": .string("ping")]).canonicalText)
+                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "op": .string("ping")]).canonicalBytes)
             case .success(.stats):
                 let size = (try? shared.ledger.size) ?? 0
-                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(shared.stats.snapshot(treeSize: size))]).canonicalText)
+                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(shared.stats.snapshot(treeSize: size))]).canonicalBytes)
             case .success(.checkpoint):
                 if let note = try? shared.ledger.latestCheckpoint() {
-                    fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)]).canonicalText)
+                    fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)]).canonicalBytes)
                 } else {
                     fail(slot, id: id, ProtocolError(ProtocolError.unavailable, "no checkpoint has been signed yet"))
                 }
@@ -110,23 +120,27 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     fail(slot, id: id, ProtocolError(ProtocolError.invalidField, "\(error)"))
                     break
                 }
-                let promise = context.eventLoop.makePromise(of: Result<Receipt, LedgerError>.self)
-                pending.append(GroupCommitter.Item(prepared: prepared, promise: promise))
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { result in
-                    let (handler, context) = loopBound.value
-                    switch result {
-                    case .success(let receipt):
-                        handler.fill(slot, Reply.ok(id: id, receipt: receipt, includeHeader: wantsReceipt))
-                    case .failure(let error) where error.code == .idempotencyConflict:
-                        handler.fail(slot, id: id, ProtocolError(ProtocolError.idempotencyConflict, error.message))
-                    case .failure(let error):
-                        handler.fail(slot, id: id, ProtocolError(ProtocolError.unavailable, error.message))
-                    }
-                    handler.flushReplies(context: context)
-                }
+                setSlot(slot, .waiting(id: id, wantsReceipt: wantsReceipt))
+                pending.append(GroupCommitter.Item(prepared: prepared, sink: sink, slot: slot))
             }
         }
+    }
+
+    /// Fills the reply slots of committed (or failed) appends and writes what is ready. Called on
+    /// this connection's event loop by ``ReplySink``.
+    func complete(_ outcomes: [ReplySink.Outcome], context: ChannelHandlerContext) {
+        for (slot, result) in outcomes {
+            guard case .waiting(let id, let wantsReceipt) = slots[index(of: slot)] else { continue }
+            switch result {
+            case .success(let receipt):
+                setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
+            case .failure(let error) where error.code == .idempotencyConflict:
+                fail(slot, id: id, ProtocolError(ProtocolError.idempotencyConflict, error.message))
+            case .failure(let error):
+                fail(slot, id: id, ProtocolError(ProtocolError.unavailable, error.message))
+            }
+        }
+        flushReplies(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -173,25 +187,33 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func reserveSlot() -> UInt64 {
-        slots.append(nil)
+        slots.append(.waiting(id: nil, wantsReceipt: false))
         return firstSlot + UInt64(slots.count - 1)
     }
 
-    private func fill(_ slot: UInt64, _ reply: String) {
-        slots[slots.index(slots.startIndex, offsetBy: Int(slot - firstSlot))] = reply
+    private func index(of slot: UInt64) -> CircularBuffer<Slot>.Index {
+        slots.index(slots.startIndex, offsetBy: Int(slot - firstSlot))
+    }
+
+    private func setSlot(_ slot: UInt64, _ value: Slot) {
+        slots[index(of: slot)] = value
+    }
+
+    private func fill(_ slot: UInt64, _ reply: [UInt8]) {
+        setSlot(slot, .ready(reply))
     }
 
     private func fail(_ slot: UInt64, id: String?, _ error: ProtocolError) {
         shared.stats.recordError(error.code)
-        fill(slot, Reply.error(id: id, error))
+        fill(slot, Array(Reply.error(id: id, error).utf8))
     }
 
     /// Writes every answered reply at the head of the queue, in order.
     private func flushReplies(context: ChannelHandlerContext) {
-        guard let first = slots.first, first != nil else { return }
+        guard case .ready = slots.first else { return }
         var buffer = context.channel.allocator.buffer(capacity: 4096)
-        while let head = slots.first, let reply = head {
-            buffer.writeString(reply)
+        while case .ready(let reply) = slots.first {
+            buffer.writeBytes(reply)
             buffer.writeInteger(UInt8(0x0A))
             slots.removeFirst()
             firstSlot += 1

@@ -13,7 +13,9 @@ final class GroupCommitter: @unchecked Sendable {
     // `queue`, `stopping` and `lastSignedSize` are guarded by `condition`.
     struct Item {
         let prepared: PreparedEvent
-        let promise: EventLoopPromise<Result<Receipt, LedgerError>>
+        let sink: ReplySink
+        /// The connection's reply slot for this request.
+        let slot: UInt64
     }
 
     private let ledger: Ledger
@@ -94,16 +96,32 @@ final class GroupCommitter: @unchecked Sendable {
             let elapsed = Timestamp.now().microseconds - start.microseconds
             var appended = 0
             var duplicates = 0
-            for (item, result) in zip(batch, results) {
+            for result in results {
                 if case .success(let receipt) = result { if receipt.duplicate { duplicates += 1 } else { appended += 1 } }
-                item.promise.succeed(result)
             }
+            deliver(batch, results)
             stats.recordBatch(size: batch.count, appended: appended, duplicates: duplicates, commitMicroseconds: elapsed)
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
             logger.error("commit failed; nothing of the batch was written", metadata: ["batch": "\(batch.count)", "error": "\(failure.message)"])
-            for item in batch { item.promise.succeed(.failure(failure)) }
+            deliver(batch, Array(repeating: .failure(failure), count: batch.count))
         }
+    }
+
+    /// Hands each connection its outcomes: one event-loop hop per run of one connection's items
+    /// (a connection's items arrive together, one submit per read).
+    private func deliver(_ batch: [Item], _ results: [Result<Receipt, LedgerError>]) {
+        var run: [ReplySink.Outcome] = []
+        var current: ReplySink?
+        for (item, result) in zip(batch, results) {
+            if item.sink !== current {
+                if let current { current.deliver(run) }
+                run = []
+                current = item.sink
+            }
+            run.append((item.slot, result))
+        }
+        if let current { current.deliver(run) }
     }
 
     /// Signs the committed tree head if it grew since the last signature.

@@ -1,0 +1,30 @@
+import NIOCore
+import SteleStore
+
+/// Where the writer delivers the outcomes of one connection's appends: one hop to the connection's
+/// event loop per batch, instead of one promise per event.
+final class ReplySink: @unchecked Sendable {
+    /// One append's outcome, for the reply slot it was given.
+    typealias Outcome = (slot: UInt64, result: Result<Receipt, LedgerError>)
+
+    let eventLoop: any EventLoop
+    // Touched only on `eventLoop`.
+    private var handler: ConnectionHandler?
+    private let context: ChannelHandlerContext
+
+    init(handler: ConnectionHandler, context: ChannelHandlerContext) {
+        self.eventLoop = context.eventLoop
+        self.handler = handler
+        self.context = context
+    }
+
+    /// Hands `outcomes` to the connection on its event loop (dropped if it has closed meanwhile).
+    func deliver(_ outcomes: [Outcome]) {
+        eventLoop.execute { self.handler?.complete(outcomes, context: self.context) }
+    }
+
+    /// Breaks the link to the handler once the connection is gone. Call on `eventLoop`.
+    func detach() {
+        handler = nil
+    }
+}
