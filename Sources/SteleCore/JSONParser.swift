@@ -86,7 +86,7 @@ private struct Parser {
     mutating func parseObject(depth: Int) throws(JSONError) -> JSONValue {
         guard depth <= maximumDepth else { throw fail(.tooDeep, "nesting deeper than \(maximumDepth) levels") }
         position += 1
-        var members = [String: JSONValue]()
+        var members = [String: JSONValue](minimumCapacity: 8)
         skipWhitespace()
         if position < input.count, input[position] == UInt8(ascii: "}") {
             position += 1
@@ -197,16 +197,22 @@ private struct Parser {
         position += 1  // opening quote
         // Fast path: no escapes, so the string is the input bytes themselves.
         let start = position
+        var highBits: UInt8 = 0
         while position < input.count {
             let c = input[position]
             if c == UInt8(ascii: "\"") {
-                guard let string = String(validating: UnsafeBufferPointer(rebasing: input[start..<position]), as: UTF8.self) else {
+                let text = UnsafeBufferPointer(rebasing: input[start..<position])
+                position += 1
+                // ASCII needs no validation; anything else must be well-formed UTF-8 (refused, not repaired).
+                if highBits < 0x80 { return String(decoding: text, as: UTF8.self) }
+                guard let string = String(validating: text, as: UTF8.self) else {
+                    position -= 1
                     throw fail(.invalidUTF8, "string is not valid UTF-8")
                 }
-                position += 1
                 return string
             }
             if c < 0x20 || c == UInt8(ascii: "\\") { break }
+            highBits |= c
             position += 1
         }
         position = start

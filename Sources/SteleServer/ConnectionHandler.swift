@@ -129,9 +129,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Fills the reply slots of committed (or failed) appends and writes what is ready. Called on
     /// this connection's event loop by ``ReplySink``.
     func complete(_ outcomes: [ReplySink.Outcome], context: ChannelHandlerContext) {
-        for (slot, result) in outcomes {
+        for outcome in outcomes {
+            let slot = outcome.slot
             guard case .waiting(let id, let wantsReceipt) = slots[index(of: slot)] else { continue }
-            switch result {
+            switch outcome.result {
             case .success(let receipt):
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
             case .failure(let error) where error.code == .idempotencyConflict:

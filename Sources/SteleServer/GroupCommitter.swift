@@ -73,8 +73,13 @@ final class GroupCommitter: @unchecked Sendable {
             while queue.isEmpty && !stopping {
                 if !condition.wait(until: Date(timeIntervalSinceNow: 1)) { break }
             }
-            let batch = Array(queue.prefix(maximumBatch))
-            queue.removeFirst(batch.count)
+            var batch: [Item] = []
+            if queue.count <= maximumBatch {
+                swap(&batch, &queue)  // the common case: take the whole queue without copying it
+            } else {
+                batch = Array(queue.prefix(maximumBatch))
+                queue.removeFirst(batch.count)
+            }
             let done = stopping && queue.isEmpty
             condition.unlock()
 
@@ -119,7 +124,7 @@ final class GroupCommitter: @unchecked Sendable {
                 run = []
                 current = item.sink
             }
-            run.append((item.slot, result))
+            run.append(ReplySink.Outcome(slot: item.slot, result: result))
         }
         if let current { current.deliver(run) }
     }

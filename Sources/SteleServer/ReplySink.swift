@@ -4,8 +4,12 @@ import SteleStore
 /// Where the writer delivers the outcomes of one connection's appends: one hop to the connection's
 /// event loop per batch, instead of one promise per event.
 final class ReplySink: @unchecked Sendable {
-    /// One append's outcome, for the reply slot it was given.
-    typealias Outcome = (slot: UInt64, result: Result<Receipt, LedgerError>)
+    /// One append's outcome, for the reply slot it was given. (A struct, not a tuple: arrays of
+    /// tuples are copied through runtime generic metadata.)
+    struct Outcome {
+        let slot: UInt64
+        let result: Result<Receipt, LedgerError>
+    }
 
     let eventLoop: any EventLoop
     // Touched only on `eventLoop`.

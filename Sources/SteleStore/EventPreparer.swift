@@ -4,7 +4,10 @@ import SteleCrypto
 /// An event with everything computed that does not depend on the chain head: the sealed body
 /// (salts drawn, field digests, commitment) and the keyed hashes for the indexes. Preparing is the
 /// expensive, parallelizable part of an append; committing prepared events is the serialized part.
-public struct PreparedEvent: Sendable {
+///
+/// A reference type: prepared events are queued, batched and handed between threads, and copying a
+/// reference costs one retain where copying the event's many strings would cost one each.
+public final class PreparedEvent: Sendable {
     let event: Event
     let bodyBytes: [UInt8]
     let commitment: SHA256Digest
@@ -12,6 +15,19 @@ public struct PreparedEvent: Sendable {
     let subjectHash: KeyedHash?
     let actorHash: KeyedHash?
     let kindHash: KeyedHash
+
+    init(
+        event: Event, bodyBytes: [UInt8], commitment: SHA256Digest, idempotencyKey: KeyedHash?,
+        subjectHash: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash
+    ) {
+        self.event = event
+        self.bodyBytes = bodyBytes
+        self.commitment = commitment
+        self.idempotencyKey = idempotencyKey
+        self.subjectHash = subjectHash
+        self.actorHash = actorHash
+        self.kindHash = kindHash
+    }
 }
 
 /// Prepares events for one ledger. Owns its hashing context, salt pool and identifier cache: use
