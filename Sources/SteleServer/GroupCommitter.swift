@@ -6,9 +6,13 @@ import SteleCrypto
 import SteleStore
 
 /// The single writer: one thread that takes whatever appends have queued up, commits them as one
-/// batch (one transaction, one fsync), completes their promises, and starts on the next batch, which
-/// gathers while this one is being flushed. It also signs a checkpoint about once a second when the
-/// tree has grown, and when stopped.
+/// batch (one transaction, one fsync), hands each connection its outcomes, and starts on the next
+/// batch, which gathers while this one is being flushed. It also signs a checkpoint about once a
+/// second when the tree has grown, and when stopped.
+///
+/// Checkpoints stay off the commit path: the note is recorded in the store inside the next batch's
+/// transaction (or on its own when the writer is idle), and the checkpoint-directory files, with
+/// their fsyncs, are written by a separate serial queue.
 final class GroupCommitter: @unchecked Sendable {
     // `queue`, `stopping` and `lastSignedSize` are guarded by `condition`.
     struct Item {
@@ -30,6 +34,9 @@ final class GroupCommitter: @unchecked Sendable {
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     private var lastSignedSize: UInt64
+    /// Signed, not yet recorded in the store. Writer thread only.
+    private var unstoredNote: SignedNote?
+    private let publisher = DispatchQueue(label: "stele-checkpoint-files")
 
     init(ledger: Ledger, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats, logger: Logger, maximumBatch: Int, signedSize: UInt64) {
         self.ledger = ledger
@@ -64,6 +71,7 @@ final class GroupCommitter: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         finished.wait()
+        publisher.sync {}  // every checkpoint file written
     }
 
     private func run() {
@@ -89,15 +97,34 @@ final class GroupCommitter: @unchecked Sendable {
                 signIfGrown()
                 lastCheckpoint = now
             }
+            if unstoredNote != nil && (done || isIdle) { storeNote() }
             if done { break }
         }
         finished.signal()
     }
 
+    private var isIdle: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.isEmpty
+    }
+
     private func commit(_ batch: [Item]) {
         let start = Timestamp.now()
         do {
-            let results = try ledger.append(prepared: batch.map(\.prepared))
+            let prepared = batch.map(\.prepared)
+            var results: [Result<Receipt, LedgerError>]
+            if let note = unstoredNote {
+                do {
+                    results = try ledger.append(prepared: prepared, storing: note)
+                } catch let error as LedgerError where error.code != .storage && error.code != .storageFull {
+                    logger.error("a signed checkpoint could not be recorded", metadata: ["error": "\(error.message)"])
+                    results = try ledger.append(prepared: prepared)
+                }
+                unstoredNote = nil
+            } else {
+                results = try ledger.append(prepared: prepared)
+            }
             let elapsed = Timestamp.now().microseconds - start.microseconds
             var appended = 0
             var duplicates = 0
@@ -129,18 +156,32 @@ final class GroupCommitter: @unchecked Sendable {
         if let current { current.deliver(run) }
     }
 
-    /// Signs the committed tree head if it grew since the last signature.
+    /// Signs the committed tree head if it grew; the note is recorded in the store with the next
+    /// commit and written to the checkpoint directory in the background.
     func signIfGrown() {
         do {
             let head = try ledger.treeHead()
             guard head.size > lastSignedSize else { return }
             let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)
-            try ledger.storeCheckpoint(note)
-            try checkpoints.write(note, size: head.size)
+            unstoredNote = note
             lastSignedSize = head.size
             stats.checkpointSigned()
+            publisher.async { [checkpoints, logger] in
+                do { try checkpoints.write(note, size: head.size) } catch {
+                    logger.error("writing a checkpoint file failed", metadata: ["error": "\(error)"])
+                }
+            }
         } catch {
             logger.error("signing a checkpoint failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Records the signed note in the store in a transaction of its own (the writer is idle).
+    private func storeNote() {
+        guard let note = unstoredNote else { return }
+        do { try ledger.storeCheckpoint(note) } catch {
+            logger.error("recording a checkpoint failed", metadata: ["error": "\(error)"])
+        }
+        unstoredNote = nil
     }
 }

@@ -64,11 +64,18 @@ extension Ledger {
     /// batch is committed or, if this throws, none is.
     /// - Parameter now: the clock; `ts` is max(now, previous `ts` + 1 µs), read inside the transaction.
     /// - Throws: ``LedgerError`` `storageFull` or `storage` when nothing could be committed.
-    public func append(prepared: [PreparedEvent], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
+    /// - Parameter checkpoint: a signed checkpoint of this log to store in the same transaction (so
+    ///   recording it costs no commit of its own); it is checked as by ``storeCheckpoint(_:)`` before
+    ///   any event is appended, and if it does not check out, this throws and appends nothing.
+    public func append(
+        prepared: [PreparedEvent], storing checkpoint: SignedNote? = nil, now: @Sendable () -> Timestamp = Timestamp.now
+    ) throws -> [Result<Receipt, LedgerError>] {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
+        let parsed = try checkpoint.map { try ownCheckpoint($0) }
         return try writer.withLock { state in
             try write(state, now: now) { txn, head in
-                try prepared.map { try appendOne($0, txn: txn, head: &head, now: now(), state: state) }
+                if let parsed, let checkpoint { try store(parsed, checkpoint, txn: txn) }
+                return try prepared.map { try appendOne($0, txn: txn, head: &head, now: now(), state: state) }
             }
         }
     }

@@ -124,8 +124,13 @@ struct DaemonProtocolTests {
         let checkpoint = try Checkpoint.open(Array(text.utf8), trusting: [verifier], origin: "stele.test/daemon")
         #expect(checkpoint.size == 1)
         #expect(checkpoint.rootHash == MerkleHasher().leafHash(Array(header.utf8)))
-        // The same note was written to the checkpoint directory outside the data directory.
-        let latest = try String(contentsOfFile: daemon.checkpoints + "/latest", encoding: .utf8)
+        // The same note is written to the checkpoint directory outside the data directory (by a
+        // background queue, so it may land a moment after the store has it).
+        var latest: String?
+        for _ in 0..<100 where latest != text {
+            latest = try? String(contentsOfFile: daemon.checkpoints + "/latest", encoding: .utf8)
+            if latest != text { usleep(50_000) }
+        }
         #expect(latest == text)
         let mode = try FileManager.default.attributesOfItem(atPath: daemon.key)[.posixPermissions] as? Int
         #expect(mode == 0o600)

@@ -188,3 +188,28 @@ struct LedgerAppendTests {
         #expect(try ledger.verifyIntegrity().isSound)
     }
 }
+
+@Suite("Checkpoints recorded with a batch")
+struct LedgerCheckpointTests {
+    @Test("a checkpoint stored with a batch is recorded in the same transaction; a wrong one appends nothing")
+    func checkpointWithBatch() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        _ = try ledger.append((0..<5).map { Fixture.login($0) })
+        let signer = try NoteSigner(name: ledger.origin, privateKey: Ed25519PrivateKey())
+        let head = try ledger.treeHead()
+        let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)
+        _ = try ledger.append(prepared: [try ledger.makePreparer().prepare(Fixture.login(5))], storing: note)
+        #expect(try ledger.latestCheckpoint() == note.serialized)
+        #expect(try ledger.size == 6)
+
+        // A note whose root is not the log's: the whole call fails and nothing is appended.
+        let forged = try Checkpoint(origin: ledger.origin, size: 6, rootHash: head.root).signed(by: signer)
+        let error = #expect(throws: LedgerError.self) {
+            try ledger.append(prepared: [try ledger.makePreparer().prepare(Fixture.login(6))], storing: forged)
+        }
+        #expect(error?.code == .chainBroken)
+        #expect(try ledger.size == 6)
+        #expect(try ledger.latestCheckpoint() == note.serialized)
+    }
+}
