@@ -47,24 +47,36 @@ public final class SteleConnection: @unchecked Sendable {
 
     /// Reads the next reply line (without its newline), or nil at end of stream.
     public func receive() throws -> String? {
+        try receive { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads the next reply line and passes its bytes (without the newline, valid only during the
+    /// call) to `body`; nil at end of stream. No copy is made of the line.
+    public func receive<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         while true {
             if let newline = buffer[start...].firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[start..<newline], as: UTF8.self)
+                let result = try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<newline])) }
                 start = newline + 1
-                if start > 65_536 {
-                    buffer.removeFirst(start)
-                    start = 0
-                }
-                return line
+                return result
             }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
+            // Keep only the unread tail, then read into the spare room after it.
+            if start > 0 {
+                buffer.removeSubrange(0..<start)
+                start = 0
+            }
+            let used = buffer.count
+            let room = Swift.max(65_536, used)
+            var received = 0
+            buffer.append(contentsOf: repeatElement(0, count: room))
+            while true {
+                received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + used, room, 0) }
+                if received >= 0 || errno != EINTR { break }
+            }
+            buffer.removeLast(room - Swift.max(received, 0))
+            if received < 0 {
                 throw ClientError("reading from the daemon failed: \(String(cString: strerror(errno)))")
             }
-            if n == 0 { return nil }
-            buffer.append(contentsOf: chunk[..<n])
+            if received == 0 { return nil }
         }
     }
 

@@ -39,23 +39,69 @@ func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 let runID = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
 
 /// The n-th request of client c: 70% logins, 10% data changes, 8% consent, 5% admin actions, 7% logouts.
-func request(client: Int, n: Int) -> [UInt8] {
-    let user = "user:\((client * 7919 + n * 31) % 50_000)"
-    let id = "\(runID)-\(client)-\(n)"
-    let line: String
-    switch n % 100 {
-    case 0..<70:
-        line = #"{"id":"\#(id)","kind":"login.succeeded","actor":"\#(user)","subject":"\#(user)","attrs":{"ip":"203.0.113.\#(n % 250)","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0","method":"password"}}"#
-    case 70..<80:
-        line = #"{"id":"\#(id)","kind":"data.changed","actor":"\#(user)","subject":"\#(user)","attrs":{"entity":"profile","fields":["display_name","bio"],"op":"update"}}"#
-    case 80..<88:
-        line = #"{"id":"\#(id)","kind":"consent.granted","actor":"\#(user)","subject":"\#(user)","attrs":{"purpose":"marketing_email","notice":"privacy-2026-03","method":"checkbox","jurisdiction":"EU"}}"#
-    case 88..<93:
-        line = #"{"id":"\#(id)","kind":"admin.action","actor":"admin:7","subject":"\#(user)","attrs":{"action":"reset_mfa","target":"\#(user)","reason":"ticket 4411"}}"#
-    default:
-        line = #"{"id":"\#(id)","kind":"logout","actor":"\#(user)","subject":"\#(user)"}"#
+/// Appended to `out` from precomputed pieces (the generator shares the daemon's two cores, so it
+/// must cost little per request).
+func request(client: Int, n: Int, into out: inout [UInt8]) {
+    func digits(_ value: Int) {
+        var v = value
+        var text: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &text) { raw in
+            repeat { raw[11 - count] = UInt8(48 + v % 10); v /= 10; count += 1 } while v > 0
+            out.append(contentsOf: raw[(12 - count)...])
+        }
     }
-    return Array(line.utf8) + [0x0A]
+    let user = (client * 7919 + n * 31) % 50_000
+    let kind = Templates.kind(n % 100)
+    let parts = Templates.parts[kind]
+    // Each template is split where the id, the user or the varying number goes.
+    out.append(contentsOf: Templates.idPrefix)
+    digits(client); out.append(UInt8(ascii: "-")); digits(n)
+    for (index, part) in parts.enumerated() {
+        out.append(contentsOf: part)
+        if index < parts.count - 1 {
+            if Templates.slots[kind][index] == 0 { digits(user) } else { digits(n % 250) }
+        }
+    }
+    out.append(0x0A)
+}
+
+enum Templates {
+    static let idPrefix = Array(#"{"id":"\#(runID)-"#.utf8)
+    // Pieces between slots; slot 0 is the user number, slot 1 the varying number.
+    static let texts: [(String, [Int])] = [
+        (#"","kind":"login.succeeded","actor":"user:§","subject":"user:§","attrs":{"ip":"203.0.113.§","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0","method":"password"}}"#, [0, 0, 1]),
+        (#"","kind":"data.changed","actor":"user:§","subject":"user:§","attrs":{"entity":"profile","fields":["display_name","bio"],"op":"update"}}"#, [0, 0]),
+        (#"","kind":"consent.granted","actor":"user:§","subject":"user:§","attrs":{"purpose":"marketing_email","notice":"privacy-2026-03","method":"checkbox","jurisdiction":"EU"}}"#, [0, 0]),
+        (#"","kind":"admin.action","actor":"admin:7","subject":"user:§","attrs":{"action":"reset_mfa","target":"user:§","reason":"ticket 4411"}}"#, [0, 0]),
+        (#"","kind":"logout","actor":"user:§","subject":"user:§"}"#, [0, 0]),
+    ]
+    static let parts: [[[UInt8]]] = texts.map { text, _ in text.split(separator: "§", omittingEmptySubsequences: false).map { Array($0.utf8) } }
+    static let slots: [[Int]] = texts.map(\.1)
+
+    static func kind(_ percent: Int) -> Int {
+        switch percent {
+        case 0..<70: return 0
+        case 70..<80: return 1
+        case 80..<88: return 2
+        case 88..<93: return 3
+        default: return 4
+        }
+    }
+}
+
+/// True for a reply line `{"id":…,"leaf":…,"ok":true,…}` (canonical member order puts `ok` late).
+let okMarker: [UInt8] = Array(#""ok":true"#.utf8)
+
+func isOK(_ line: UnsafeRawBufferPointer) -> Bool {
+    let marker = okMarker
+    guard line.count >= marker.count else { return false }
+    var i = line.count - marker.count
+    while i >= 0 {
+        if line[i] == marker[0] && line[i + 1] == marker[1] && line[i..<i + marker.count].elementsEqual(marker) { return true }
+        i -= 1
+    }
+    return false
 }
 
 final class ClientStats: @unchecked Sendable {
@@ -68,26 +114,33 @@ let measureStart = now() + 1_000_000_000
 let measureEnd = measureStart + UInt64(options.seconds * 1e9)
 let perClientRate = options.rate / Double(options.clients)
 
+/// Window accounting in units of `windowUnit` requests, so the sender and receiver touch the
+/// semaphore once per unit rather than once per request.
+let windowUnit = 64
+
 func runPipelining(client: Int, stats: ClientStats) throws {
     let connection = try SteleConnection(socketPath: options.socket)
-    let window = DispatchSemaphore(value: options.window)
-    let lock = NSLock()
-    var sentAt: [UInt64] = []
-    sentAt.reserveCapacity(1 << 20)
+    let units = max(1, options.window / windowUnit)
+    let window = DispatchSemaphore(value: units)
+    // Send times by request number: written by the sender before the request is sent, read by the
+    // receiver after its reply arrived (the socket orders the two).
+    let capacity = Int(Double(options.seconds + 2) * max(options.rate, 400_000) / Double(options.clients)) + 1
+    let sentAt = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+    defer { sentAt.deallocate() }
     let sender = Thread {
         var n = 0
         var batch: [UInt8] = []
+        batch.reserveCapacity(32_768)
         let start = now()
-        while now() < measureEnd {
+        while now() < measureEnd && n < capacity {
             if perClientRate > 0 {
                 let due = start + UInt64(Double(n) / perClientRate * 1e9)
                 let t = now()
                 if due > t { usleep(UInt32(min(1000, (due - t) / 1000))); continue }
             }
-            window.wait()
-            let line = request(client: client, n: n)
-            lock.lock(); sentAt.append(now()); lock.unlock()
-            batch.append(contentsOf: line)
+            if n % windowUnit == 0 { window.wait() }
+            sentAt[n] = now()
+            request(client: client, n: n, into: &batch)
             n += 1
             // Coalesce writes when running flat out; send each request at once when paced.
             if perClientRate > 0 || batch.count >= 16_384 || n % 64 == 0 {
@@ -100,31 +153,34 @@ func runPipelining(client: Int, stats: ClientStats) throws {
     }
     sender.start()
     var index = 0
-    while let reply = try connection.receive() {
+    while let ok = try connection.receive({ isOK($0) }) {
         let t = now()
-        lock.lock(); let sent = sentAt[index]; lock.unlock()
+        let sent = sentAt[index]
         index += 1
-        window.signal()
-        if !reply.hasPrefix(#"{"id":"#) || !reply.contains(#""ok":true"#) { stats.errors += 1 }
+        if index % windowUnit == 0 { window.signal() }
+        if !ok { stats.errors += 1 }
         if sent >= measureStart && t <= measureEnd {
             stats.latencies.append(t - sent)
             stats.completed += 1
         }
     }
     // libdispatch traps if a semaphore is released below its initial value.
-    for _ in 0..<options.window { window.signal() }
+    for _ in 0..<units { window.signal() }
 }
 
 func runWaiting(client: Int, stats: ClientStats) throws {
     let connection = try SteleConnection(socketPath: options.socket)
     var n = 0
+    var line: [UInt8] = []
     while now() < measureEnd {
+        line.removeAll(keepingCapacity: true)
+        request(client: client, n: n, into: &line)
         let sent = now()
-        try connection.send(bytes: request(client: client, n: n))
-        guard let reply = try connection.receive() else { break }
+        try connection.send(bytes: line)
+        guard let ok = try connection.receive({ isOK($0) }) else { break }
         let t = now()
         n += 1
-        if !reply.contains(#""ok":true"#) { stats.errors += 1 }
+        if !ok { stats.errors += 1 }
         if sent >= measureStart && t <= measureEnd {
             stats.latencies.append(t - sent)
             stats.completed += 1
