@@ -37,6 +37,33 @@ public struct JSONParser {
     }
 }
 
+extension JSONParser {
+    /// Parses one JSON text whose top level should be an object, handing each member to `visit` in
+    /// text order instead of building a dictionary (for request lines, whose few members are
+    /// dispatched by name). Member values are parsed as by ``parse(_:maximumDepth:)``; duplicate
+    /// member names are refused.
+    /// - Returns: false if the text is valid JSON but its top level is not an object.
+    public static func parseMembers(
+        _ raw: UnsafeRawBufferPointer,
+        maximumDepth: Int = defaultMaximumDepth,
+        _ visit: (String, JSONValue) -> Void
+    ) throws(JSONError) -> Bool {
+        let buffer = raw.assumingMemoryBound(to: UInt8.self)
+        var parser = Parser(input: buffer, maximumDepth: maximumDepth)
+        parser.skipWhitespace()
+        guard parser.position < buffer.count, buffer[parser.position] == UInt8(ascii: "{") else {
+            _ = try parse(raw, maximumDepth: maximumDepth)
+            return false
+        }
+        try parser.parseMembers(visit)
+        parser.skipWhitespace()
+        guard parser.position == buffer.count else {
+            throw JSONError(.syntax, at: parser.position, "unexpected data after the JSON value")
+        }
+        return true
+    }
+}
+
 private struct Parser {
     let input: UnsafeBufferPointer<UInt8>
     let maximumDepth: Int
@@ -114,6 +141,53 @@ private struct Parser {
             switch input[position] {
             case UInt8(ascii: ","): position += 1
             case UInt8(ascii: "}"): position += 1; return .object(members)
+            default: throw fail(.syntax, "expected ',' or '}' in object")
+            }
+        }
+    }
+
+    /// The top-level object's members, visited in order; names seen are kept in a small array
+    /// (request lines have a handful of members), so no dictionary is built.
+    mutating func parseMembers(_ visit: (String, JSONValue) -> Void) throws(JSONError) {
+        position += 1
+        var seen: [String] = []
+        var seenSet: Set<String>?
+        skipWhitespace()
+        if position < input.count, input[position] == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard position < input.count, input[position] == UInt8(ascii: "\"") else {
+                throw fail(.syntax, "expected a string as object key")
+            }
+            let keyOffset = position
+            let key = try parseString()
+            skipWhitespace()
+            guard position < input.count, input[position] == UInt8(ascii: ":") else {
+                throw fail(.syntax, "expected ':' after object key")
+            }
+            position += 1
+            skipWhitespace()
+            let value = try parseValue(depth: 1)
+            // A linear check for the usual handful of members; a set once there are many.
+            let repeated = seenSet.map { $0.contains(key) } ?? seen.contains(key)
+            guard !repeated else {
+                throw JSONError(.duplicateKey, at: keyOffset, "duplicate object key \"\(key)\"")
+            }
+            if seenSet != nil {
+                seenSet!.insert(key)
+            } else {
+                seen.append(key)
+                if seen.count > 16 { seenSet = Set(seen) }
+            }
+            visit(key, value)
+            skipWhitespace()
+            guard position < input.count else { throw fail(.syntax, "unexpected end of input in object") }
+            switch input[position] {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"): position += 1; return
             default: throw fail(.syntax, "expected ',' or '}' in object")
             }
         }

@@ -26,8 +26,6 @@ public struct RequestDecoder: Sendable {
         self.limits = limits
     }
 
-    private static let appendMembers: Set<String> = ["op", "id", "kind", "actor", "subject", "occurred", "attrs", "receipt"]
-
     /// The client's `id` member, if the line is an object carrying a string id (for error replies).
     public static func clientID(in value: JSONValue?) -> String? {
         value?["id"]?.stringValue
@@ -44,26 +42,54 @@ public struct RequestDecoder: Sendable {
         guard line.count <= limits.maximumLineLength else {
             return (.failure(ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(limits.maximumLineLength) bytes")), nil)
         }
-        let value: JSONValue
-        do { value = try JSONParser.parse(line, maximumDepth: limits.maximumAttributeDepth + 2) } catch {
+        var members = Members()
+        do {
+            let isObject = try JSONParser.parseMembers(line, maximumDepth: limits.maximumAttributeDepth + 2) { members.set($0, $1) }
+            guard isObject else { return (.failure(ProtocolError(ProtocolError.notAnObject, "a request is a JSON object")), nil) }
+        } catch {
             let code = error.code == .tooDeep ? ProtocolError.tooLarge : ProtocolError.malformedJSON
             return (.failure(ProtocolError(code, "request is not valid JSON: \(error)")), nil)
         }
-        let id = Self.clientID(in: value)
-        return (Result { () throws(ProtocolError) in try decode(value, source: source) }, id)
+        return (Result { () throws(ProtocolError) in try decode(members, source: source) }, members.id?.stringValue)
     }
 
     /// Decodes a parsed request from `source`.
     public func decode(_ value: JSONValue, source: String) throws(ProtocolError) -> Request {
         guard let object = value.objectValue else { throw ProtocolError(ProtocolError.notAnObject, "a request is a JSON object") }
+        var members = Members()
+        for (name, member) in object { members.set(name, member) }
+        return try decode(members, source: source)
+    }
+
+    /// A request object's members, picked out by name (no dictionary per request).
+    private struct Members {
+        var op, id, kind, actor, subject, occurred, attrs, receipt: JSONValue?
+        var unknown: [String] = []
+
+        mutating func set(_ name: String, _ value: JSONValue) {
+            switch name {
+            case "op": op = value
+            case "id": id = value
+            case "kind": kind = value
+            case "actor": actor = value
+            case "subject": subject = value
+            case "occurred": occurred = value
+            case "attrs": attrs = value
+            case "receipt": receipt = value
+            default: unknown.append(name)
+            }
+        }
+    }
+
+    private func decode(_ members: Members, source: String) throws(ProtocolError) -> Request {
         let op: String
-        switch object["op"] {
+        switch members.op {
         case nil: op = "append"
         case .string(let s)?: op = s
         default: throw ProtocolError(ProtocolError.invalidField, "\"op\" must be a string")
         }
         switch op {
-        case "append": return try decodeAppend(object, source: source)
+        case "append": return try decodeAppend(members, source: source)
         case "ping": return .ping
         case "checkpoint": return .checkpoint
         case "stats": return .stats
@@ -71,14 +97,11 @@ public struct RequestDecoder: Sendable {
         }
     }
 
-    private func decodeAppend(_ object: [String: JSONValue], source: String) throws(ProtocolError) -> Request {
-        let allowed = Self.appendMembers
-        if object.count > 8 || object.keys.contains(where: { !allowed.contains($0) }),
-            let extra = object.keys.sorted().first(where: { !allowed.contains($0) })
-        {
+    private func decodeAppend(_ members: Members, source: String) throws(ProtocolError) -> Request {
+        if let extra = members.unknown.min() {
             throw ProtocolError(ProtocolError.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
         }
-        guard let kindValue = object["kind"] else { throw ProtocolError(ProtocolError.missingField, "\"kind\" is required") }
+        guard let kindValue = members.kind else { throw ProtocolError(ProtocolError.missingField, "\"kind\" is required") }
         guard let kindName = kindValue.stringValue else { throw ProtocolError(ProtocolError.invalidField, "\"kind\" must be a string") }
         if kindName.hasPrefix("ledger.") {
             throw ProtocolError(ProtocolError.forbiddenKind, "\"\(kindName)\": ledger.* kinds are written by Stele only")
@@ -86,23 +109,23 @@ public struct RequestDecoder: Sendable {
         guard let kind = catalogue.kind(kindName) else {
             throw ProtocolError(ProtocolError.unknownKind, "unknown kind \"\(kindName)\"")
         }
-        let id = try identifier(object, "id")
-        let actor = try identifier(object, "actor")
-        let subject = try identifier(object, "subject")
+        let id = try identifier(members.id, "id")
+        let actor = try identifier(members.actor, "actor")
+        let subject = try identifier(members.subject, "subject")
         var occurred: Timestamp?
-        if let value = object["occurred"] {
+        if let value = members.occurred {
             guard let text = value.stringValue, let time = Timestamp(rfc3339: text) else {
                 throw ProtocolError(ProtocolError.invalidField, "\"occurred\" must be an RFC 3339 time")
             }
             occurred = time
         }
         var wantsReceipt = false
-        if let value = object["receipt"] {
+        if let value = members.receipt {
             guard let flag = value.boolValue else { throw ProtocolError(ProtocolError.invalidField, "\"receipt\" must be true or false") }
             wantsReceipt = flag
         }
         var attributes: [String: JSONValue] = [:]
-        if let value = object["attrs"] {
+        if let value = members.attrs {
             guard let members = value.objectValue else { throw ProtocolError(ProtocolError.invalidField, "\"attrs\" must be an object") }
             attributes = members
         }
@@ -125,8 +148,8 @@ public struct RequestDecoder: Sendable {
         return .append(event, wantsReceipt: wantsReceipt)
     }
 
-    private func identifier(_ object: [String: JSONValue], _ name: String) throws(ProtocolError) -> String? {
-        guard let value = object[name] else { return nil }
+    private func identifier(_ member: JSONValue?, _ name: String) throws(ProtocolError) -> String? {
+        guard let value = member else { return nil }
         guard let text = value.stringValue else {
             throw ProtocolError(ProtocolError.invalidIdentifier, "\"\(name)\" must be a string")
         }
