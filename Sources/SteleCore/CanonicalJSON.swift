@@ -81,7 +81,7 @@ public enum CanonicalJSON {
         let bytes = raw.assumingMemoryBound(to: UInt8.self)
         out.append(UInt8(ascii: "\""))
         var runStart = 0
-        var i = 0
+        var i = firstEscape(raw)
         while i < bytes.count {
             let byte = bytes[i]
             i += 1
@@ -105,6 +105,25 @@ public enum CanonicalJSON {
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// The index of the first byte that needs escaping (a control character, `"` or `\`), or at
+    /// least the index where a byte-by-byte check must resume; the count when there is none. Checks
+    /// eight bytes per step: most strings need no escaping at all.
+    private static func firstEscape(_ raw: UnsafeRawBufferPointer) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        guard let base = raw.baseAddress else { return 0 }
+        while i + 8 <= raw.count {
+            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let control = (word &- ones &* 0x20) & ~word & highs
+            let quote = ((word ^ (ones &* 0x22)) &- ones) & ~(word ^ (ones &* 0x22)) & highs
+            let backslash = ((word ^ (ones &* 0x5C)) &- ones) & ~(word ^ (ones &* 0x5C)) & highs
+            if control | quote | backslash != 0 { return i }
+            i += 8
+        }
+        return i
     }
 
     private static func hexDigit(_ nibble: UInt8) -> UInt8 {

@@ -116,18 +116,33 @@ public struct EntryBody: Hashable, Sendable {
     /// without building intermediate values (the append path's form of ``init(values:)`` plus
     /// ``canonicalBytes`` and ``commitment(using:)``).
     public static func seal(values: [String: JSONValue], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
-        try seal(fields: values.map { ($0.key, $0.value) }, using: sha, randomness: randomness)
+        try seal(fields: values.map { PlainField(name: $0.key, value: $0.value) }, using: sha, randomness: randomness)
     }
 
-    /// ``seal(values:using:randomness:)`` for fields given as (name, value) pairs.
+    /// A field to seal: a name and its plain value. (A struct rather than a tuple: arrays of tuples
+    /// are copied and sorted through runtime generic metadata, which is slow on the append path.)
+    public struct PlainField: Sendable {
+        /// The field name.
+        public var name: String
+        /// The value.
+        public var value: JSONValue
+
+        /// A field.
+        public init(name: String, value: JSONValue) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// ``seal(values:using:randomness:)`` for fields given as a list.
     /// - Throws: ``EntryFormatError`` for an invalid or repeated field name.
-    public static func seal(fields unsorted: [(String, JSONValue)], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
+    public static func seal(fields unsorted: [PlainField], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
         var fields = unsorted
-        for (name, _) in fields { try validate(name: name) }
+        for field in fields { try validate(name: field.name) }
         // Valid names are ASCII, for which String order is byte order.
-        fields.sort { $0.0 < $1.0 }
-        for n in fields.indices.dropFirst() where fields[n].0 == fields[n - 1].0 {
-            throw EntryFormatError(.invalidField, "body field \"\(fields[n].0)\" is given twice (an attribute may not be named actor, subject, id or occurred)")
+        fields.sort { $0.name < $1.name }
+        for n in fields.indices.dropFirst() where fields[n].name == fields[n - 1].name {
+            throw EntryFormatError(.invalidField, "body field \"\(fields[n].name)\" is given twice (an attribute may not be named actor, subject, id or occurred)")
         }
         let count = fields.count
         let saltLength = BodyField.saltLength
@@ -142,15 +157,15 @@ public struct EntryBody: Hashable, Sendable {
             for n in 0..<count {
                 if n > 0 { record.append(UInt8(ascii: ",")) }
                 let salt = UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength])
-                CanonicalJSON.writeString(fields[n].0, to: &record)
+                CanonicalJSON.writeString(fields[n].name, to: &record)
                 CanonicalJSON.writeLiteral(#":{"salt":""#, to: &record)
                 Base64.encode(salt, into: &record)
                 CanonicalJSON.writeLiteral(#"","value":"#, to: &record)
                 let valueStart = record.count
-                CanonicalJSON.write(fields[n].1, to: &record)
+                CanonicalJSON.write(fields[n].value, to: &record)
                 // The field digest hashes the canonical value where it was just written.
                 let digest = record.withUnsafeBytes {
-                    BodyField.digest(salt: salt, name: fields[n].0, canonicalValue: UnsafeRawBufferPointer(rebasing: $0[valueStart...]), using: sha)
+                    BodyField.digest(salt: salt, name: fields[n].name, canonicalValue: UnsafeRawBufferPointer(rebasing: $0[valueStart...]), using: sha)
                 }
                 digest.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: digests[n * 32..<(n + 1) * 32]).copyMemory(from: $0) }
                 record.append(UInt8(ascii: "}"))

@@ -38,15 +38,15 @@ public struct Event: Sendable, Hashable {
         self.attributes = attributes
     }
 
-    /// The body fields as (name, value) pairs, unsorted: what ``bodyValues`` holds, without a dictionary.
-    public var bodyFields: [(String, JSONValue)] {
-        var fields = [(String, JSONValue)]()
+    /// The body fields, unsorted: what ``bodyValues`` holds, without a dictionary.
+    public var bodyFields: [EntryBody.PlainField] {
+        var fields = [EntryBody.PlainField]()
         fields.reserveCapacity(attributes.count + 4)
-        for (name, value) in attributes { fields.append((name, value)) }
-        if let actor { fields.append(("actor", .string(actor))) }
-        if let subject { fields.append(("subject", .string(subject))) }
-        if let id { fields.append(("id", .string(id))) }
-        if let occurred { fields.append(("occurred", .string(occurred.description))) }
+        for (name, value) in attributes { fields.append(EntryBody.PlainField(name: name, value: value)) }
+        if let actor { fields.append(EntryBody.PlainField(name: "actor", value: .string(actor))) }
+        if let subject { fields.append(EntryBody.PlainField(name: "subject", value: .string(subject))) }
+        if let id { fields.append(EntryBody.PlainField(name: "id", value: .string(id))) }
+        if let occurred { fields.append(EntryBody.PlainField(name: "occurred", value: .string(occurred.description))) }
         return fields
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import SteleCore
 import SteleTestSupport
 import Testing
@@ -42,5 +43,45 @@ struct CanonicalJSONTests {
     func buildAndSerialize() {
         let value = JSONValue.object(["b": .integer(-5), "a": .array([.string("x\"y"), .null, .bool(true)])])
         #expect(value.canonicalText == #"{"a":["x\"y",null,true],"b":-5}"#)
+    }
+
+    @Test("string escaping matches a byte-by-byte reference wherever the escaped byte falls")
+    func escapingAtEveryPosition() throws {
+        // The writer skips eight bytes at a time while none needs escaping; put each kind of byte
+        // that does at every offset of strings up to 40 bytes long, beside bytes that must not be touched.
+        func reference(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [0x22]
+            for b in bytes {
+                switch b {
+                case 0x22: out += [0x5C, 0x22]
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x08: out += Array("\\b".utf8)
+                case 0x09: out += Array("\\t".utf8)
+                case 0x0A: out += Array("\\n".utf8)
+                case 0x0C: out += Array("\\f".utf8)
+                case 0x0D: out += Array("\\r".utf8)
+                case 0..<0x20: out += Array(String(format: "\\u%04x", b).utf8)
+                default: out.append(b)
+                }
+            }
+            return out + [0x22]
+        }
+        let specials: [UInt8] = [0x00, 0x01, 0x08, 0x0A, 0x1F, 0x22, 0x5C]
+        let neighbours: [UInt8] = [0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x41]
+        for length in 1...40 {
+            for position in 0..<length {
+                for special in specials {
+                    var bytes = (0..<length).map { neighbours[$0 % neighbours.count] }
+                    bytes[position] = special
+                    var out: [UInt8] = []
+                    bytes.withUnsafeBytes { CanonicalJSON.writeString(utf8: $0, to: &out) }
+                    #expect(out == reference(bytes), "length \(length), byte \(special) at \(position)")
+                }
+            }
+            let plain = (0..<length).map { neighbours[$0 % neighbours.count] }
+            var out: [UInt8] = []
+            plain.withUnsafeBytes { CanonicalJSON.writeString(utf8: $0, to: &out) }
+            #expect(out == reference(plain))
+        }
     }
 }
