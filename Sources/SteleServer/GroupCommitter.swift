@@ -37,6 +37,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// Signed, not yet recorded in the store. Writer thread only.
     private var unstoredNote: SignedNote?
     private let publisher = DispatchQueue(label: "stele-checkpoint-files")
+    private let releaser = DispatchQueue(label: "stele-batch-release")
 
     init(ledger: Ledger, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats, logger: Logger, maximumBatch: Int, signedSize: UInt64) {
         self.ledger = ledger
@@ -91,7 +92,13 @@ final class GroupCommitter: @unchecked Sendable {
             let done = stopping && queue.isEmpty
             condition.unlock()
 
-            if !batch.isEmpty { commit(batch) }
+            if !batch.isEmpty {
+                commit(batch)
+                // Freeing a batch (thousands of events, strings and buffers) is left to another
+                // thread: the writer's time is the one serialized resource.
+                releaser.async { [batch] in withExtendedLifetime(batch) {} }
+                batch = []
+            }
             let now = Timestamp.now()
             if done || now.microseconds - lastCheckpoint.microseconds >= 1_000_000 {
                 signIfGrown()

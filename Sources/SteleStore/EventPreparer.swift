@@ -15,11 +15,15 @@ public final class PreparedEvent: Sendable {
     let subjectHash: KeyedHash?
     let actorHash: KeyedHash?
     let kindHash: KeyedHash
+    /// The header text but for its chain position.
+    let headerTemplate: EntryHeaderTemplate
 
     init(
         event: Event, bodyBytes: [UInt8], commitment: SHA256Digest, idempotencyKey: KeyedHash?,
         subjectHash: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash
     ) {
+        self.headerTemplate = EntryHeaderTemplate(
+            kind: event.kind, retentionClass: event.retentionClass, source: event.source, bodyCommitment: commitment)
         self.event = event
         self.bodyBytes = bodyBytes
         self.commitment = commitment

@@ -181,11 +181,8 @@ extension Ledger {
         }
         let seq = head.size
         let ts = Timestamp(microseconds: max(now.microseconds, head.lastTimestamp.microseconds &+ 1))
-        let header = EntryHeader(
-            seq: seq, timestamp: ts, kind: prepared.event.kind, retentionClass: prepared.event.retentionClass,
-            source: prepared.event.source, retainUntil: prepared.event.retention.map { ts.adding(microseconds: $0) },
-            prev: head.lastLeaf, bodyCommitment: prepared.commitment)
-        let headerBytes = header.canonicalBytes
+        let headerBytes = prepared.headerTemplate.bytes(
+            prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: prepared.event.retention.map { ts.adding(microseconds: $0) })
         let leaf = state.merkle.leafHash(headerBytes)
         // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
         let entries = databases.entries
