@@ -11,11 +11,11 @@ extension Ledger {
     }
 
     /// Prepares and appends a batch (see ``append(prepared:now:)``). A large batch is prepared on two
-    /// threads while it is being appended (``PreparationPipeline``).
+    /// threads while it is being appended (``PreparationPipeline``, from 64 events).
     /// - Throws: ``LedgerError`` `invalidEvent` for an invalid event (then nothing is appended), or as
     ///   ``append(prepared:now:)``.
     public func append(_ events: [Event], now: @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
-        let chunkSize = 64
+        let chunkSize = 16
         guard events.count >= 4 * chunkSize, !isReadOnly else { return try append(prepared: prepare(events), now: now) }
         let preparers = preparerPool.withLock { pool in (0..<2).map { _ in pool.popLast() ?? makePreparer() } }
         defer { preparerPool.withLock { $0.append(contentsOf: preparers) } }

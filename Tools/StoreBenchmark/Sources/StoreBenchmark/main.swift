@@ -79,6 +79,12 @@ if let only = ProcessInfo.processInfo.environment["STELE_BENCH_BATCHES"] {
     plan = plan.filter { sizes.contains($0.batch) }
 }
 let scale = Double(ProcessInfo.processInfo.environment["STELE_BENCH_SCALE"] ?? "1") ?? 1
+// Each row is measured in STELE_BENCH_ROUNDS rounds (default 3) that alternate the three stores, and
+// the median of each is reported: on a shared VM a disk or CPU hiccup during one run otherwise
+// decides a whole row.
+let rounds = max(1, Int(ProcessInfo.processInfo.environment["STELE_BENCH_ROUNDS"] ?? "3") ?? 3)
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 var cpu = "unknown CPU"
 if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
@@ -89,49 +95,57 @@ if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
 print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
 let sample = JSONValue.object(event(1).bodyValues.merging(["kind": .string("login.succeeded")]) { a, _ in a }).canonicalBytes
 print("event size: \(sample.count) bytes of JSON")
-print("batch | entries | ledger entries/s | raw, same records | ledger/raw | raw, one put per event | ledger/raw")
+print("batch | entries | ledger entries/s | raw, same records | ledger/raw | raw, one put per event | ledger/raw   (medians of \(rounds) rounds)")
 
 for (batch, baseTotal) in plan {
     let total = max(batch, Int(Double(baseTotal) * scale) / batch * batch)
     let events = (0..<total).map(event)
     let records = events.map { JSONValue.object($0.bodyValues.merging(["kind": .string($0.kind)]) { a, _ in a }).canonicalBytes }
 
-    let rawDirectory = temporaryDirectory()
-    let environment = try Environment(path: rawDirectory, maxDatabases: 1, mapSize: 1 << 32)
-    let db = try environment.openDatabase("records", create: true)
-    let rawTime = try seconds {
-        for start in stride(from: 0, to: total, by: batch) {
-            try environment.withWriteTransaction { txn in
-                for seq in start..<start + batch {
-                    var key = UInt64(seq).bigEndian
-                    try withUnsafeBytes(of: &key) { k in
-                        try records[seq].withUnsafeBytes { v in try txn.put(db, key: k, value: v, mode: .append) }
+    var rawRates: [Double] = [], ledgerRates: [Double] = [], replayRates: [Double] = []
+    for _ in 0..<rounds {
+        let rawDirectory = temporaryDirectory()
+        let environment = try Environment(path: rawDirectory, maxDatabases: 1, mapSize: 1 << 32)
+        let db = try environment.openDatabase("records", create: true)
+        let rawTime = try seconds {
+            for start in stride(from: 0, to: total, by: batch) {
+                try environment.withWriteTransaction { txn in
+                    for seq in start..<start + batch {
+                        var key = UInt64(seq).bigEndian
+                        try withUnsafeBytes(of: &key) { k in
+                            try records[seq].withUnsafeBytes { v in try txn.put(db, key: k, value: v, mode: .append) }
+                        }
                     }
                 }
             }
         }
-    }
+        rawRates.append(Double(total) / rawTime)
+        try? FileManager.default.removeItem(atPath: rawDirectory)
 
-    let ledgerDirectory = temporaryDirectory()
-    var options = Ledger.Options()
-    options.createWithOrigin = "bench.example/log"
-    options.initialMapSize = 1 << 32
-    let ledger = try Ledger(path: ledgerDirectory, options: options)
-    let ledgerTime = try seconds {
-        for start in stride(from: 0, to: total, by: batch) {
-            _ = try ledger.append(Array(events[start..<start + batch]))
+        let ledgerDirectory = temporaryDirectory()
+        var options = Ledger.Options()
+        options.createWithOrigin = "bench.example/log"
+        options.initialMapSize = 1 << 32
+        let ledger = try Ledger(path: ledgerDirectory, options: options)
+        let ledgerTime = try seconds {
+            for start in stride(from: 0, to: total, by: batch) {
+                _ = try ledger.append(Array(events[start..<start + batch]))
+            }
         }
+        let finalSize = try ledger.size
+        precondition(finalSize == UInt64(total))
+        ledgerRates.append(Double(total) / ledgerTime)
+        let replay = try LedgerReplay(reading: ledgerDirectory, batch: batch, total: total)
+        try? FileManager.default.removeItem(atPath: ledgerDirectory)
+        let replayDirectory = temporaryDirectory()
+        let replayTime = try seconds { try replay.write(to: replayDirectory) }
+        replayRates.append(Double(total) / replayTime)
+        try? FileManager.default.removeItem(atPath: replayDirectory)
     }
-    let finalSize = try ledger.size
-    precondition(finalSize == UInt64(total))
-    let replay = try LedgerReplay(reading: ledgerDirectory, batch: batch, total: total)
-    let replayDirectory = temporaryDirectory()
-    let replayTime = try seconds { try replay.write(to: replayDirectory) }
-    let ledgerRate = Double(total) / ledgerTime
-    let replayRate = Double(total) / replayTime
-    let rawRate = Double(total) / rawTime
+    let (ledgerRate, replayRate, rawRate) = (median(ledgerRates), median(replayRates), median(rawRates))
     print(String(format: "%5d | %7d | %16.0f | %17.0f | %10.2f | %22.0f | %10.2f", batch, total, ledgerRate, replayRate, ledgerRate / replayRate, rawRate, ledgerRate / rawRate))
-    try? FileManager.default.removeItem(atPath: replayDirectory)
-    try? FileManager.default.removeItem(atPath: rawDirectory)
-    try? FileManager.default.removeItem(atPath: ledgerDirectory)
+    if rounds > 1 {
+        let list = { (rates: [Double]) in rates.map { String(format: "%.0f", $0) }.joined(separator: " ") }
+        print("      rounds: ledger \(list(ledgerRates)); same records \(list(replayRates)); one put per event \(list(rawRates))")
+    }
 }
