@@ -189,6 +189,26 @@ struct LedgerAppendTests {
     }
 }
 
+@Suite("Large batches prepared on two threads")
+struct LedgerPipelineTests {
+    @Test("an invalid event deep in a large batch fails the whole call and appends nothing; a valid one appends in order")
+    func invalidEventInPipelinedBatch() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        _ = try ledger.append([Fixture.login(0)])
+        var events = (1...500).map { Fixture.login($0) }
+        events[377].attributes["Bad Name"] = .string("x")
+        let error = #expect(throws: LedgerError.self) { try ledger.append(events) }
+        #expect(error?.code == .invalidEvent)
+        #expect(try ledger.size == 1)
+        events[377].attributes["Bad Name"] = nil
+        let receipts = try Fixture.receipts(ledger.append(events))
+        #expect(receipts.map(\.seq) == Array(1...500))
+        #expect(try ledger.entry(378).body.fields["id"]?.value == .string("req-378"))
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+}
+
 @Suite("Checkpoints recorded with a batch")
 struct LedgerCheckpointTests {
     @Test("a checkpoint stored with a batch is recorded in the same transaction; a wrong one appends nothing")
