@@ -10,9 +10,11 @@ public struct EntryHeaderTemplate: Sendable {
     private let prefix: [UInt8]
     /// `,"source":…,"ts":"`
     private let sourcePart: [UInt8]
+    /// SHA-256 after absorbing `0x00 ‖ prefix`: the leaf hash's first blocks, computed with the template.
+    private let leafMidstate: SHA256.State
 
     /// A template for a header with these members.
-    public init(kind: String, retentionClass: String, source: String, bodyCommitment: SHA256Digest) {
+    public init(kind: String, retentionClass: String, source: String, bodyCommitment: SHA256Digest, using sha: SHA256) {
         var prefix = [UInt8]()
         prefix.reserveCapacity(96 + kind.utf8.count + retentionClass.utf8.count)
         CanonicalJSON.writeLiteral(#"{"body":""#, to: &prefix)
@@ -29,6 +31,20 @@ public struct EntryHeaderTemplate: Sendable {
         CanonicalJSON.writeLiteral(#","ts":""#, to: &sourcePart)
         self.prefix = prefix
         self.sourcePart = sourcePart
+        sha.begin()
+        sha.update(byte: 0x00)
+        sha.update(prefix)
+        self.leafMidstate = sha.state
+    }
+
+    /// The RFC 6962 leaf hash, SHA-256(0x00 ‖ header), of `header` as returned by
+    /// ``bytes(prev:seq:timestamp:retainUntil:)`` for this template, continuing from the prefix
+    /// already absorbed.
+    public func leafHash(of header: [UInt8], using sha: SHA256) -> SHA256Digest {
+        precondition(header.count >= prefix.count, "not a header built from this template")
+        sha.resume(leafMidstate)
+        header.withUnsafeBytes { sha.update(UnsafeRawBufferPointer(rebasing: $0[prefix.count...])) }
+        return sha.finish()
     }
 
     /// The header text for this position in the log.

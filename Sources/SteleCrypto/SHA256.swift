@@ -86,6 +86,29 @@ public final class SHA256 {
         SHA256Digest { out in stele_sha256_final(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
     }
 
+    /// A hash in progress: the bytes fed since ``begin()``, absorbed. Restoring it with
+    /// ``resume(_:)`` continues that hash, so a shared prefix is hashed once (a "midstate").
+    public struct State: Sendable {
+        // The libcrypto context, copied as plain bytes (it holds no pointers).
+        fileprivate var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
+    /// The hash in progress (see ``State``).
+    public var state: State {
+        precondition(MemoryLayout<stele_sha256_ctx>.size <= MemoryLayout<State>.size)
+        var state = State()
+        withUnsafeMutableBytes(of: &state.storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: context, count: MemoryLayout<stele_sha256_ctx>.size)) }
+        return state
+    }
+
+    /// Continues the hash captured in `state` (instead of ``begin()``).
+    public func resume(_ state: State) {
+        withUnsafeBytes(of: state.storage) {
+            UnsafeMutableRawPointer(context).copyMemory(from: $0.baseAddress!, byteCount: MemoryLayout<stele_sha256_ctx>.size)
+        }
+    }
+
     /// The digest of a byte collection, with a context made for this call only.
     public static func hash(_ bytes: some Collection<UInt8>) -> SHA256Digest {
         SHA256().hash(bytes)

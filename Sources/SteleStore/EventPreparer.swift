@@ -20,10 +20,10 @@ public final class PreparedEvent: Sendable {
 
     init(
         event: Event, bodyBytes: [UInt8], commitment: SHA256Digest, idempotencyKey: KeyedHash?,
-        subjectHash: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash
+        subjectHash: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash, sha: SHA256
     ) {
         self.headerTemplate = EntryHeaderTemplate(
-            kind: event.kind, retentionClass: event.retentionClass, source: event.source, bodyCommitment: commitment)
+            kind: event.kind, retentionClass: event.retentionClass, source: event.source, bodyCommitment: commitment, using: sha)
         self.event = event
         self.bodyBytes = bodyBytes
         self.commitment = commitment
@@ -68,7 +68,8 @@ public final class EventPreparer: @unchecked Sendable {
             },
             subjectHash: event.subject.map { Self.cached(&subjects, "subject", $0, indexKey, sha) },
             actorHash: event.actor.map { Self.cached(&actors, "actor", $0, indexKey, sha) },
-            kindHash: Self.cached(&kinds, "kind", event.kind, indexKey, sha))
+            kindHash: Self.cached(&kinds, "kind", event.kind, indexKey, sha),
+            sha: sha)
     }
 
     private static func cached(

@@ -183,7 +183,7 @@ extension Ledger {
         let ts = Timestamp(microseconds: max(now.microseconds, head.lastTimestamp.microseconds &+ 1))
         let headerBytes = prepared.headerTemplate.bytes(
             prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: prepared.event.retention.map { ts.adding(microseconds: $0) })
-        let leaf = state.merkle.leafHash(headerBytes)
+        let leaf = prepared.headerTemplate.leafHash(of: headerBytes, using: state.sha)
         // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
         let entries = databases.entries
         try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag) { key in
