@@ -151,27 +151,64 @@ public struct EntryBody: Hashable, Sendable {
             let digests = UnsafeMutableRawBufferPointer(rebasing: scratch[count * saltLength..<scratch.count])
             defer { salts.initializeMemory(as: UInt8.self, repeating: 0) }
             if let randomness { try randomness.fill(salts) } else { try SecureRandom.fill(salts) }
-            var record = [UInt8]()
-            record.reserveCapacity(112 * count + 2)
-            record.append(UInt8(ascii: "{"))
-            for n in 0..<count {
-                if n > 0 { record.append(UInt8(ascii: ",")) }
-                let salt = UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength])
-                CanonicalJSON.writeString(fields[n].name, to: &record)
-                CanonicalJSON.writeLiteral(#":{"salt":""#, to: &record)
-                Base64.encode(salt, into: &record)
-                CanonicalJSON.writeLiteral(#"","value":"#, to: &record)
-                let valueStart = record.count
-                CanonicalJSON.write(fields[n].value, to: &record)
-                // The field digest hashes the canonical value where it was just written.
-                let digest = record.withUnsafeBytes {
-                    BodyField.digest(salt: salt, name: fields[n].name, canonicalValue: UnsafeRawBufferPointer(rebasing: $0[valueStart...]), using: sha)
+            return withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: count) { values in
+                var record = [UInt8]()
+                record.reserveCapacity(112 * count + 2)
+                record.append(UInt8(ascii: "{"))
+                for n in 0..<count {
+                    if n > 0 { record.append(UInt8(ascii: ",")) }
+                    CanonicalJSON.writeString(fields[n].name, to: &record)
+                    CanonicalJSON.writeLiteral(#":{"salt":""#, to: &record)
+                    Base64.encode(UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]), into: &record)
+                    CanonicalJSON.writeLiteral(#"","value":"#, to: &record)
+                    let valueStart = record.count
+                    CanonicalJSON.write(fields[n].value, to: &record)
+                    values.initializeElement(at: n, to: valueStart..<record.count)
+                    record.append(UInt8(ascii: "}"))
                 }
-                digest.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: digests[n * 32..<(n + 1) * 32]).copyMemory(from: $0) }
                 record.append(UInt8(ascii: "}"))
+                digestFields(fields, salts: UnsafeRawBufferPointer(salts), values: UnsafeBufferPointer(values), record: record, into: digests, using: sha)
+                values.deinitialize()
+                return Sealed(record: record, commitment: sha.hash(UnsafeRawBufferPointer(digests)))
             }
-            record.append(UInt8(ascii: "}"))
-            return Sealed(record: record, commitment: sha.hash(UnsafeRawBufferPointer(digests)))
+        }
+    }
+
+    /// Writes each field's digest, SHA-256(salt ‖ name ‖ 0x00 ‖ canonical value), with the canonical
+    /// values taken from where they were written in `record`. The digests are computed side by side
+    /// (``SHA256/hash(each:into:)``), so the inputs are first laid out one after another.
+    private static func digestFields(
+        _ fields: [PlainField], salts: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Range<Int>>, record: [UInt8],
+        into digests: UnsafeMutableRawBufferPointer, using sha: SHA256
+    ) {
+        let saltLength = BodyField.saltLength
+        var total = 0
+        for n in fields.indices { total += saltLength + fields[n].name.utf8.count + 1 + values[n].count }
+        withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { inputs in
+            defer { inputs.initializeMemory(as: UInt8.self, repeating: 0) }
+            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: fields.count) { messages in
+                record.withUnsafeBytes { recordBytes in
+                    var offset = 0
+                    for n in fields.indices {
+                        let start = offset
+                        inputs.baseAddress!.advanced(by: offset).copyMemory(from: salts.baseAddress!.advanced(by: n * saltLength), byteCount: saltLength)
+                        offset += saltLength
+                        var name = fields[n].name
+                        name.withUTF8 { utf8 in
+                            inputs.baseAddress!.advanced(by: offset).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count)
+                            offset += utf8.count
+                        }
+                        inputs[offset] = 0
+                        offset += 1
+                        let value = UnsafeRawBufferPointer(rebasing: recordBytes[values[n]])
+                        if value.count > 0 { inputs.baseAddress!.advanced(by: offset).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+                        offset += value.count
+                        messages.initializeElement(at: n, to: UnsafeRawBufferPointer(rebasing: inputs[start..<offset]))
+                    }
+                }
+                sha.hash(each: UnsafeBufferPointer(messages), into: digests)
+                messages.deinitialize()
+            }
         }
     }
 
