@@ -34,30 +34,58 @@ static const uint32_t H0[8] = {
 #define XOR3(a, b, c) _mm256_xor_si256(_mm256_xor_si256((a), (b)), (c))
 #define ADD(a, b) _mm256_add_epi32((a), (b))
 
-static inline uint32_t load_be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+// The eight lanes' 64-byte blocks as sixteen vectors of message words (word t of lane l in element
+// l of vector t), big-endian: load each block as two vectors, swap byte order, then transpose the
+// 8x8 matrices of 32-bit words.
+AVX2 static void load_words(__m256i w[16], const uint8_t *const blocks[8]) {
+    const __m256i swap = _mm256_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
+                                          3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
+    for (int half = 0; half < 2; half++) {
+        __m256i r[8];
+        for (int l = 0; l < 8; l++) {
+            r[l] = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(blocks[l] + 32 * half)), swap);
+        }
+        // Transpose: r[l] holds words 8*half .. 8*half+7 of lane l.
+        __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+        __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+        w[8 * half + 0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+        w[8 * half + 1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+        w[8 * half + 2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+        w[8 * half + 3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+        w[8 * half + 4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+        w[8 * half + 5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+        w[8 * half + 6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+        w[8 * half + 7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+    }
 }
 
-// One 64-byte block per lane into the eight lanes' states.
+// One 64-byte block per lane into the eight lanes' states. The message schedule is kept as a
+// rolling window of sixteen words.
 AVX2 static void compress8(__m256i state[8], const uint8_t *const blocks[8]) {
-    __m256i w[64];
-    for (int t = 0; t < 16; t++) {
-        w[t] = _mm256_setr_epi32(
-            (int)load_be32(blocks[0] + 4 * t), (int)load_be32(blocks[1] + 4 * t), (int)load_be32(blocks[2] + 4 * t),
-            (int)load_be32(blocks[3] + 4 * t), (int)load_be32(blocks[4] + 4 * t), (int)load_be32(blocks[5] + 4 * t),
-            (int)load_be32(blocks[6] + 4 * t), (int)load_be32(blocks[7] + 4 * t));
-    }
-    for (int t = 16; t < 64; t++) {
-        __m256i s0 = XOR3(ROTR(w[t - 15], 7), ROTR(w[t - 15], 18), _mm256_srli_epi32(w[t - 15], 3));
-        __m256i s1 = XOR3(ROTR(w[t - 2], 17), ROTR(w[t - 2], 19), _mm256_srli_epi32(w[t - 2], 10));
-        w[t] = ADD(ADD(w[t - 16], s0), ADD(w[t - 7], s1));
-    }
+    __m256i w[16];
+    load_words(w, blocks);
     __m256i a = state[0], b = state[1], c = state[2], d = state[3];
     __m256i e = state[4], f = state[5], g = state[6], h = state[7];
     for (int t = 0; t < 64; t++) {
+        __m256i wt;
+        if (t < 16) {
+            wt = w[t];
+        } else {
+            __m256i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
+            __m256i s0 = XOR3(ROTR(w15, 7), ROTR(w15, 18), _mm256_srli_epi32(w15, 3));
+            __m256i s1 = XOR3(ROTR(w2, 17), ROTR(w2, 19), _mm256_srli_epi32(w2, 10));
+            wt = ADD(ADD(w[t & 15], s0), ADD(w[(t - 7) & 15], s1));
+            w[t & 15] = wt;
+        }
         __m256i s1 = XOR3(ROTR(e, 6), ROTR(e, 11), ROTR(e, 25));
         __m256i ch = _mm256_xor_si256(_mm256_and_si256(e, f), _mm256_andnot_si256(e, g));
-        __m256i t1 = ADD(ADD(ADD(h, s1), ADD(ch, _mm256_set1_epi32((int)K[t]))), w[t]);
+        __m256i t1 = ADD(ADD(ADD(h, s1), ADD(ch, _mm256_set1_epi32((int)K[t]))), wt);
         __m256i s0 = XOR3(ROTR(a, 2), ROTR(a, 13), ROTR(a, 22));
         __m256i maj = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(c, _mm256_or_si256(a, b)));
         __m256i t2 = ADD(s0, maj);
