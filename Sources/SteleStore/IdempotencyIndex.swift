@@ -12,7 +12,7 @@ import SteleLMDB
 final class IdempotencyIndex {
     typealias Key = KeyedHash
 
-    private var seqByKey: [Key: UInt64] = [:]
+    private let seqByKey = KeyedHashTable()
     /// Keys in seq order with their entries' `ts`, for expiry.
     private var order: [(seq: UInt64, key: Key, ts: Timestamp)] = []
     private var orderStart = 0
@@ -43,7 +43,7 @@ final class IdempotencyIndex {
         loadedThrough = head
         while orderStart < order.count, order[orderStart].ts < windowStart {
             let (seq, key, _) = order[orderStart]
-            if seqByKey[key] == seq { seqByKey.removeValue(forKey: key) }
+            if seqByKey[key] == seq { seqByKey.remove(key) }
             orderStart += 1
         }
         if orderStart > 4096 && orderStart * 2 > order.count {
@@ -69,7 +69,7 @@ final class IdempotencyIndex {
 
     /// The transaction did not commit: forget its keys.
     func rollback() {
-        for key in pending { seqByKey.removeValue(forKey: key) }
+        for key in pending { seqByKey.remove(key) }
         if !pending.isEmpty {
             // Entries of the abandoned transaction are at the end of `order`.
             order.removeLast(min(pending.count, order.count - orderStart))
@@ -87,7 +87,7 @@ final class IdempotencyIndex {
     }
 
     private func insert(_ key: Key, seq: UInt64, ts: Timestamp) {
-        seqByKey[key] = seq
+        seqByKey.set(key, seq)
         order.append((seq, key, ts))
     }
 }

@@ -21,7 +21,12 @@ extension Ledger {
         defer { preparerPool.withLock { $0.append(contentsOf: preparers) } }
         let pipeline = PreparationPipeline(events: events, chunkSize: chunkSize)
         pipeline.startHelper(preparers[1])
-        defer { pipeline.finish() }
+        defer {
+            pipeline.finish()
+            // Freeing a batch's prepared events (records, templates, event copies) is left to another
+            // thread, off the caller's path.
+            DispatchQueue.global().async { withExtendedLifetime(pipeline) {} }
+        }
         return try writer.withLock { state in
             try write(state, now: now) { txn, head in
                 var results: [Result<Receipt, LedgerError>] = []
