@@ -112,46 +112,40 @@ private struct Parser {
 
     mutating func parseObject(depth: Int) throws(JSONError) -> JSONValue {
         guard depth <= maximumDepth else { throw fail(.tooDeep, "nesting deeper than \(maximumDepth) levels") }
-        position += 1
         var members = [String: JSONValue](minimumCapacity: 8)
-        skipWhitespace()
-        if position < input.count, input[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard position < input.count, input[position] == UInt8(ascii: "\"") else {
-                throw fail(.syntax, "expected a string as object key")
-            }
-            let keyOffset = position
-            let key = try parseString()
-            skipWhitespace()
-            guard position < input.count, input[position] == UInt8(ascii: ":") else {
-                throw fail(.syntax, "expected ':' after object key")
-            }
-            position += 1
-            skipWhitespace()
-            let value = try parseValue(depth: depth)
+        try walkObject(depth: depth) { (key, keyOffset, value) throws(JSONError) in
             guard members.updateValue(value, forKey: key) == nil else {
                 throw JSONError(.duplicateKey, at: keyOffset, "duplicate object key \"\(key)\"")
             }
-            skipWhitespace()
-            guard position < input.count else { throw fail(.syntax, "unexpected end of input in object") }
-            switch input[position] {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(members)
-            default: throw fail(.syntax, "expected ',' or '}' in object")
-            }
         }
+        return .object(members)
     }
 
     /// The top-level object's members, visited in order; names seen are kept in a small array
     /// (request lines have a handful of members), so no dictionary is built.
     mutating func parseMembers(_ visit: (String, JSONValue) -> Void) throws(JSONError) {
-        position += 1
         var seen: [String] = []
         var seenSet: Set<String>?
+        try walkObject(depth: 1) { (key, keyOffset, value) throws(JSONError) in
+            // A linear check for the usual handful of members; a set once there are many.
+            let repeated = seenSet.map { $0.contains(key) } ?? seen.contains(key)
+            guard !repeated else {
+                throw JSONError(.duplicateKey, at: keyOffset, "duplicate object key \"\(key)\"")
+            }
+            if seenSet != nil {
+                seenSet!.insert(key)
+            } else {
+                seen.append(key)
+                if seen.count > 16 { seenSet = Set(seen) }
+            }
+            visit(key, value)
+        }
+    }
+
+    /// Parses an object (at its `{`), handing each member's name, the name's offset and the value to
+    /// `member` in text order.
+    mutating func walkObject(depth: Int, _ member: (String, Int, JSONValue) throws(JSONError) -> Void) throws(JSONError) {
+        position += 1
         skipWhitespace()
         if position < input.count, input[position] == UInt8(ascii: "}") {
             position += 1
@@ -170,19 +164,7 @@ private struct Parser {
             }
             position += 1
             skipWhitespace()
-            let value = try parseValue(depth: 1)
-            // A linear check for the usual handful of members; a set once there are many.
-            let repeated = seenSet.map { $0.contains(key) } ?? seen.contains(key)
-            guard !repeated else {
-                throw JSONError(.duplicateKey, at: keyOffset, "duplicate object key \"\(key)\"")
-            }
-            if seenSet != nil {
-                seenSet!.insert(key)
-            } else {
-                seen.append(key)
-                if seen.count > 16 { seenSet = Set(seen) }
-            }
-            visit(key, value)
+            try member(key, keyOffset, try parseValue(depth: depth))
             skipWhitespace()
             guard position < input.count else { throw fail(.syntax, "unexpected end of input in object") }
             switch input[position] {
