@@ -102,6 +102,7 @@ extension Ledger {
                 let stored = try entry(seq, txn: txn)
                 let names = fields.filter { stored.body.fields[$0]?.isRedacted == false }
                 if !names.isEmpty {
+                    state.postings.invalidate()  // index records of this entry go away
                     for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] where names.contains(name) {
                         if let identifier = stored.body.fields[name]?.value?.stringValue {
                             let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
@@ -133,21 +134,24 @@ extension Ledger {
                 // The frontier changes with the appends below; it is trusted again only once they commit
                 // (LMDB may abort and rerun this body, e.g. to grow the map).
                 state.frontierHead = nil
+                state.postings.beginTransaction()
                 try state.idempotency.synchronize(
                     txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
                 let result = try body(txn, &head)
                 if head != start {
-                    try index.seal(txn, from: start.size, to: head.size)
+                    try index.seal(txn, from: start.size, to: head.size, pending: state.postings)
                     try txn.put(databases.meta, key: LedgerKeys.headKey, value: head.bytes)
                 }
                 return (result, head)
             }
             state.idempotency.commit(head: head.size)
+            state.postings.committed()
             state.frontierHead = head
             return result
         } catch let error as LMDBError {
             state.idempotency.reset()
+            state.postings.invalidate()
             state.frontierHead = nil
             // A full disk shows as ENOSPC, or as EIO when LMDB's page write comes up short.
             let diskFull = error.code == LMDBError.noSpace
@@ -158,6 +162,7 @@ extension Ledger {
             throw LedgerError(.storage, "the ledger could not commit: \(error)")
         } catch {
             state.idempotency.rollback()
+            state.postings.invalidate()
             state.frontierHead = nil
             throw error
         }
@@ -205,9 +210,12 @@ extension Ledger {
         }
         try appendTree(leaf: leaf, seq: seq, txn: txn, state: state)
         let index = self.index
-        if let hash = prepared.actorHash { try index.add(txn, seq: seq, role: .actor, hash: hash) }
-        try index.add(txn, seq: seq, role: .kind, hash: prepared.kindHash)
-        if let hash = prepared.subjectHash { try index.add(txn, seq: seq, role: .subject, hash: hash) }
+        var records: [(SecondaryIndex.Role, KeyedHash)] = []
+        if let hash = prepared.actorHash { records.append((.actor, hash)) }
+        records.append((.kind, prepared.kindHash))
+        if let hash = prepared.subjectHash { records.append((.subject, hash)) }
+        for (role, hash) in records { try index.add(txn, seq: seq, role: role, hash: hash) }
+        state.postings.append(seq: seq, records)
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
     }

@@ -37,6 +37,8 @@ public final class Ledger: Sendable {
         let sha = SHA256()
         let merkle = MerkleHasher()
         let idempotency = IdempotencyIndex()
+        /// Index records of the blocks being filled, for sealing without reading them back.
+        let postings = PendingPostings(blockShift: SecondaryIndex.blockShift)
         /// Roots of the complete subtrees on the right edge of the tree (largest first), valid for
         /// the tree whose head is `frontierHead`; reloaded from the store when the head moved.
         var frontier: [SHA256Digest] = []

@@ -85,28 +85,13 @@ struct SecondaryIndex {
         if remaining.isEmpty { try txn.delete(db, key: key) } else { try txn.put(db, key: key, value: Self.encode(remaining)) }
     }
 
-    /// Writes the postings of every block completed by growing the log from `oldSize` to `newSize`.
-    func seal(_ txn: Transaction, from oldSize: UInt64, to newSize: UInt64) throws {
+    /// Writes the postings of every block completed by growing the log from `oldSize` to `newSize`,
+    /// taking a block's records from `pending` when it holds them, else reading them back.
+    func seal(_ txn: Transaction, from oldSize: UInt64, to newSize: UInt64, pending: PendingPostings? = nil) throws {
         for block in (oldSize >> Self.blockShift)..<(newSize >> Self.blockShift) {
-            let start = block << Self.blockShift
-            let end = start + (1 << Self.blockShift)
-            var records: [(role: UInt8, hash: KeyedHash, offset: UInt16)] = []
-            records.reserveCapacity(3 << Self.blockShift)
-            try txn.withCursor(db) { cursor in
-                var record = try Self.withRecentKey(seq: start, role: .actor) { try cursor.seek(atOrAfter: $0) }
-                while let current = record, current.key.count == 10, current.key[0] == Self.recentTag {
-                    let seq = LedgerKeys.readU64(current.key, at: 1)
-                    if seq >= end { break }
-                    if let hash = KeyedHash(bytes: current.value) {
-                        records.append((current.key[9], hash, UInt16(seq - start)))
-                    }
-                    record = try cursor.next()
-                }
-            }
+            var records = try pending?.take(block: block) ?? readBack(txn, block: block)
             // Grouped by sorting into key order, so the block's new pages fill one after another.
-            records.sort { a, b in
-                (a.role, a.hash.high, a.hash.low, a.offset) < (b.role, b.hash.high, b.hash.low, b.offset)
-            }
+            records.sort(by: <)
             var value: [UInt8] = []
             var first = 0
             while first < records.count {
@@ -127,6 +112,26 @@ struct SecondaryIndex {
                 first = last
             }
         }
+    }
+
+    /// A block's records read back from the recent region.
+    private func readBack(_ txn: Transaction, block: UInt64) throws -> [PendingPostings.Record] {
+        let start = block << Self.blockShift
+        let end = start + (1 << Self.blockShift)
+        var records: [PendingPostings.Record] = []
+        records.reserveCapacity(3 << Self.blockShift)
+        try txn.withCursor(db) { cursor in
+            var record = try Self.withRecentKey(seq: start, role: .actor) { try cursor.seek(atOrAfter: $0) }
+            while let current = record, current.key.count == 10, current.key[0] == Self.recentTag {
+                let seq = LedgerKeys.readU64(current.key, at: 1)
+                if seq >= end { break }
+                if let hash = KeyedHash(bytes: current.value) {
+                    records.append(PendingPostings.Record(role: current.key[9], hash: hash, offset: UInt16(seq - start)))
+                }
+                record = try cursor.next()
+            }
+        }
+        return records
     }
 
     /// Calls `visit` with each seq in `low..<high` whose `role` record has `hash`, ascending, in a
