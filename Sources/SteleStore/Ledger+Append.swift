@@ -102,7 +102,8 @@ extension Ledger {
                 let stored = try entry(seq, txn: txn)
                 let names = fields.filter { stored.body.fields[$0]?.isRedacted == false }
                 if !names.isEmpty {
-                    state.postings.invalidate()  // index records of this entry go away
+                    // Index records of this entry go away: any writer's copy of its block is stale.
+                    try bumpRedactions(txn)
                     for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] where names.contains(name) {
                         if let identifier = stored.body.fields[name]?.value?.stringValue {
                             let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
@@ -134,7 +135,7 @@ extension Ledger {
                 // The frontier changes with the appends below; it is trusted again only once they commit
                 // (LMDB may abort and rerun this body, e.g. to grow the map).
                 state.frontierHead = nil
-                state.postings.beginTransaction()
+                state.postings.beginTransaction(redactions: try redactions(txn))
                 try state.idempotency.synchronize(
                     txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
@@ -218,6 +219,17 @@ extension Ledger {
         state.postings.append(seq: seq, records)
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
+    }
+
+    /// How many redactions the store has seen (`meta/redactions`).
+    private func redactions(_ txn: Transaction) throws -> UInt64 {
+        try txn.get(databases.meta, key: LedgerKeys.redactionsKey).map { bytes in
+            bytes.count == 8 ? bytes.withUnsafeBytes { LedgerKeys.readU64($0) } : UInt64.max
+        } ?? 0
+    }
+
+    private func bumpRedactions(_ txn: Transaction) throws {
+        try txn.put(databases.meta, key: LedgerKeys.redactionsKey, value: LedgerKeys.u64(try redactions(txn) &+ 1))
     }
 
     /// The roots of the complete subtrees that make up the tree of `size` leaves, largest first, read

@@ -16,6 +16,7 @@ enum LedgerKeys {
     static let createdKey = Array("created".utf8)
     static let indexKeyKey = Array("index_key".utf8)
     static let headKey = Array("head".utf8)
+    static let redactionsKey = Array("redactions".utf8)
 
     /// Records of one entry in the `entries` database: `seq ‖ tag`.
     static let headerTag: UInt8 = 0x01

@@ -2,8 +2,9 @@
 /// block (writing its postings) need not read its 3 × 1024 records back from the store.
 ///
 /// Trusted only for a block whose every entry this writer appended in an unbroken run: a gap in
-/// seqs (another process appended), a redaction, or a transaction that did not commit drops what
-/// is held, and sealing then reads the records from the store as before.
+/// seqs (another process appended), a redaction by any process (the store counts them), or a
+/// transaction that did not commit drops what is held, and sealing then reads the records from the
+/// store as before.
 final class PendingPostings {
     struct Record {
         let role: UInt8
@@ -55,9 +56,15 @@ final class PendingPostings {
         completed.removeAll()
     }
 
-    /// A transaction (or a rerun of one) begins: only blocks it completes may be taken.
-    func beginTransaction() {
+    /// The store's redaction count when the held records were last known good.
+    private var redactions: UInt64?
+
+    /// A transaction (or a rerun of one) begins, seeing `redactions` redactions in the store: only
+    /// blocks it completes may be taken, and a redaction since (by any process) drops what is held.
+    func beginTransaction(redactions current: UInt64) {
         completed.removeAll()
+        if redactions != current { filling = nil }
+        redactions = current
     }
 
     /// The transaction committed: completed blocks were sealed in it.
