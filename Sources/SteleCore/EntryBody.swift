@@ -83,7 +83,9 @@ public struct EntryBody: Hashable, Sendable {
             if n > 0 { out.append(UInt8(ascii: ",")) }
             switch fields[name]!.content {
             case .disclosed(let salt, let value):
-                salt.withUnsafeBytes { Self.writeDisclosed(name: name, salt: $0, canonicalValue: value.canonicalBytes, to: &out) }
+                salt.withUnsafeBytes { Self.writeDisclosedOpening(name: name, salt: $0, to: &out) }
+                CanonicalJSON.write(value, to: &out)
+                out.append(UInt8(ascii: "}"))
             case .redacted(let digest):
                 CanonicalJSON.writeString(name, to: &out)
                 out.append(contentsOf: #":{"digest":""#.utf8)
@@ -95,13 +97,13 @@ public struct EntryBody: Hashable, Sendable {
         return out
     }
 
-    static func writeDisclosed(name: String, salt: UnsafeRawBufferPointer, canonicalValue: [UInt8], to out: inout [UInt8]) {
+    /// Writes a disclosed field up to its value: `"name":{"salt":"…","value":` (the caller writes
+    /// the canonical value and the closing brace).
+    static func writeDisclosedOpening(name: String, salt: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         CanonicalJSON.writeString(name, to: &out)
-        out.append(contentsOf: #":{"salt":""#.utf8)
+        CanonicalJSON.writeLiteral(#":{"salt":""#, to: &out)
         Base64.encode(salt, into: &out)
-        out.append(contentsOf: #"","value":"#.utf8)
-        out.append(contentsOf: canonicalValue)
-        out.append(UInt8(ascii: "}"))
+        CanonicalJSON.writeLiteral(#"","value":"#, to: &out)
     }
 
     /// A new body sealed in one pass: its stored record and its commitment.
@@ -157,10 +159,8 @@ public struct EntryBody: Hashable, Sendable {
                 record.append(UInt8(ascii: "{"))
                 for n in 0..<count {
                     if n > 0 { record.append(UInt8(ascii: ",")) }
-                    CanonicalJSON.writeString(fields[n].name, to: &record)
-                    CanonicalJSON.writeLiteral(#":{"salt":""#, to: &record)
-                    Base64.encode(UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]), into: &record)
-                    CanonicalJSON.writeLiteral(#"","value":"#, to: &record)
+                    writeDisclosedOpening(
+                        name: fields[n].name, salt: UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]), to: &record)
                     let valueStart = record.count
                     CanonicalJSON.write(fields[n].value, to: &record)
                     values.initializeElement(at: n, to: valueStart..<record.count)

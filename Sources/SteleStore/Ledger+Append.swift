@@ -41,24 +41,13 @@ extension Ledger {
         }
     }
 
-    /// Prepares events with pooled preparers; a large batch is split over two threads.
+    /// Prepares events, one after another, with a pooled preparer (``append(_:)`` prepares a large
+    /// batch on two threads while appending it).
     /// - Throws: ``LedgerError`` `invalidEvent` for the first invalid event.
     public func prepare(_ events: [Event]) throws -> [PreparedEvent] {
-        let parts = events.count >= 256 ? 2 : 1
-        var preparers = preparerPool.withLock { pool in
-            (0..<parts).map { _ in pool.popLast() ?? makePreparer() }
-        }
-        defer { preparerPool.withLock { $0.append(contentsOf: preparers); preparers = [] } }
-        if parts == 1 { return try events.map { try preparers[0].prepare($0) } }
-        let middle = events.count / 2
-        let results = Mutex<[Result<[PreparedEvent], any Error>?]>([nil, nil])
-        let work = preparers
-        DispatchQueue.concurrentPerform(iterations: 2) { part in
-            let range = part == 0 ? 0..<middle : middle..<events.count
-            let result = Result { try events[range].map { try work[part].prepare($0) } }
-            results.withLock { $0[part] = result }
-        }
-        return try results.withLock { parts in try parts.flatMap { try $0!.get() } }
+        let preparer = preparerPool.withLock { $0.popLast() } ?? makePreparer()
+        defer { preparerPool.withLock { $0.append(preparer) } }
+        return try events.map { try preparer.prepare($0) }
     }
 
     /// Appends a batch of prepared events in one write transaction, committed with full sync before

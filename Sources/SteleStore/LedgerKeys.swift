@@ -25,7 +25,6 @@ enum LedgerKeys {
 
     static func header(_ seq: UInt64) -> [UInt8] { u64(seq) + [headerTag] }
     static func body(_ seq: UInt64) -> [UInt8] { u64(seq) + [bodyTag] }
-    static func idempotency(_ seq: UInt64) -> [UInt8] { u64(seq) + [idempotencyTag] }
 
     /// 8-byte big-endian encoding, so LMDB's bytewise order is numeric order.
     static func u64(_ value: UInt64) -> [UInt8] {
