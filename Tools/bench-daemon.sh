@@ -16,11 +16,22 @@ daemon=$!
 for _ in $(seq 100); do [ -S "$work/stele-data/stele.sock" ] && break; sleep 0.1; done
 socket="$work/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
-max=$("$load" --socket "$socket" --clients 4 --seconds "$seconds")
-echo "$max"
-rate=$(echo "$max" | sed -E 's/.*events\/s=([0-9]+).*/\1/')
+eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
+# Each scenario twice: pings (the same socket, framing, decoder and reply path with no store behind
+# them: what this machine's transport allows) and appends, with their ratio.
+scenario() {
+    local ping append
+    ping=$("$load" --socket "$socket" --op ping --seconds "$seconds" "$@")
+    append=$("$load" --socket "$socket" --seconds "$seconds" "$@")
+    echo "$ping"
+    echo "$append"
+    echo "  appends/pings = $(awk -v a="$(echo "$append" | eps)" -v p="$(echo "$ping" | eps)" 'BEGIN { printf "%.3f", a / p }')"
+    last=$append
+}
+scenario --clients 4
+rate=$(echo "$last" | eps)
 "$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2))
-for clients in 1 8 32; do "$load" --socket "$socket" --clients "$clients" --mode wait --seconds "$seconds"; done
+for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
 kill -TERM $daemon; wait $daemon || true
 echo "store benchmark (raw LMDB baseline in the same run):"
 STELE_BENCH_SCALE=0.5 Tools/StoreBenchmark/.build/release/StoreBenchmark

@@ -5,6 +5,8 @@
 //   --mode pipeline    each client keeps up to --window requests in flight (default)
 //   --mode wait        each client waits for each reply before sending the next (how most services log)
 //   --rate R           total requests per second, paced evenly across clients (pipeline mode; 0 = as fast as possible)
+//   --op ping          send pings instead of appends: the same socket, framing and decoder with no
+//                      store behind them (the transport's ceiling on this machine, measured in the same run)
 //   --seconds S        measured duration (default 10), after a 1-second warm-up
 //   --socket PATH      the daemon's socket (default ./stele-data/stele.sock)
 import Foundation
@@ -17,6 +19,7 @@ struct Options {
     var rate = 0.0
     var seconds = 10.0
     var socket = "./stele-data/stele.sock"
+    var op = "append"
 }
 
 var options = Options()
@@ -30,6 +33,7 @@ while let flag = arguments.next() {
     case "--rate": options.rate = Double(value)!
     case "--seconds": options.seconds = Double(value)!
     case "--socket": options.socket = value
+    case "--op" where value == "append" || value == "ping": options.op = value
     default: fatalError("unknown option \(flag)")
     }
 }
@@ -51,6 +55,12 @@ func request(client: Int, n: Int, into out: inout [UInt8]) {
             out.append(contentsOf: raw[(12 - count)...])
         }
     }
+    if options.op == "ping" {
+        out.append(contentsOf: Templates.pingPrefix)
+        digits(client); out.append(UInt8(ascii: "-")); digits(n)
+        out.append(contentsOf: Templates.pingSuffix)
+        return
+    }
     let user = (client * 7919 + n * 31) % 50_000
     let kind = Templates.kind(n % 100)
     let parts = Templates.parts[kind]
@@ -68,6 +78,8 @@ func request(client: Int, n: Int, into out: inout [UInt8]) {
 
 enum Templates {
     static let idPrefix = Array(#"{"id":"\#(runID)-"#.utf8)
+    static let pingPrefix = Array(#"{"op":"ping","id":"\#(runID)-"#.utf8)
+    static let pingSuffix = Array("\"}\n".utf8)
     // Pieces between slots; slot 0 is the user number, slot 1 the varying number.
     static let texts: [(String, [Int])] = [
         (#"","kind":"login.succeeded","actor":"user:§","subject":"user:§","attrs":{"ip":"203.0.113.§","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0","method":"password"}}"#, [0, 0, 1]),
@@ -208,6 +220,6 @@ func percentile(_ p: Double) -> Double {
     latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1e6
 }
 print(String(
-    format: "mode=%@ clients=%d rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d",
-    options.mode, options.clients, options.rate > 0 ? String(Int(options.rate)) : "max", options.seconds,
+    format: "op=%@ mode=%@ clients=%d rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d",
+    options.op, options.mode, options.clients, options.rate > 0 ? String(Int(options.rate)) : "max", options.seconds,
     Double(completed) / options.seconds, percentile(0.5), percentile(0.99), percentile(0.999), errors))
