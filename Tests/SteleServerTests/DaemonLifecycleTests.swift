@@ -51,6 +51,60 @@ struct DaemonLifecycleTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
     }
 
+    @Test("SIGKILL under load: every acknowledged append survives, and the restarted daemon continues the chain")
+    func sigkillKeepsAcknowledged() throws {
+        let daemon = try DaemonProcess()
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let lines = (0..<20_000).map { login("k\($0)", user: "user:\($0 % 89)") }
+        let payload = Array(lines.joined(separator: "\n").utf8) + [0x0A]
+        let sender = Thread { try? connection.send(bytes: payload) }  // fails once the daemon is gone
+        sender.start()
+        // Kill without warning once some appends are acknowledged, while the rest are in flight.
+        var acknowledged: [(line: Int, seq: Int, leaf: String)] = []
+        var killed = false
+        while let line = try connection.receive() {
+            let object = try reply(line)
+            guard object["ok"] as? Bool == true, let seq = object["seq"] as? Int, let leaf = object["leaf"] as? String else {
+                Issue.record("unexpected reply \(line)")
+                break
+            }
+            acknowledged.append((acknowledged.count, seq, leaf))
+            if !killed && acknowledged.count == 700 {
+                kill(daemon.process.processIdentifier, SIGKILL)
+                killed = true
+            }
+        }
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationReason == .uncaughtSignal)
+        // Replies written before the kill still arrive; everything after was never acknowledged.
+        #expect(acknowledged.count >= 700 && acknowledged.count < lines.count)
+        #expect(acknowledged.map(\.seq) == Array(0..<acknowledged.count))
+
+        // The restart accepts the store (it is not older than any checkpoint it signed) and every
+        // acknowledged request, retried, is answered from the stored entry with its seq and leaf.
+        let restarted = try DaemonProcess(root: daemon.root)
+        let again = try SteleConnection(socketPath: restarted.socket)
+        let resender = Thread { try? again.send(bytes: payload) }
+        resender.start()
+        var seqs: [Int] = []
+        for index in 0..<lines.count {
+            guard let line = try again.receive() else { break }
+            let object = try reply(line)
+            #expect(object["ok"] as? Bool == true, "\(line)")
+            let seq = object["seq"] as? Int ?? -1
+            seqs.append(seq)
+            if index < acknowledged.count {
+                #expect(object["duplicate"] as? Bool == true)
+                #expect(seq == acknowledged[index].seq && object["leaf"] as? String == acknowledged[index].leaf)
+            }
+        }
+        // The unacknowledged rest is appended now (or found, if it had committed), each once.
+        #expect(seqs.count == lines.count && Set(seqs) == Set(0..<lines.count))
+        #expect(restarted.stop() == 0)
+        let verify = try SteleBinary.run(["verify", "--data", daemon.data])
+        #expect(verify.status == 0, "\(verify.output)")
+    }
+
     @Test("a restart continues the same chain")
     func restartContinuesChain() throws {
         let root = TemporaryDirectory("stele-daemon")
