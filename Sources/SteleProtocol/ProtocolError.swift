@@ -39,7 +39,10 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
     public static let unauthorized = "unauthorized"
     /// The source exceeded its rate limit.
     public static let rateLimited = "rate_limited"
-    /// The ledger could not commit (disk full, storage failure); nothing was written.
+    /// The disk holding the ledger is full; nothing was written. Retry with the same id once space
+    /// is freed.
+    public static let storageFull = "storage_full"
+    /// The ledger could not commit (a storage failure other than a full disk); nothing was written.
     public static let unavailable = "unavailable"
     /// The daemon has as many connections as it allows.
     public static let tooManyConnections = "too_many_connections"

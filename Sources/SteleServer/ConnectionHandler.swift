@@ -137,6 +137,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
             case .failure(let error) where error.code == .idempotencyConflict:
                 fail(slot, id: id, ProtocolError(ProtocolError.idempotencyConflict, error.message))
+            case .failure(let error) where error.code == .storageFull:
+                fail(slot, id: id, ProtocolError(ProtocolError.storageFull, error.message))
             case .failure(let error):
                 fail(slot, id: id, ProtocolError(ProtocolError.unavailable, error.message))
             }

@@ -105,6 +105,53 @@ struct DaemonLifecycleTests {
         #expect(verify.status == 0, "\(verify.output)")
     }
 
+    @Test(
+        "a full disk gets storage_full, appends nothing, and the daemon keeps serving; once space is freed the retry appends",
+        .enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
+    func fullDiskKeepsServing() throws {
+        let root = TemporaryDirectory("stele-daemon")
+        let data = root.appending("data")
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        guard mount("tmpfs", data, "tmpfs", 0, "size=1m,mode=0700") == 0 else {
+            Issue.record("could not mount a tmpfs at \(data)")
+            return
+        }
+        defer { umount(data) }
+        // Space to give back later.
+        let filler = data + "/filler"
+        FileManager.default.createFile(atPath: filler, contents: Data(repeating: 0x55, count: 256 << 10))
+        let daemon = try DaemonProcess(root: root)
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let padding = String(repeating: "m", count: 1500)
+        func event(_ i: Int) -> String {
+            #"{"id":"full\#(i)","kind":"login.succeeded","actor":"user:\#(i)","subject":"user:\#(i)","attrs":{"method":"password","user_agent":"\#(padding)"}}"#
+        }
+        var appended = 0
+        var refusal: [String: Any]?
+        while appended < 5000 {
+            let answer = try reply(connection.request(event(appended)))
+            if answer["ok"] as? Bool != true {
+                refusal = answer
+                break
+            }
+            #expect(answer["seq"] as? Int == appended)
+            appended += 1
+        }
+        #expect((refusal?["error"] as? [String: Any])?["code"] as? String == "storage_full", "\(String(describing: refusal))")
+        #expect(appended > 0)
+        // The connection and the daemon are still usable.
+        #expect(try reply(connection.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        #expect(daemon.process.isRunning)
+        // Free space; the same request now appends, right after the last acknowledged entry.
+        try FileManager.default.removeItem(atPath: filler)
+        let retried = try reply(connection.request(event(appended)))
+        #expect(retried["ok"] as? Bool == true && retried["seq"] as? Int == appended, "\(retried)")
+        #expect(retried["duplicate"] == nil)
+        #expect(daemon.stop() == 0, "\(daemon.log)")
+        let verify = try SteleBinary.run(["verify", "--data", data])
+        #expect(verify.status == 0, "\(verify.output)")
+    }
+
     @Test("a restart continues the same chain")
     func restartContinuesChain() throws {
         let root = TemporaryDirectory("stele-daemon")
