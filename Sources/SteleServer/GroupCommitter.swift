@@ -94,9 +94,10 @@ final class GroupCommitter: @unchecked Sendable {
 
             if !batch.isEmpty {
                 commit(batch)
-                // Freeing a batch (thousands of events, strings and buffers) is left to another
-                // thread: the writer's time is the one serialized resource.
-                releaser.async { [batch] in withExtendedLifetime(batch) {} }
+                // Freeing a large batch (thousands of events, strings and buffers) is left to
+                // another thread: the writer's time is the one serialized resource. A small one is
+                // cheaper to free here than to wake that thread for.
+                if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
                 batch = []
             }
             let now = Timestamp.now()
@@ -147,20 +148,35 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
-    /// Hands each connection its outcomes: one event-loop hop per run of one connection's items
-    /// (a connection's items arrive together, one submit per read).
+    /// One connection's outcomes from a batch.
+    private struct Delivery {
+        let sink: ReplySink
+        let outcomes: [ReplySink.Outcome]
+    }
+
+    /// Hands each connection its outcomes, with one hop per event loop for all of the batch's
+    /// connections on it (each hop wakes that loop's thread; the writer pays for it).
     private func deliver(_ batch: [Item], _ results: [Result<Receipt, LedgerError>]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, deliveries: [Delivery])] = [:]
+        func hand(_ sink: ReplySink, _ outcomes: [ReplySink.Outcome]) {
+            byLoop[ObjectIdentifier(sink.eventLoop), default: (sink.eventLoop, [])].deliveries.append(Delivery(sink: sink, outcomes: outcomes))
+        }
+        // A connection's items arrive together (one submit per read), so runs are long.
         var run: [ReplySink.Outcome] = []
         var current: ReplySink?
         for (item, result) in zip(batch, results) {
             if item.sink !== current {
-                if let current { current.deliver(run) }
+                if let current { hand(current, run) }
                 run = []
                 current = item.sink
             }
             run.append(ReplySink.Outcome(slot: item.slot, result: result))
         }
-        if let current { current.deliver(run) }
+        if let current { hand(current, run) }
+        for (_, entry) in byLoop {
+            let deliveries = entry.deliveries
+            entry.loop.execute { for delivery in deliveries { delivery.sink.complete(delivery.outcomes) } }
+        }
     }
 
     /// Signs the committed tree head if it grew; the note is recorded in the store with the next

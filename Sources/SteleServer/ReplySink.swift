@@ -22,9 +22,11 @@ final class ReplySink: @unchecked Sendable {
         self.context = context
     }
 
-    /// Hands `outcomes` to the connection on its event loop (dropped if it has closed meanwhile).
-    func deliver(_ outcomes: [Outcome]) {
-        eventLoop.execute { self.handler?.complete(outcomes, context: self.context) }
+    /// Hands `outcomes` to the connection (dropped if it has closed meanwhile). Call on `eventLoop`
+    /// (``GroupCommitter`` hops once per event loop for all of a batch's connections there).
+    func complete(_ outcomes: [Outcome]) {
+        eventLoop.assertInEventLoop()
+        handler?.complete(outcomes, context: context)
     }
 
     /// Breaks the link to the handler once the connection is gone. Call on `eventLoop`.
