@@ -11,8 +11,10 @@ struct DrainEvent: Sendable {}
 /// One client connection: authenticates the peer by `SO_PEERCRED`, decodes and prepares requests,
 /// hands appends to the group committer, and writes replies strictly in request order.
 ///
-/// Backpressure: with `maximumInFlight` requests unanswered, the handler stops asking the socket for
-/// more data until half of them are answered, so nothing is buffered without bound.
+/// Backpressure: with `maximumInFlight` requests unanswered, or while the client is not reading its
+/// replies (the channel is not writable: NIO's outbound buffer is above its high-water mark), the
+/// handler stops asking the socket for more data until half of them are answered and the replies
+/// drain, so nothing is buffered without bound.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = ByteBuffer
@@ -156,9 +158,29 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if draining || slots.count >= shared.configuration.maximumInFlightPerConnection {
+        if draining || !mayRead(context) {
             readRequested = true
         } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReading(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// True while fewer than `maximumInFlight` requests are unanswered and the client keeps
+    /// reading its replies.
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        slots.count < shared.configuration.maximumInFlightPerConnection && context.channel.isWritable
+    }
+
+    /// Asks for more data again once half the in-flight requests are answered and the replies drain.
+    private func resumeReading(context: ChannelHandlerContext) {
+        if readRequested && !draining && context.channel.isWritable
+            && slots.count <= shared.configuration.maximumInFlightPerConnection / 2 {
+            readRequested = false
             context.read()
         }
     }
@@ -225,9 +247,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if draining && slots.isEmpty {
             // Close only once the last replies are on the socket.
             written.whenComplete { _ in context.close(promise: nil) }
-        } else if readRequested && slots.count <= shared.configuration.maximumInFlightPerConnection / 2 {
-            readRequested = false
-            context.read()
+        } else {
+            resumeReading(context: context)
         }
     }
 }

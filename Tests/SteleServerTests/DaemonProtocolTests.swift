@@ -173,6 +173,45 @@ struct DaemonBoundsTests {
         #expect(try third.receive() == nil)
     }
 
+    @Test("a client that does not read its replies is not buffered without bound: the daemon stops reading, then resumes")
+    func unreadRepliesStopReading() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let total = 100_000
+        // Long ids, so the kernel's socket buffers hold only a few thousand of these lines.
+        let padding = String(repeating: "x", count: 90)
+        let sent = SentCounter()
+        let sender = Thread {
+            for chunk in stride(from: 0, to: total, by: 1000) {
+                let lines = (chunk..<chunk + 1000).map { #"{"op":"ping","id":"p\#($0)\#(padding)"}"# }.joined(separator: "\n") + "\n"
+                guard (try? connection.send(bytes: Array(lines.utf8))) != nil else { return }
+                sent.add(1000)
+            }
+        }
+        sender.start()
+        // Wait until the sender stops making progress (it is blocked on a full socket).
+        var last = -1
+        for _ in 0..<300 {
+            Thread.sleep(forTimeInterval: 0.5)
+            let now = sent.value
+            if now == last { break }
+            last = now
+        }
+        // 12 MB of requests were offered; the daemon took only what its bounds allow.
+        #expect(sent.value < total / 4, "the daemon kept reading while its replies were not read")
+        // Reading the replies lets everything through, in order.
+        var replies = 0
+        var lastID: String?
+        while replies < total, let line = try connection.receive() {
+            let object = try reply(line)
+            #expect(object["ok"] as? Bool == true)
+            lastID = object["id"] as? String
+            replies += 1
+        }
+        #expect(replies == total && lastID == "p\(total - 1)\(padding)")
+    }
+
     @Test("an idle connection is closed after the idle timeout")
     func idleTimeout() throws {
         let daemon = try DaemonProcess(config: #"{"idle_timeout_seconds":1}"#)
@@ -217,4 +256,12 @@ struct DaemonHostileInputTests {
         #expect(try reply(fresh.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
         #expect(try reply(fresh.request(#"{"op":"stats"}"#))["stats"].map { ($0 as! [String: Any])["tree_size"] as? Int } == 0)
     }
+}
+
+/// A counter shared between a sender thread and the test.
+final class SentCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.withLock { count += n } }
+    var value: Int { lock.withLock { count } }
 }
