@@ -107,16 +107,13 @@ struct DaemonLifecycleTests {
 
     @Test(
         "a full disk gets storage_full, appends nothing, and the daemon keeps serving; once space is freed the retry appends",
-        .enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
+        .enabled(if: SmallDisk.isAvailable, "needs to mount a small tmpfs (root)"))
     func fullDiskKeepsServing() throws {
         let root = TemporaryDirectory("stele-daemon")
         let data = root.appending("data")
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        guard mount("tmpfs", data, "tmpfs", 0, "size=1m,mode=0700") == 0 else {
-            Issue.record("could not mount a tmpfs at \(data)")
-            return
-        }
-        defer { umount(data) }
+        try #require(SmallDisk.mount(size: "1m", on: data), "could not mount a tmpfs at \(data)")
+        defer { SmallDisk.unmount(data) }
         // Space to give back later.
         let filler = data + "/filler"
         FileManager.default.createFile(atPath: filler, contents: Data(repeating: 0x55, count: 256 << 10))

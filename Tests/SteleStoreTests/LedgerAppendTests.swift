@@ -166,11 +166,11 @@ struct LedgerAppendTests {
 
     @Test(
         "a full disk is a clear error and writes nothing",
-        .enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
+        .enabled(if: SmallDisk.isAvailable, "needs to mount a small tmpfs (root)"))
     func fullDisk() throws {
         let dir = TemporaryDirectory()
-        guard mount("tmpfs", dir.path, "tmpfs", 0, "size=256k") == 0 else { return }
-        defer { umount(dir.path) }
+        try #require(SmallDisk.mount(size: "256k", on: dir.path), "could not mount a tmpfs at \(dir.path)")
+        defer { SmallDisk.unmount(dir.path) }
         let ledger = try Fixture.create(dir, mapSize: 1 << 22)
         var committed: UInt64 = 0
         var failure: LedgerError?
