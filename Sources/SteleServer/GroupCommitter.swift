@@ -157,9 +157,15 @@ final class GroupCommitter: @unchecked Sendable {
     /// Hands each connection its outcomes, with one hop per event loop for all of the batch's
     /// connections on it (each hop wakes that loop's thread; the writer pays for it).
     private func deliver(_ batch: [Item], _ results: [Result<Receipt, LedgerError>]) {
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, deliveries: [Delivery])] = [:]
+        // As many entries as event loops (the core count): a list is cheaper than a dictionary.
+        var byLoop: [(loop: any EventLoop, deliveries: [Delivery])] = []
         func hand(_ sink: ReplySink, _ outcomes: [ReplySink.Outcome]) {
-            byLoop[ObjectIdentifier(sink.eventLoop), default: (sink.eventLoop, [])].deliveries.append(Delivery(sink: sink, outcomes: outcomes))
+            let delivery = Delivery(sink: sink, outcomes: outcomes)
+            if let index = byLoop.firstIndex(where: { $0.loop === sink.eventLoop }) {
+                byLoop[index].deliveries.append(delivery)
+            } else {
+                byLoop.append((sink.eventLoop, [delivery]))
+            }
         }
         // A connection's items arrive together (one submit per read), so runs are long.
         var run: [ReplySink.Outcome] = []
@@ -173,9 +179,8 @@ final class GroupCommitter: @unchecked Sendable {
             run.append(ReplySink.Outcome(slot: item.slot, result: result))
         }
         if let current { hand(current, run) }
-        for (_, entry) in byLoop {
-            let deliveries = entry.deliveries
-            entry.loop.execute { for delivery in deliveries { delivery.sink.complete(delivery.outcomes) } }
+        for (loop, deliveries) in byLoop {
+            loop.execute { for delivery in deliveries { delivery.sink.complete(delivery.outcomes) } }
         }
     }
 
