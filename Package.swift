@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SteleLMDB", targets: ["SteleLMDB"]),
         .library(name: "SteleCrypto", targets: ["SteleCrypto"]),
         .library(name: "SteleClient", targets: ["SteleClient"]),
+        .library(name: "SteleProtocol", targets: ["SteleProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

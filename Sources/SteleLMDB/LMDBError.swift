@@ -30,6 +30,8 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let invalid = MDB_INVALID
     /// The file is corrupted.
     public static let corrupted = MDB_CORRUPTED
+    /// A page the file refers to is missing: the file is damaged or truncated.
+    public static let pageNotFound = MDB_PAGE_NOTFOUND
     /// The disk is full.
     public static let noSpace: Int32 = 28  // ENOSPC
     /// Permission denied.

@@ -47,4 +47,32 @@ extension Ledger {
             }
         }
     }
+
+    /// Checks every stored checkpoint against the log rebuilt from its headers: each must be a note
+    /// carrying this ledger's checkpoint, stored under its own size, no larger than the log, with the
+    /// log's root at that size. (Its signature is checked by whoever holds the verifier key.)
+    func auditStoredCheckpoints(txn: Transaction, tree: MemoryMerkleTree) throws -> [LedgerError] {
+        var problems: [LedgerError] = []
+        let view = tree.view()
+        try txn.withCursor(databases.checkpoints) { cursor in
+            var record = try cursor.first()
+            while let current = record {
+                let size = current.key.count == 8 ? LedgerKeys.readU64(current.key) : nil
+                let label = size.map { "the stored checkpoint for size \($0)" } ?? "a stored checkpoint record"
+                if let size, let note = try? SignedNote(parsing: current.value), let checkpoint = try? ownCheckpoint(note) {
+                    if checkpoint.size != size {
+                        problems.append(LedgerError(.corrupt, "\(label) carries size \(checkpoint.size)"))
+                    } else if size > tree.size {
+                        problems.append(LedgerError(.chainBroken, "\(label) is beyond the log's \(tree.size) entries: the log was truncated"))
+                    } else if try view.rootHash(size: size) != checkpoint.rootHash {
+                        problems.append(LedgerError(.chainBroken, "\(label) names a root the log does not have at that size"))
+                    }
+                } else {
+                    problems.append(LedgerError(.corrupt, "\(label) is not a checkpoint of this log"))
+                }
+                record = try cursor.next()
+            }
+        }
+        return problems
+    }
 }

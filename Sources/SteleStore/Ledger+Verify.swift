@@ -18,75 +18,97 @@ public struct IntegrityReport: Sendable {
 extension Ledger {
     /// Recomputes everything the store claims from the header texts, in one snapshot: each header's
     /// format and seq, the hash chain (`prev`), strictly increasing `ts`, each body against its
-    /// commitment, each stored leaf and subtree hash, and the chain head.
+    /// commitment, each stored leaf and subtree hash, the chain head, every record derived from the
+    /// entries (indexes and idempotency log, ``DerivedRecordAudit``) and every stored checkpoint.
+    ///
+    /// Damage that stops LMDB from reading on (a page that is not where the file says, a page that
+    /// is not a page) is itself an integrity failure: it is reported as `corrupt` with what was
+    /// checked up to it, not thrown.
     public func verifyIntegrity() throws -> IntegrityReport {
         try read { txn in
             let head = try head(txn)
-            let sha = SHA256()
-            let merkle = MerkleHasher()
             var problems: [LedgerError] = []
             var rebuilt = MemoryMerkleTree()
-            var prev = SHA256Digest.zero
-            var lastTimestamp: Timestamp?
-            let lastStored = try txn.withCursor(databases.entries) { cursor in try cursor.last().map { LedgerKeys.readU64($0.key) } }
-            if let lastStored, lastStored >= head.size {
-                problems.append(LedgerError(.chainBroken, "the store holds entry \(lastStored) beyond its head (\(head.size) entries)"))
-            }
-            for seq in 0..<head.size {
-                guard let headerBytes = try txn.get(databases.entries, key: LedgerKeys.header(seq)) else {
-                    problems.append(LedgerError(.chainBroken, "entry \(seq) is missing"))
-                    break
-                }
-                let leaf = merkle.leafHash(headerBytes)
-                defer {
-                    prev = leaf
-                    rebuilt.append(leafHash: leaf, hasher: merkle)
-                }
-                let header: EntryHeader
-                do { header = try EntryHeader(parsing: headerBytes) } catch {
-                    problems.append(LedgerError(.corrupt, "entry \(seq) has an invalid header: \(error)"))
-                    continue
-                }
-                if header.seq != seq {
-                    problems.append(LedgerError(.chainBroken, "entry \(seq) carries seq \(header.seq)"))
-                }
-                if header.prev != prev {
-                    problems.append(.chainBroken(at: seq, expected: Base64.encode(prev.bytes), found: Base64.encode(header.prev.bytes)))
-                }
-                if let lastTimestamp, header.timestamp <= lastTimestamp {
-                    problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
-                }
-                lastTimestamp = header.timestamp
-                if let bodyBytes = try txn.get(databases.entries, key: LedgerKeys.body(seq)) {
-                    do {
-                        let body = try EntryBody(parsing: bodyBytes)
-                        if body.commitment(using: sha) != header.bodyCommitment {
-                            problems.append(LedgerError(.chainBroken, "the body of entry \(seq) does not match the commitment in its header"))
-                        }
-                    } catch {
-                        problems.append(LedgerError(.corrupt, "the body of entry \(seq) cannot be decoded: \(error)"))
-                    }
-                } else {
-                    problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing"))
-                }
-            }
-            if prev != head.lastLeaf && problems.isEmpty {
-                problems.append(LedgerError(.chainBroken, "the chain head names a last leaf that is not the last entry's"))
-            }
-            // Every stored subtree hash must equal the one rebuilt from the headers.
-            let storedCount = try txn.count(databases.tree)
-            if UInt64(storedCount) != MerkleSubtrees.storedCount(leaves: rebuilt.size) {
-                problems.append(LedgerError(.corrupt, "the tree database holds \(storedCount) hashes, expected \(MerkleSubtrees.storedCount(leaves: rebuilt.size))"))
-            }
-            for (position, expected) in rebuilt.stored.enumerated() {
-                let stored = try txn.get(databases.tree, key: LedgerKeys.u64(UInt64(position))).flatMap { SHA256Digest(bytes: $0) }
-                if stored != expected {
-                    problems.append(LedgerError(.corrupt, "stored Merkle hash \(position) does not match the entries"))
-                    break
-                }
+            do {
+                try check(txn, head: head, problems: &problems, rebuilt: &rebuilt)
+            } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {
+                problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
             let root = (try? rebuilt.view().rootHash(size: rebuilt.size)) ?? MerkleHasher.emptyRoot
             return IntegrityReport(size: head.size, root: root, problems: problems)
         }
+    }
+
+    private func check(_ txn: Transaction, head: ChainHead, problems: inout [LedgerError], rebuilt: inout MemoryMerkleTree) throws {
+        let sha = SHA256()
+        let merkle = MerkleHasher()
+        var prev = SHA256Digest.zero
+        var lastTimestamp: Timestamp?
+        let lastStored = try txn.withCursor(databases.entries) { cursor in try cursor.last().map { LedgerKeys.readU64($0.key) } }
+        if let lastStored, lastStored >= head.size {
+            problems.append(LedgerError(.chainBroken, "the store holds entry \(lastStored) beyond its head (\(head.size) entries)"))
+        }
+        var complete = true
+        var derived = DerivedRecordAudit(txn: txn, databases: databases, indexKey: indexKey, size: head.size)
+        for seq in 0..<head.size {
+            guard let headerBytes = try txn.get(databases.entries, key: LedgerKeys.header(seq)) else {
+                problems.append(LedgerError(.chainBroken, "entry \(seq) is missing"))
+                complete = false
+                break
+            }
+            let leaf = merkle.leafHash(headerBytes)
+            defer {
+                prev = leaf
+                rebuilt.append(leafHash: leaf, hasher: merkle)
+            }
+            let header: EntryHeader
+            do { header = try EntryHeader(parsing: headerBytes) } catch {
+                problems.append(LedgerError(.corrupt, "entry \(seq) has an invalid header: \(error)"))
+                continue
+            }
+            if header.seq != seq {
+                problems.append(LedgerError(.chainBroken, "entry \(seq) carries seq \(header.seq)"))
+            }
+            if header.prev != prev {
+                problems.append(.chainBroken(at: seq, expected: Base64.encode(prev.bytes), found: Base64.encode(header.prev.bytes)))
+            }
+            if let lastTimestamp, header.timestamp <= lastTimestamp {
+                problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
+            }
+            lastTimestamp = header.timestamp
+            var body: EntryBody?
+            if let bodyBytes = try txn.get(databases.entries, key: LedgerKeys.body(seq)) {
+                do {
+                    body = try EntryBody(parsing: bodyBytes)
+                    if body!.commitment(using: sha) != header.bodyCommitment {
+                        problems.append(LedgerError(.chainBroken, "the body of entry \(seq) does not match the commitment in its header"))
+                        body = nil  // its fields cannot be trusted to check the indexes against
+                    }
+                } catch {
+                    problems.append(LedgerError(.corrupt, "the body of entry \(seq) cannot be decoded: \(error)"))
+                }
+            } else {
+                problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing"))
+            }
+            try derived.check(seq: seq, header: header, body: body)
+        }
+        if prev != head.lastLeaf && problems.isEmpty {
+            problems.append(LedgerError(.chainBroken, "the chain head names a last leaf that is not the last entry's"))
+        }
+        // Every stored subtree hash must equal the one rebuilt from the headers.
+        let storedCount = try txn.count(databases.tree)
+        if UInt64(storedCount) != MerkleSubtrees.storedCount(leaves: rebuilt.size) {
+            problems.append(LedgerError(.corrupt, "the tree database holds \(storedCount) hashes, expected \(MerkleSubtrees.storedCount(leaves: rebuilt.size))"))
+        }
+        for (position, expected) in rebuilt.stored.enumerated() {
+            let stored = try txn.get(databases.tree, key: LedgerKeys.u64(UInt64(position))).flatMap { SHA256Digest(bytes: $0) }
+            if stored != expected {
+                problems.append(LedgerError(.corrupt, "stored Merkle hash \(position) does not match the entries"))
+                break
+            }
+        }
+        // With entries missing, what the index should hold beyond them is unknown.
+        if complete { problems += try derived.finish() }
+        problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt)
     }
 }

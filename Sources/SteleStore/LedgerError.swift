@@ -9,6 +9,9 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let chainBroken = Code(name: "chain_broken")
         /// A stored record could not be decoded: the store is damaged or was altered.
         public static let corrupt = Code(name: "corrupt")
+        /// A record derived from the entries (an index record or posting, an idempotency record)
+        /// does not match them: the entries are intact, but queries or retries may answer wrongly.
+        public static let indexMismatch = Code(name: "index_mismatch")
         /// The disk or the file system is full; nothing of the batch was written.
         public static let storageFull = Code(name: "storage_full")
         /// A repeated idempotency id arrived with a different event.

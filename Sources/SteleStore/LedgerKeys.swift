@@ -37,6 +37,12 @@ enum LedgerKeys {
         return value
     }
 
+    static func readU32(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt32 {
+        var value: UInt32 = 0
+        for i in 0..<4 { value = value << 8 | UInt32(bytes[offset + i]) }
+        return value
+    }
+
     /// Times as order-preserving unsigned integers (sign bit flipped).
     static func time(_ t: Timestamp) -> [UInt8] { u64(UInt64(bitPattern: t.microseconds) ^ (1 << 63)) }
 
