@@ -130,22 +130,17 @@ struct DerivedRecordAudit {
             blockReadable = true
         }
         block.sort(by: <)
-        var first = 0
-        while first < block.count {
-            var last = first + 1
-            while last < block.count, block[last].role == block[first].role, block[last].hash == block[first].hash { last += 1 }
+        try SecondaryIndex.forEachPosting(in: block) { run in
             expectedPostings += 1
-            let role = SecondaryIndex.Role(rawValue: block[first].role)!
-            let expected = SecondaryIndex.encode(block[first..<last].map(\.offset))
-            let stored = try SecondaryIndex.withPostingKey(block: number, role: role, hash: block[first].hash) { key in
+            let role = SecondaryIndex.Role(rawValue: run.first!.role)!
+            let stored = try SecondaryIndex.withPostingKey(block: number, role: role, hash: run.first!.hash) { key in
                 try txn.get(databases.index, key: key).map { Array($0) }
             }
             // An unreadable body leaves its block's postings unknowable; its own problem is reported.
-            if blockReadable && stored != expected {
-                let first = number << SecondaryIndex.blockShift
-                report("the \(role) posting of block \(number) (entries \(first)-\(first + 1023)) does not list exactly the entries that have it")
+            if blockReadable && stored != SecondaryIndex.encode(run.map(\.offset)) {
+                let start = number << SecondaryIndex.blockShift
+                report("the \(role) posting of block \(number) (entries \(start)-\(start + 1023)) does not list exactly the entries that have it")
             }
-            first = last
         }
     }
 

@@ -93,24 +93,31 @@ struct SecondaryIndex {
             // Grouped by sorting into key order, so the block's new pages fill one after another.
             records.sort(by: <)
             var value: [UInt8] = []
-            var first = 0
-            while first < records.count {
-                var last = first + 1
-                while last < records.count, records[last].role == records[first].role, records[last].hash == records[first].hash {
-                    last += 1
+            try Self.forEachPosting(in: records) { run in
+                guard let role = Role(rawValue: run.first!.role) else { return }
+                value.removeAll(keepingCapacity: true)
+                for record in run {
+                    value.append(UInt8(record.offset >> 8))
+                    value.append(UInt8(record.offset & 0xFF))
                 }
-                if let role = Role(rawValue: records[first].role) {
-                    value.removeAll(keepingCapacity: true)
-                    for record in records[first..<last] {
-                        value.append(UInt8(record.offset >> 8))
-                        value.append(UInt8(record.offset & 0xFF))
-                    }
-                    try Self.withPostingKey(block: block, role: role, hash: records[first].hash) { key in
-                        try value.withUnsafeBytes { try txn.put(db, key: key, value: $0) }
-                    }
+                try Self.withPostingKey(block: block, role: role, hash: run.first!.hash) { key in
+                    try value.withUnsafeBytes { try txn.put(db, key: key, value: $0) }
                 }
-                first = last
             }
+        }
+    }
+
+    /// Calls `body` with each run of `sorted` records that share a role and keyed hash: the records
+    /// of one posting, in offset order.
+    static func forEachPosting(
+        in sorted: [PendingPostings.Record], _ body: (ArraySlice<PendingPostings.Record>) throws -> Void
+    ) rethrows {
+        var first = 0
+        while first < sorted.count {
+            var last = first + 1
+            while last < sorted.count, sorted[last].role == sorted[first].role, sorted[last].hash == sorted[first].hash { last += 1 }
+            try body(sorted[first..<last])
+            first = last
         }
     }
 
