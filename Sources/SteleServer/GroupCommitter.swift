@@ -5,10 +5,11 @@ import SteleCore
 import SteleCrypto
 import SteleStore
 
-/// The single writer: one thread that takes whatever appends have queued up, commits them as one
-/// batch (one transaction, one fsync), hands each connection its outcomes, and starts on the next
-/// batch, which gathers while this one is being flushed. It also signs a checkpoint about once a
-/// second when the tree has grown, and when stopped.
+/// The single writer: one thread that takes whatever appends have queued up, makes them durable as
+/// one batch (one synchronous journal write), hands each connection its outcomes, and starts on the
+/// next batch, which gathers while this one is being written. Consecutive batches share one store
+/// transaction, committed with full sync every few milliseconds. It also signs a checkpoint about
+/// once a second when the committed tree has grown, and when stopped.
 ///
 /// Checkpoints stay off the commit path: the note is recorded in the store inside the next batch's
 /// transaction (or on its own when the writer is idle), and the checkpoint-directory files, with
@@ -34,6 +35,8 @@ final class GroupCommitter: @unchecked Sendable {
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     private var lastSignedSize: UInt64
+    /// True after a store commit failed: acknowledged entries wait in the journal. Writer thread only.
+    private var storeBehind = false
     /// Signed, not yet recorded in the store. Writer thread only.
     private var unstoredNote: SignedNote?
     private let publisher = DispatchQueue(label: "stele-checkpoint-files")
@@ -82,25 +85,12 @@ final class GroupCommitter: @unchecked Sendable {
             while queue.isEmpty && !stopping {
                 if !condition.wait(until: Date(timeIntervalSinceNow: 1)) { break }
             }
-            var batch: [Item] = []
-            if queue.count <= maximumBatch {
-                swap(&batch, &queue)  // the common case: take the whole queue without copying it
-            } else {
-                batch = Array(queue.prefix(maximumBatch))
-                queue.removeFirst(batch.count)
-            }
-            let done = stopping && queue.isEmpty
+            let batch = takeLocked()
             condition.unlock()
 
-            if !batch.isEmpty {
-                commit(batch)
-                // Freeing a large batch (thousands of events, strings and buffers) is left to
-                // another thread: the writer's time is the one serialized resource. A small one is
-                // cheaper to free here than to wake that thread for.
-                if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
-                batch = []
-            }
+            if !batch.isEmpty { runSession(first: batch) }
             let now = Timestamp.now()
+            let done = isDone
             if done || now.microseconds - lastCheckpoint.microseconds >= 1_000_000 {
                 signIfGrown()
                 lastCheckpoint = now
@@ -111,41 +101,108 @@ final class GroupCommitter: @unchecked Sendable {
         finished.signal()
     }
 
+    /// Takes up to `maximumBatch` queued items. Call with `condition` locked.
+    private func takeLocked() -> [Item] {
+        var batch: [Item] = []
+        if queue.count <= maximumBatch {
+            swap(&batch, &queue)  // the common case: take the whole queue without copying it
+        } else {
+            batch = Array(queue.prefix(maximumBatch))
+            queue.removeFirst(batch.count)
+        }
+        return batch
+    }
+
+    /// Waits up to `microseconds` for more items; nil if none came.
+    private func nextBatch(within microseconds: Int64) -> [Item]? {
+        condition.lock()
+        defer { condition.unlock() }
+        if queue.isEmpty && !stopping {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(microseconds) / 1_000_000))
+        }
+        return queue.isEmpty ? nil : takeLocked()
+    }
+
     private var isIdle: Bool {
         condition.lock()
         defer { condition.unlock() }
         return queue.isEmpty
     }
 
-    private func commit(_ batch: [Item]) {
-        let start = Timestamp.now()
+    private var isDone: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping && queue.isEmpty
+    }
+
+    /// One store transaction holding consecutive batches. Each batch is answered as soon as the
+    /// journal holds it (one synchronous sequential write); the transaction commits, with full sync,
+    /// once it has run for `sessionMicroseconds`, grown large, or found no next batch within
+    /// `idleMicroseconds`. The commit's own fsyncs are then paid once per many batches.
+    private func runSession(first: [Item]) {
+        // Taken from the queue and not yet answered. If LMDB reruns the session (to grow the map),
+        // the rerun starts with every answered batch back in place and retries this one.
+        var pending: [Item]? = first
+        let opened = Timestamp.now()
+        var noteStored = false
         do {
-            let prepared = batch.map(\.prepared)
-            var results: [Result<Receipt, LedgerError>]
-            if let note = unstoredNote {
-                do {
-                    results = try ledger.append(prepared: prepared, storing: note)
-                } catch let error as LedgerError where error.code != .storage && error.code != .storageFull {
-                    logger.error("a signed checkpoint could not be recorded", metadata: ["error": "\(error.message)"])
-                    results = try ledger.append(prepared: prepared)
+            if storeBehind {
+                // The last commit failed (a full disk?): acknowledge nothing more until the entries
+                // waiting in the journal are in the store.
+                try ledger.withJournaledSession { _ in }
+                storeBehind = false
+            }
+            try ledger.withJournaledSession { session in
+                if let note = unstoredNote {
+                    do { try session.store(note) } catch let error as LedgerError where error.code != .storage && error.code != .storageFull {
+                        logger.error("a signed checkpoint could not be recorded", metadata: ["error": "\(error.message)"])
+                    }
+                    noteStored = true
                 }
-                unstoredNote = nil
-            } else {
-                results = try ledger.append(prepared: prepared)
+                while let batch = pending {
+                    let start = Timestamp.now()
+                    let results = try session.append(prepared: batch.map(\.prepared))
+                    pending = nil
+                    deliver(batch, results)
+                    recordStats(batch.count, results, since: start)
+                    if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
+                    let age = Timestamp.now().microseconds - opened.microseconds
+                    if age >= Self.sessionMicroseconds || session.entryCount >= Self.sessionEntries
+                        || session.journalBytes >= min(Self.sessionJournalBytes, session.journalCapacity / 2)
+                    {
+                        break
+                    }
+                    pending = nextBatch(within: Self.idleMicroseconds)
+                }
             }
-            let elapsed = Timestamp.now().microseconds - start.microseconds
-            var appended = 0
-            var duplicates = 0
-            for result in results {
-                if case .success(let receipt) = result { if receipt.duplicate { duplicates += 1 } else { appended += 1 } }
-            }
-            deliver(batch, results)
-            stats.recordBatch(size: batch.count, appended: appended, duplicates: duplicates, commitMicroseconds: elapsed)
+            if noteStored { unstoredNote = nil }
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
-            logger.error("commit failed; nothing of the batch was written", metadata: ["batch": "\(batch.count)", "error": "\(failure.message)"])
-            deliver(batch, Array(repeating: .failure(failure), count: batch.count))
+            if let pending {
+                logger.error("a batch could not be made durable; it was not appended", metadata: ["batch": "\(pending.count)", "error": "\(failure.message)"])
+                deliver(pending, Array(repeating: .failure(failure), count: pending.count))
+            } else {
+                // Every answered batch is in the journal; the next transaction moves it into the store.
+                storeBehind = true
+                logger.error("the store could not commit; acknowledged entries wait in the journal", metadata: ["error": "\(failure.message)"])
+            }
         }
+    }
+
+    /// How long a store transaction may gather batches, how long it waits for the next one, and
+    /// how large it may grow (LMDB holds a transaction's dirty pages in memory).
+    static let sessionMicroseconds: Int64 = 10_000
+    static let idleMicroseconds: Int64 = 1_000
+    static let sessionEntries = 16_384
+    static let sessionJournalBytes = 1 << 20
+
+    private func recordStats(_ size: Int, _ results: [Result<Receipt, LedgerError>], since start: Timestamp) {
+        var appended = 0
+        var duplicates = 0
+        for result in results {
+            if case .success(let receipt) = result { if receipt.duplicate { duplicates += 1 } else { appended += 1 } }
+        }
+        stats.recordBatch(size: size, appended: appended, duplicates: duplicates, commitMicroseconds: Timestamp.now().microseconds - start.microseconds)
     }
 
     /// One connection's outcomes from a batch.

@@ -38,6 +38,14 @@ public final class SteleDaemon {
         do { ledger = try Ledger(path: config.dataDirectory, options: options) } catch let error as LedgerError {
             throw DaemonError("cannot open the ledger at \(config.dataDirectory): \(error.message)")
         }
+        do {
+            // Appends are acknowledged from the journal; entries a crashed daemon acknowledged but
+            // did not commit to the store go in now.
+            try ledger.adoptJournal()
+            try ledger.withJournaledSession { _ in }
+        } catch let error as LedgerError {
+            throw DaemonError("cannot take over the ledger's journal in \(config.dataDirectory): \(error.message)")
+        }
         let signer = try NoteSigner(name: ledger.origin, privateKey: key)
         let directory = CheckpointDirectory(path: config.checkpointDirectory)
         let signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)

@@ -111,7 +111,7 @@ extension Ledger {
     }
 
     /// Runs one write transaction with the stored chain head, storing the advanced head at the end.
-    private func write<R>(
+    func write<R>(
         _ state: WriterState, now: () -> Timestamp, _ body: (Transaction, inout ChainHead) throws -> R
     ) throws -> R {
         do {
@@ -128,6 +128,8 @@ extension Ledger {
                 try state.idempotency.synchronize(
                     txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
                 let start = head
+                // Entries acknowledged from the journal but not yet in the store go in first.
+                if let journal = state.journal { try moveJournal(journal, owner: state.journalOwner, txn: txn, head: &head, state: state) }
                 let result = try body(txn, &head)
                 if head != start {
                     try index.seal(txn, from: start.size, to: head.size, pending: state.postings)
@@ -169,7 +171,7 @@ extension Ledger {
         return stored.body.fields.allSatisfy { name, field in field.value.map { $0 == values[name] } ?? true }
     }
 
-    private func appendOne(
+    func appendOne(
         _ prepared: PreparedEvent, txn: Transaction, head: inout ChainHead, now: Timestamp, state: WriterState
     ) throws -> Result<Receipt, LedgerError> {
         if let key = prepared.idempotencyKey, let seq = state.idempotency.seq(for: key) {
@@ -184,30 +186,47 @@ extension Ledger {
         let headerBytes = prepared.headerTemplate.bytes(
             prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: prepared.event.retention.map { ts.adding(microseconds: $0) })
         let leaf = prepared.headerTemplate.leafHash(of: headerBytes, using: state.sha)
+        try storeEntry(
+            seq: seq, timestamp: ts, leaf: leaf, header: headerBytes, body: prepared.bodyBytes,
+            idempotencyKey: prepared.idempotencyKey, actorHash: prepared.actorHash, kindHash: prepared.kindHash,
+            subjectHash: prepared.subjectHash, txn: txn, state: state)
+        if state.recording {
+            state.record.add(
+                seq: seq, timestamp: ts, idempotencyKey: prepared.idempotencyKey, actorHash: prepared.actorHash,
+                kindHash: prepared.kindHash, subjectHash: prepared.subjectHash, header: headerBytes, body: prepared.bodyBytes)
+        }
+        head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
+        return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
+    }
+
+    /// Writes one built entry: header, body and idempotency record, the tree nodes it completes, and
+    /// its index records. Shared by appends and by moving journaled entries into the store.
+    func storeEntry(
+        seq: UInt64, timestamp: Timestamp, leaf: SHA256Digest, header: [UInt8], body: [UInt8], idempotencyKey: KeyedHash?,
+        actorHash: KeyedHash?, kindHash: KeyedHash, subjectHash: KeyedHash?, txn: Transaction, state: WriterState
+    ) throws {
         // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
         let entries = databases.entries
         try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag) { key in
-            try headerBytes.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
+            try header.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
         }
         try LedgerKeys.withEntryKey(seq, LedgerKeys.bodyTag) { key in
-            try prepared.bodyBytes.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
+            try body.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
         }
-        if let key = prepared.idempotencyKey {
+        if let idempotencyKey {
             try LedgerKeys.withEntryKey(seq, LedgerKeys.idempotencyTag) { k in
-                try key.withUnsafeBytes { try txn.put(entries, key: k, value: $0, mode: .append) }
+                try idempotencyKey.withUnsafeBytes { try txn.put(entries, key: k, value: $0, mode: .append) }
             }
-            state.idempotency.add(key, seq: seq, timestamp: ts)
+            state.idempotency.add(idempotencyKey, seq: seq, timestamp: timestamp)
         }
         try appendTree(leaf: leaf, seq: seq, txn: txn, state: state)
         let index = self.index
         var records: [(SecondaryIndex.Role, KeyedHash)] = []
-        if let hash = prepared.actorHash { records.append((.actor, hash)) }
-        records.append((.kind, prepared.kindHash))
-        if let hash = prepared.subjectHash { records.append((.subject, hash)) }
+        if let actorHash { records.append((.actor, actorHash)) }
+        records.append((.kind, kindHash))
+        if let subjectHash { records.append((.subject, subjectHash)) }
         for (role, hash) in records { try index.add(txn, seq: seq, role: role, hash: hash) }
         state.postings.append(seq: seq, records)
-        head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
-        return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
     }
 
     /// How many redactions the store has seen (`meta/redactions`).

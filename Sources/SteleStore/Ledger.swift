@@ -43,6 +43,12 @@ public final class Ledger: Sendable {
         /// the tree whose head is `frontierHead`; reloaded from the store when the head moved.
         var frontier: [SHA256Digest] = []
         var frontierHead: ChainHead?
+        /// The store's journal, if it has one; `journalOwner` when this process writes through it.
+        var journal: Journal?
+        var journalOwner = false
+        /// True while a journaled session records its appends in `record`.
+        var recording = false
+        var record = JournalRecordBuilder()
     }
 
     /// Options for opening a ledger.
@@ -98,7 +104,10 @@ public final class Ledger: Sendable {
         let databases = try Self.openDatabases(environment, create: false)
         self.databases = databases
         (self.origin, self.indexKey) = try Self.readIdentity(environment, databases)
-        self.writer = Mutex(WriterState())
+        let state = WriterState()
+        // Any writer first moves journaled entries a stopped daemon acknowledged into the store.
+        if !options.readOnly { state.journal = try Journal(directory: path, create: false, exclusive: false) }
+        self.writer = Mutex(state)
     }
 
     /// The origin and index key fixed at creation.

@@ -8,8 +8,11 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "The ledger's data directory.")
     var data: String = "./stele-data"
 
-    /// Opens the existing ledger read-only (safe while a daemon writes).
+    /// Opens the existing ledger read-only (safe while a daemon writes). Entries that a stopped
+    /// daemon acknowledged but left in the journal are moved into the store first, if this user may
+    /// write it.
     func openReadOnly() throws -> Ledger {
+        _ = try? Ledger.completeJournal(path: data)
         var options = Ledger.Options()
         options.readOnly = true
         return try Failure.map { try Ledger(path: data, options: options) }

@@ -1,0 +1,139 @@
+import SteleCore
+import SteleCrypto
+
+/// One entry as the journal holds it: everything the store records for it, so that moving it into
+/// the store needs no event, no preparation and no secret beyond what is here.
+struct JournalEntry: Equatable {
+    var seq: UInt64
+    var timestamp: Timestamp
+    var idempotencyKey: KeyedHash?
+    var actorHash: KeyedHash?
+    var kindHash: KeyedHash
+    var subjectHash: KeyedHash?
+    /// The header's canonical bytes (the leaf).
+    var header: [UInt8]
+    /// The body's canonical bytes.
+    var body: [UInt8]
+
+    private static let hasIdempotencyKey: UInt8 = 1, hasActor: UInt8 = 2, hasSubject: UInt8 = 4
+
+    /// Decodes a record's payload (entry count, then entries; `Specs/store.md`, "Journal").
+    struct Reader {
+        let bytes: [UInt8]
+        var offset: Int
+        let limit: Int
+
+        init(bytes: [UInt8], range: Range<Int>) {
+            self.bytes = bytes
+            self.offset = range.lowerBound
+            self.limit = range.upperBound
+        }
+
+        mutating func readAll(into entries: inout [JournalEntry]) throws {
+            let count = try u32()
+            for _ in 0..<count {
+                let seq = try u64()
+                let timestamp = Timestamp(microseconds: Int64(bitPattern: try u64()))
+                let flags = try take(1).first!
+                let idempotencyKey = flags & JournalEntry.hasIdempotencyKey != 0 ? try hash() : nil
+                let actorHash = flags & JournalEntry.hasActor != 0 ? try hash() : nil
+                let kindHash = try hash()
+                let subjectHash = flags & JournalEntry.hasSubject != 0 ? try hash() : nil
+                let header = Array(try take(Int(try u32())))
+                let body = Array(try take(Int(try u32())))
+                entries.append(JournalEntry(
+                    seq: seq, timestamp: timestamp, idempotencyKey: idempotencyKey, actorHash: actorHash,
+                    kindHash: kindHash, subjectHash: subjectHash, header: header, body: body))
+            }
+            guard offset == limit else { throw Self.damaged }
+        }
+
+        private static let damaged = LedgerError(.corrupt, "a journal record passed its checksum but does not decode: the journal was altered")
+
+        private mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
+            guard count <= limit - offset else { throw Self.damaged }
+            defer { offset += count }
+            return bytes[offset..<offset + count]
+        }
+
+        private mutating func u32() throws -> UInt32 {
+            try take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        }
+
+        private mutating func u64() throws -> UInt64 {
+            try take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+        }
+
+        private mutating func hash() throws -> KeyedHash {
+            try Array(take(KeyedHash.byteCount)).withUnsafeBytes { KeyedHash(bytes: $0)! }
+        }
+    }
+
+    /// Appends this entry's encoding to `bytes`.
+    static func encode(
+        into bytes: inout [UInt8], seq: UInt64, timestamp: Timestamp, idempotencyKey: KeyedHash?, actorHash: KeyedHash?,
+        kindHash: KeyedHash, subjectHash: KeyedHash?, header: [UInt8], body: [UInt8]
+    ) {
+        appendLittleEndian(&bytes, seq)
+        appendLittleEndian(&bytes, UInt64(bitPattern: timestamp.microseconds))
+        var flags: UInt8 = 0
+        if idempotencyKey != nil { flags |= hasIdempotencyKey }
+        if actorHash != nil { flags |= hasActor }
+        if subjectHash != nil { flags |= hasSubject }
+        bytes.append(flags)
+        for hash in [idempotencyKey, actorHash, kindHash, subjectHash] {
+            if let hash { hash.withUnsafeBytes { bytes.append(contentsOf: $0) } }
+        }
+        appendLittleEndian(&bytes, UInt32(header.count))
+        bytes.append(contentsOf: header)
+        appendLittleEndian(&bytes, UInt32(body.count))
+        bytes.append(contentsOf: body)
+    }
+
+    static func appendLittleEndian<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// Collects the entries of one journal record (one batch) in a reusable buffer.
+struct JournalRecordBuilder {
+    private var bytes: [UInt8] = []
+    /// Entries added since ``reset()``.
+    private(set) var count: UInt32 = 0
+
+    init() { reset() }
+
+    /// Empties the builder, keeping its buffer.
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(contentsOf: repeatElement(0, count: Journal.headerSize + 4))
+        count = 0
+    }
+
+    /// Adds one entry.
+    mutating func add(
+        seq: UInt64, timestamp: Timestamp, idempotencyKey: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash,
+        subjectHash: KeyedHash?, header: [UInt8], body: [UInt8]
+    ) {
+        JournalEntry.encode(
+            into: &bytes, seq: seq, timestamp: timestamp, idempotencyKey: idempotencyKey, actorHash: actorHash,
+            kindHash: kindHash, subjectHash: subjectHash, header: header, body: body)
+        count += 1
+    }
+
+    /// The finished record: magic, generation, payload length and CRC-32C, then the payload.
+    mutating func finish(generation: UInt64) -> [UInt8] {
+        let payloadLength = bytes.count - Journal.headerSize
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: Journal.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: generation.littleEndian, toByteOffset: 4, as: UInt64.self)
+            raw.storeBytes(of: UInt32(payloadLength).littleEndian, toByteOffset: 12, as: UInt32.self)
+            raw.storeBytes(of: count.littleEndian, toByteOffset: Journal.headerSize, as: UInt32.self)
+            let crc = CRC32C.checksum(
+                UnsafeRawBufferPointer(rebasing: raw[Journal.headerSize...]),
+                continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[4..<16])))
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: 16, as: UInt32.self)
+        }
+        return bytes
+    }
+}
