@@ -42,3 +42,28 @@ struct SHA256Tests {
         #expect(SHA256Digest.zero.bytes == [UInt8](repeating: 0, count: 32))
     }
 }
+
+@Suite("CRC-32C")
+struct CRC32CTests {
+    @Test("RFC 3720 B.4 vectors and the common check value")
+    func publishedVectors() {
+        // RFC 3720, Appendix B.4 (iSCSI CRC examples), and the CRC catalogue's check value for "123456789".
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+        #expect(CRC32C.checksum((0..<32).map { UInt8($0) }) == 0x46DD_794E)
+        #expect(CRC32C.checksum((0..<32).reversed().map { UInt8($0) }) == 0x113F_DB5C)
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test("the hardware path equals the bit-wise reference at every length and split point")
+    func matchesReference() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<300 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let whole = CRC32C.checksum(bytes)
+            #expect(whole == CRC32C.reference(bytes))
+            let split = length / 3
+            #expect(CRC32C.checksum(Array(bytes[split...]), continuing: CRC32C.checksum(Array(bytes[..<split]))) == whole)
+        }
+    }
+}
