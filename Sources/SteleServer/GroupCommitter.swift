@@ -145,6 +145,8 @@ final class GroupCommitter: @unchecked Sendable {
         var pending: [Item]? = first
         let opened = Timestamp.now()
         var noteStored = false
+        // A large batch's outcomes, kept until the transaction holding it has committed.
+        var held: ([Result<Receipt, LedgerError>], Timestamp)?
         do {
             if storeBehind {
                 // The last commit failed (a full disk?): acknowledge nothing more until the entries
@@ -161,6 +163,11 @@ final class GroupCommitter: @unchecked Sendable {
                 }
                 while let batch = pending {
                     let start = Timestamp.now()
+                    if batch.count >= Self.directBatch {
+                        // Answered after the commit below, which it shares with the batches before it.
+                        held = (try session.append(prepared: batch.map(\.prepared), journaled: false), start)
+                        break
+                    }
                     let results = try session.append(prepared: batch.map(\.prepared))
                     pending = nil
                     deliver(batch, results)
@@ -176,6 +183,11 @@ final class GroupCommitter: @unchecked Sendable {
                 }
             }
             if noteStored { unstoredNote = nil }
+            if let batch = pending, let (results, start) = held {
+                deliver(batch, results)
+                recordStats(batch.count, results, since: start)
+                if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
+            }
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
             if let pending {
@@ -192,6 +204,8 @@ final class GroupCommitter: @unchecked Sendable {
     /// How long a store transaction may gather batches, how long it waits for the next one, and
     /// how large it may grow (LMDB holds a transaction's dirty pages in memory).
     static let sessionMicroseconds: Int64 = 10_000
+    /// From this size a batch skips the journal and is answered after the store commits.
+    static let directBatch = 256
     static let idleMicroseconds: Int64 = 1_000
     static let sessionEntries = 16_384
     static let sessionJournalBytes = 1 << 20

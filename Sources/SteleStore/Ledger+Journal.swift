@@ -30,13 +30,16 @@ public final class JournaledSession {
     /// next writer moves them from the journal into the store).
     /// - Throws: ``LedgerError`` `storageFull` or `storage` when the batch could not be made durable;
     ///   then end the session by rethrowing (what earlier batches appended stays in the journal).
-    public func append(prepared: [PreparedEvent]) throws -> [Result<Receipt, LedgerError>] {
+    /// - Parameter journaled: false to leave the batch out of the journal: it is then durable only
+    ///   once the session commits, and must not be acknowledged before (for a large batch, whose
+    ///   share of one commit is small, writing it twice would cost more than it saves).
+    public func append(prepared: [PreparedEvent], journaled: Bool = true) throws -> [Result<Receipt, LedgerError>] {
         guard let journal = state.journal else { throw LedgerError(.storage, "the ledger has no journal") }
         state.record.reset()
-        state.recording = true
+        state.recording = journaled
         defer { state.recording = false }
         let results = try prepared.map { try ledger.appendOne($0, txn: txn, head: &head, now: now(), state: state) }
-        if state.record.count > 0 {
+        if journaled && state.record.count > 0 {
             entryCount += Int(state.record.count)
             try journal.append(&state.record)
         }
