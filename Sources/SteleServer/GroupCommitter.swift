@@ -29,6 +29,8 @@ final class GroupCommitter: @unchecked Sendable {
     private let stats: ServerStats
     private let logger: Logger
     private let maximumBatch: Int
+    private let sessionMicroseconds: Int64
+    private let idleMicroseconds: Int64
     private let condition = NSCondition()
     private var queue: [Item] = []
     private var stopping = false
@@ -42,7 +44,12 @@ final class GroupCommitter: @unchecked Sendable {
     private let publisher = DispatchQueue(label: "stele-checkpoint-files")
     private let releaser = DispatchQueue(label: "stele-batch-release")
 
-    init(ledger: Ledger, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats, logger: Logger, maximumBatch: Int, signedSize: UInt64) {
+    init(
+        ledger: Ledger, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats, logger: Logger, maximumBatch: Int,
+        sessionMilliseconds: Int64 = 10, idleMilliseconds: Int64 = 1, signedSize: UInt64
+    ) {
+        self.sessionMicroseconds = sessionMilliseconds * 1000
+        self.idleMicroseconds = idleMilliseconds * 1000
         self.ledger = ledger
         self.signer = signer
         self.checkpoints = checkpoints
@@ -138,7 +145,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// One store transaction holding consecutive batches. Each batch is answered as soon as the
     /// journal holds it (one synchronous sequential write); the transaction commits, with full sync,
     /// once it has run for `sessionMicroseconds`, grown large, or found no next batch within
-    /// `idleMicroseconds`. The commit's own fsyncs are then paid once per many batches.
+    /// `idleMicroseconds` (`store_commit_ms`, `store_idle_ms`). The commit's own fsyncs are then paid once per many batches.
     private func runSession(first: [Item]) {
         // Taken from the queue and not yet answered. If LMDB reruns the session (to grow the map),
         // the rerun starts with every answered batch back in place and retries this one.
@@ -174,12 +181,12 @@ final class GroupCommitter: @unchecked Sendable {
                     recordStats(batch.count, results, since: start)
                     if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
                     let age = Timestamp.now().microseconds - opened.microseconds
-                    if age >= Self.sessionMicroseconds || session.entryCount >= Self.sessionEntries
+                    if age >= sessionMicroseconds || session.entryCount >= Self.sessionEntries
                         || session.journalBytes >= min(Self.sessionJournalBytes, session.journalCapacity / 2)
                     {
                         break
                     }
-                    pending = nextBatch(within: Self.idleMicroseconds)
+                    pending = nextBatch(within: idleMicroseconds)
                 }
             }
             if noteStored { unstoredNote = nil }
@@ -201,12 +208,9 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
-    /// How long a store transaction may gather batches, how long it waits for the next one, and
-    /// how large it may grow (LMDB holds a transaction's dirty pages in memory).
-    static let sessionMicroseconds: Int64 = 10_000
+    /// How large a store transaction may grow (LMDB holds a transaction's dirty pages in memory).
     /// From this size a batch skips the journal and is answered after the store commits.
     static let directBatch = 256
-    static let idleMicroseconds: Int64 = 1_000
     static let sessionEntries = 16_384
     static let sessionJournalBytes = 1 << 20
 

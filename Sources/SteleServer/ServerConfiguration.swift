@@ -28,8 +28,13 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 300
     /// Appends per second allowed per source (token bucket, burst = 2 seconds' worth); 0 = unlimited.
     public var ratePerSource: Double = 0
-    /// Most events in one commit.
+    /// Most events in one batch.
     public var maximumBatch = 8192
+    /// Longest time, in milliseconds, that one store transaction gathers journaled batches before it
+    /// commits (acknowledged entries are durable in the journal meanwhile; readers see them after).
+    public var storeCommitMilliseconds: Int64 = 10
+    /// A store transaction also commits once no batch has arrived for this many milliseconds.
+    public var storeIdleMilliseconds: Int64 = 1
     /// Requests one connection may have in flight before the daemon stops reading from it.
     public var maximumInFlightPerConnection = 4096
     /// Idempotency window in seconds.
@@ -79,7 +84,7 @@ extension ServerConfiguration {
         guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }
         let known: Set<String> = [
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
-            "idle_timeout_seconds", "rate_per_source", "max_batch", "max_in_flight_per_connection",
+            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_ms", "store_idle_ms", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds",
         ]
@@ -108,6 +113,8 @@ extension ServerConfiguration {
         if let v = try integer("idle_timeout_seconds", 1...86_400) { idleTimeoutSeconds = v }
         if let v = try integer("rate_per_source", 0...10_000_000) { ratePerSource = Double(v) }
         if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
+        if let v = try integer("store_commit_ms", 1...600_000) { storeCommitMilliseconds = v }
+        if let v = try integer("store_idle_ms", 1...600_000) { storeIdleMilliseconds = v }
         if let v = try integer("max_in_flight_per_connection", 1...1_000_000) { maximumInFlightPerConnection = Int(v) }
         if let v = try integer("max_line_bytes", 256...16_777_216) { limits.maximumLineLength = Int(v) }
         if let v = try integer("max_attribute_depth", 1...64) { limits.maximumAttributeDepth = Int(v) }

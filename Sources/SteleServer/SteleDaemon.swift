@@ -56,7 +56,8 @@ public final class SteleDaemon {
         let stats = ServerStats()
         let committer = GroupCommitter(
             ledger: ledger, signer: signer, checkpoints: directory, stats: stats, logger: logger,
-            maximumBatch: config.maximumBatch, signedSize: signedSize)
+            maximumBatch: config.maximumBatch, sessionMilliseconds: config.storeCommitMilliseconds,
+            idleMilliseconds: config.storeIdleMilliseconds, signedSize: signedSize)
         committer.start()
         let context = DaemonContext(
             configuration: config, ledger: ledger, committer: committer,

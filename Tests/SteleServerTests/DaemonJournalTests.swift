@@ -1,0 +1,61 @@
+import Foundation
+import SteleClient
+import SteleCore
+import SteleCrypto
+import SteleTestSupport
+import Synchronization
+import Testing
+
+@Suite("stele serve: appends acknowledged from the journal")
+struct DaemonJournalTests {
+    @Test("SIGKILL with clients waiting on each reply: every acknowledged entry is in the store, for read-only tools before any restart")
+    func sigkillKeepsJournaledAcknowledgements() throws {
+        // Clients that wait for each reply make small batches, which are answered from the journal
+        // before the store transaction holding them commits; here that transaction never commits
+        // before the kill, so every acknowledged entry is in the journal only.
+        let daemon = try DaemonProcess(config: #"{"store_commit_ms": 600000, "store_idle_ms": 600000}"#)
+        let acknowledged = Mutex<[Int: String]>([:])
+        let socket = daemon.socket
+        let clients = (0..<6).map { client in
+            Thread {
+                guard let connection = try? SteleConnection(socketPath: socket) else { return }
+                for n in 0..<100_000 {
+                    guard let line = try? connection.request(login("w\(client)-\(n)", user: "user:\(n % 31)")),
+                        let object = try? reply(line), object["ok"] as? Bool == true,
+                        let seq = object["seq"] as? Int, let leaf = object["leaf"] as? String
+                    else { return }
+                    acknowledged.withLock { $0[seq] = leaf }
+                }
+            }
+        }
+        clients.forEach { $0.start() }
+        while acknowledged.withLock({ $0.count }) < 500 { usleep(1000) }
+        kill(daemon.process.processIdentifier, SIGKILL)
+        daemon.process.waitUntilExit()
+        usleep(200_000)  // the clients see the connection close
+        let acks = acknowledged.withLock { $0 }
+        #expect(Set(acks.keys) == Set(0..<acks.count), "acknowledged seqs have gaps")
+
+        // Read-only tools first: they find every acknowledged entry, exactly as acknowledged.
+        let query = try SteleBinary.run(["query", "--data", daemon.data])
+        #expect(query.status == 0, "\(query.output)")
+        var stored: [Int: String] = [:]
+        for line in query.output.split(separator: "\n") {
+            let object = try reply(String(line))
+            let header = try #require(object["header"] as? String)
+            stored[try #require(object["seq"] as? Int)] = Base64.encode(MerkleHasher().leafHash(Array(header.utf8)).bytes)
+        }
+        let missing = acks.filter { stored[$0.key] != $0.value }.map(\.key).sorted()
+        #expect(missing.isEmpty, "acknowledged but not stored as acknowledged: \(missing.prefix(10))")
+        let verify = try SteleBinary.run(["verify", "--data", daemon.data])
+        #expect(verify.status == 0, "\(verify.output)")
+
+        // The restarted daemon continues the chain after them.
+        let restarted = try DaemonProcess(root: daemon.root, config: #"{"store_commit_ms": 600000, "store_idle_ms": 600000}"#)
+        let connection = try SteleConnection(socketPath: restarted.socket)
+        let next = try reply(connection.request(login("after-restart")))
+        #expect(next["seq"] as? Int == stored.count, "\(next)")
+        #expect(restarted.stop() == 0)
+        #expect(try SteleBinary.run(["verify", "--data", daemon.data]).status == 0)
+    }
+}
