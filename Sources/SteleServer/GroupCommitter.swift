@@ -170,7 +170,7 @@ final class GroupCommitter: @unchecked Sendable {
                 }
                 while let batch = pending {
                     let start = Timestamp.now()
-                    if batch.count >= Self.directBatch {
+                    if batch.count >= 256 && batch.reduce(0, { $0 + $1.prepared.bodySize }) >= Self.directBytes {
                         // Answered after the commit below, which it shares with the batches before it.
                         held = (try session.append(prepared: batch.map(\.prepared), journaled: false), start)
                         break
@@ -209,8 +209,9 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// How large a store transaction may grow (LMDB holds a transaction's dirty pages in memory).
-    /// From this size a batch skips the journal and is answered after the store commits.
-    static let directBatch = 256
+    /// From this many bytes of bodies a batch skips the journal and is answered after the store
+    /// commits: its share of one commit is small, and writing it twice would cost more than it saves.
+    static let directBytes = 1 << 20
     static let sessionEntries = 16_384
     static let sessionJournalBytes = 1 << 20
 

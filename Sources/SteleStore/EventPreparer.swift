@@ -18,6 +18,9 @@ public final class PreparedEvent: Sendable {
     /// The header text but for its chain position.
     let headerTemplate: EntryHeaderTemplate
 
+    /// Bytes the entry's body takes in the store (and in the journal).
+    public var bodySize: Int { bodyBytes.count }
+
     init(
         event: Event, bodyBytes: [UInt8], commitment: SHA256Digest, idempotencyKey: KeyedHash?,
         subjectHash: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash, sha: SHA256
