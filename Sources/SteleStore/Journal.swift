@@ -30,8 +30,9 @@ final class Journal {
     /// Opens the journal in `directory`, creating and zero-filling it if `create` and absent.
     /// - Returns: nil when there is no journal and `create` is false.
     /// - Parameter exclusive: take the journal's lock (one journaled writer per store); fails with
-    ///   `storage` if another process holds it.
-    init?(directory: String, create: Bool, exclusive: Bool) throws {
+    ///   `storage` if another process still holds it after `lockWait` seconds (a read-only tool
+    ///   holds it for a moment while it moves a stopped daemon's entries into the store).
+    init?(directory: String, create: Bool, exclusive: Bool, lockWait: Double = 0) throws {
         path = directory + "/" + Self.fileName
         var descriptor = Glibc.open(path, O_RDWR | O_DSYNC | O_CLOEXEC)
         if descriptor < 0 && errno == ENOENT {
@@ -41,7 +42,7 @@ final class Journal {
         }
         guard descriptor >= 0 else { throw Self.failure("open the journal \(path)") }
         fd = descriptor
-        if exclusive && flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        if exclusive && !Self.lock(fd, waitingUpTo: lockWait) {
             Glibc.close(fd)
             throw LedgerError(.storage, "another daemon is writing this store (its journal \(path) is locked); stop it first")
         }
@@ -59,6 +60,16 @@ final class Journal {
     }
 
     deinit { Glibc.close(fd) }
+
+    private static func lock(_ fd: Int32, waitingUpTo seconds: Double) -> Bool {
+        var waited = 0.0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, waited < seconds else { return false }
+            usleep(10_000)
+            waited += 0.01
+        }
+        return true
+    }
 
     /// Reads the file again: another process may have written it since it was opened.
     func rescan() throws {

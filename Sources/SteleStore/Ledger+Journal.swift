@@ -66,7 +66,7 @@ extension Ledger {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
         try writer.withLock { state in
             state.journal = nil  // close an unlocked handle first: closing it later would drop the lock
-            state.journal = try Journal(directory: path, create: true, exclusive: true)
+            state.journal = try Journal(directory: path, create: true, exclusive: true, lockWait: 3)
             state.journalOwner = true
         }
     }
