@@ -32,9 +32,10 @@ final class Journal {
     /// - Parameter exclusive: take the journal's lock (one journaled writer per store); fails with
     ///   `storage` if another process still holds it after `lockWait` seconds (a read-only tool
     ///   holds it for a moment while it moves a stopped daemon's entries into the store).
-    init?(directory: String, create: Bool, exclusive: Bool, lockWait: Double = 0) throws {
+    /// - Parameter readOnly: open for reading only (`create` and `exclusive` must be false).
+    init?(directory: String, create: Bool, exclusive: Bool, lockWait: Double = 0, readOnly: Bool = false) throws {
         path = directory + "/" + Self.fileName
-        var descriptor = Glibc.open(path, O_RDWR | O_DSYNC | O_CLOEXEC)
+        var descriptor = Glibc.open(path, readOnly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_DSYNC | O_CLOEXEC)
         if descriptor < 0 && errno == ENOENT {
             guard create else { return nil }
             try Self.createZeroed(path)

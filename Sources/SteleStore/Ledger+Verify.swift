@@ -8,6 +8,9 @@ public struct IntegrityReport: Sendable {
     public let size: UInt64
     /// The root recomputed from the headers alone.
     public let root: SHA256Digest
+    /// Entries in the journal beyond the store that continue its chain: acknowledged, and moved into
+    /// the store by the daemon's next commit or start (`Specs/store.md`, "Journal"). Not a problem.
+    public let journalPending: UInt64
     /// Every problem found, in seq order; empty when the store is sound.
     public let problems: [LedgerError]
 
@@ -35,7 +38,8 @@ extension Ledger {
                 problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
             let root = (try? rebuilt.view().rootHash(size: rebuilt.size)) ?? MerkleHasher.emptyRoot
-            return IntegrityReport(size: head.size, root: root, problems: problems)
+            let pending = try auditJournal(txn, head: head, problems: &problems)
+            return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems)
         }
     }
 
@@ -110,5 +114,35 @@ extension Ledger {
         // With entries missing, what the index should hold beyond them is unknown.
         if complete { problems += try derived.finish() }
         problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt)
+    }
+
+    /// Checks the journal's current generation against the store: entries the store holds must be
+    /// byte-identical to it, and the rest must continue its chain without a gap.
+    /// - Returns: how many journaled entries continue the store.
+    private func auditJournal(_ txn: Transaction, head: ChainHead, problems: inout [LedgerError]) throws -> UInt64 {
+        guard let journal = try Journal(directory: path, create: false, exclusive: false, readOnly: true) else { return 0 }
+        var pending: UInt64 = 0
+        var lastLeaf = head.lastLeaf
+        for entry in try journal.entries() {
+            if entry.seq < head.size {
+                let stored = try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.headerTag) { try txn.get(databases.entries, key: $0).map(Array.init) }
+                if stored != entry.header {
+                    problems.append(LedgerError(.corrupt, "journal entry \(entry.seq) differs from the store's entry \(entry.seq): the store or the journal was altered or replaced"))
+                    break
+                }
+                continue
+            }
+            guard entry.seq == head.size + pending else {
+                problems.append(LedgerError(.chainBroken, "the journal continues at entry \(entry.seq) but the store ends at \(head.size + pending): acknowledged entries are missing (an older copy of the store restored?)"))
+                break
+            }
+            guard let header = try? EntryHeader(parsing: entry.header), header.seq == entry.seq, header.prev == lastLeaf else {
+                problems.append(LedgerError(.chainBroken, "journal entry \(entry.seq) does not continue the store's chain"))
+                break
+            }
+            lastLeaf = MerkleHasher().leafHash(entry.header)
+            pending += 1
+        }
+        return pending
     }
 }

@@ -19,10 +19,14 @@ struct VerifyCommand: ParsableCommand {
             printLine(JSONValue.object([
                 "sound": .bool(report.isSound), "tree_size": .integer(Int64(report.size)),
                 "root": .string(Base64.encode(report.root.bytes)),
+                "journal_pending": .integer(Int64(report.journalPending)),
                 "problems": .array(report.problems.map { .object(["code": .string($0.code.description), "message": .string($0.message)]) }),
             ]).canonicalText)
         } else {
             for problem in report.problems { printLine("FAIL \(problem.code): \(problem.message)") }
+            if report.journalPending > 0 {
+                printLine("note: \(report.journalPending) acknowledged entries wait in the journal; the daemon moves them into the store within milliseconds, or on its next start")
+            }
             printLine(report.isSound ? "OK: \(report.size) entries, root \(Base64.encode(report.root.bytes))" : "INTEGRITY FAILURE: \(report.problems.count) problem(s)")
         }
         if !report.isSound { throw ExitCode(1) }

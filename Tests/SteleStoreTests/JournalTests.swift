@@ -41,7 +41,13 @@ struct JournalTests {
             #expect(try ledger.treeHead().size == 5)  // the store did not commit them
         }
         #expect(acknowledged.map(\.seq) == Array(5..<10))
-        #expect(try Fixture.readOnly(dir).treeHead().size == 5)
+        do {
+            // Before they are moved: the store is sound, and verify counts them as waiting.
+            let before = try Fixture.readOnly(dir)
+            #expect(try before.treeHead().size == 5)
+            let report = try before.verifyIntegrity()
+            #expect(report.isSound && report.journalPending == 5, "\(report.problems)")
+        }
         #expect(try Ledger.completeJournal(path: dir.path) == 5)
         let ledger = try Fixture.readOnly(dir)
         #expect(try ledger.treeHead().size == 10)
@@ -120,6 +126,7 @@ struct JournalTests {
         let gap = #expect(throws: LedgerError.self) { try restored.append([Fixture.login(9)]) }
         #expect(gap?.code == .corrupt && gap?.message.contains("missing") == true, "\(String(describing: gap))")
         #expect(try restored.treeHead().size == 1)
+        #expect(try restored.verifyIntegrity().problems.map(\.code) == [.chainBroken])
 
         // Another store's journal: at the journal's first seq it breaks that store's chain; below
         // the store's head it contradicts the entries the store holds.
@@ -134,6 +141,7 @@ struct JournalTests {
             let refusal = #expect(throws: LedgerError.self) { try foreign.append([Fixture.login(200)]) }
             #expect(refusal?.code == expected, "\(String(describing: refusal))")
             #expect(try foreign.treeHead().size == UInt64(size))
+            #expect(try foreign.verifyIntegrity().problems.map(\.code) == [expected])
         }
     }
 
