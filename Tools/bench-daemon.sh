@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Measures `stele serve` with the load generator, and the store benchmark's raw LMDB baseline in the
 # same run. Builds everything in release mode first. Usage: Tools/bench-daemon.sh [seconds per scenario]
+#
+# Two daemons run side by side on temporary directories: the default one (batches acknowledged from
+# the journal, the store committing every few milliseconds) and a baseline with `"journal": false`
+# (every batch its own store transaction, answered after its commit). Each scenario runs pings
+# (the same socket, framing, decoder and reply path with no store behind them: what this machine's
+# transport allows), appends on the default daemon, and appends on the baseline, with the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-8}"
@@ -10,28 +16,39 @@ swift build -c release --package-path Tools/LoadGenerator >/dev/null
 swift build -c release --package-path Tools/StoreBenchmark >/dev/null
 load=Tools/LoadGenerator/.build/release/LoadGenerator
 work=$(mktemp -d)
-trap 'kill $daemon 2>/dev/null || true; rm -rf "$work"' EXIT
-(cd "$work" && exec "$OLDPWD/.build/release/stele" serve 2>"$work/serve.log") &
-daemon=$!
-for _ in $(seq 100); do [ -S "$work/stele-data/stele.sock" ] && break; sleep 0.1; done
-socket="$work/stele-data/stele.sock"
+daemons=()
+trap 'kill "${daemons[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+start() {  # start DIR [config]: a daemon whose files are all under DIR
+    mkdir -p "$1"
+    local args=()
+    if [ -n "${2:-}" ]; then echo "$2" >"$1/config.json"; args=(--config "$1/config.json"); fi
+    (cd "$1" && exec "$OLDPWD/.build/release/stele" serve "${args[@]}" 2>"$1/serve.log") &
+    daemons+=($!)
+    for _ in $(seq 100); do [ -S "$1/stele-data/stele.sock" ] && return; sleep 0.1; done
+    echo "daemon in $1 did not start: $(cat "$1/serve.log")" >&2; exit 1
+}
+start "$work/journal"
+start "$work/baseline" '{"journal": false}'
+socket="$work/journal/stele-data/stele.sock"
+baseline="$work/baseline/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
-# Each scenario twice: pings (the same socket, framing, decoder and reply path with no store behind
-# them: what this machine's transport allows) and appends, with their ratio.
+ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
 scenario() {
-    local ping append
+    local ping append base
     ping=$("$load" --socket "$socket" --op ping --seconds "$seconds" "$@")
     append=$("$load" --socket "$socket" --seconds "$seconds" "$@")
-    echo "$ping"
-    echo "$append"
-    echo "  appends/pings = $(awk -v a="$(echo "$append" | eps)" -v p="$(echo "$ping" | eps)" 'BEGIN { printf "%.3f", a / p }')"
+    base=$("$load" --socket "$baseline" --seconds "$seconds" "$@")
+    echo "pings:                      $ping"
+    echo "appends:                    $append"
+    echo "appends, commit per batch:  $base"
+    echo "  appends/pings = $(ratio "$append" "$ping")   journal/commit-per-batch = $(ratio "$append" "$base")"
     last=$append
 }
 scenario --clients 4
 rate=$(echo "$last" | eps)
-"$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2))
+echo "half load:                  $("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)))"
 for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
-kill -TERM $daemon; wait $daemon || true
+kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
 echo "store benchmark (raw LMDB baseline in the same run):"
 STELE_BENCH_SCALE=0.5 Tools/StoreBenchmark/.build/release/StoreBenchmark

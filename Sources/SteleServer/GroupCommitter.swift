@@ -31,6 +31,7 @@ final class GroupCommitter: @unchecked Sendable {
     private let maximumBatch: Int
     private let sessionMicroseconds: Int64
     private let idleMicroseconds: Int64
+    private let journaled: Bool
     private let condition = NSCondition()
     private var queue: [Item] = []
     private var stopping = false
@@ -46,8 +47,9 @@ final class GroupCommitter: @unchecked Sendable {
 
     init(
         ledger: Ledger, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats, logger: Logger, maximumBatch: Int,
-        sessionMilliseconds: Int64 = 10, idleMilliseconds: Int64 = 1, signedSize: UInt64
+        sessionMilliseconds: Int64 = 10, idleMilliseconds: Int64 = 1, journaled: Bool = true, signedSize: UInt64
     ) {
+        self.journaled = journaled
         self.sessionMicroseconds = sessionMilliseconds * 1000
         self.idleMicroseconds = idleMilliseconds * 1000
         self.ledger = ledger
@@ -170,7 +172,7 @@ final class GroupCommitter: @unchecked Sendable {
                 }
                 while let batch = pending {
                     let start = Timestamp.now()
-                    if batch.count >= 256 && batch.reduce(0, { $0 + $1.prepared.bodySize }) >= Self.directBytes {
+                    if !journaled || (batch.count >= 256 && batch.reduce(0, { $0 + $1.prepared.bodySize }) >= Self.directBytes) {
                         // Answered after the commit below, which it shares with the batches before it.
                         held = (try session.append(prepared: batch.map(\.prepared), journaled: false), start)
                         break

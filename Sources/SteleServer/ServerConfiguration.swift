@@ -35,6 +35,9 @@ public struct ServerConfiguration: Sendable {
     public var storeCommitMilliseconds: Int64 = 10
     /// A store transaction also commits once no batch has arrived for this many milliseconds.
     public var storeIdleMilliseconds: Int64 = 1
+    /// Acknowledge batches from the journal (the default). When false, every batch is its own store
+    /// transaction, answered after its commit: slower, kept as the benchmarks' baseline.
+    public var journal = true
     /// Requests one connection may have in flight before the daemon stops reading from it.
     public var maximumInFlightPerConnection = 4096
     /// Idempotency window in seconds.
@@ -84,7 +87,7 @@ extension ServerConfiguration {
         guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }
         let known: Set<String> = [
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
-            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_ms", "store_idle_ms", "max_in_flight_per_connection",
+            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_ms", "store_idle_ms", "journal", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds",
         ]
@@ -115,6 +118,10 @@ extension ServerConfiguration {
         if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
         if let v = try integer("store_commit_ms", 1...600_000) { storeCommitMilliseconds = v }
         if let v = try integer("store_idle_ms", 1...600_000) { storeIdleMilliseconds = v }
+        if let member = object["journal"] {
+            guard case .bool(let v) = member else { throw ConfigurationError("\"journal\" must be true or false") }
+            journal = v
+        }
         if let v = try integer("max_in_flight_per_connection", 1...1_000_000) { maximumInFlightPerConnection = Int(v) }
         if let v = try integer("max_line_bytes", 256...16_777_216) { limits.maximumLineLength = Int(v) }
         if let v = try integer("max_attribute_depth", 1...64) { limits.maximumAttributeDepth = Int(v) }

@@ -57,7 +57,7 @@ public final class SteleDaemon {
         let committer = GroupCommitter(
             ledger: ledger, signer: signer, checkpoints: directory, stats: stats, logger: logger,
             maximumBatch: config.maximumBatch, sessionMilliseconds: config.storeCommitMilliseconds,
-            idleMilliseconds: config.storeIdleMilliseconds, signedSize: signedSize)
+            idleMilliseconds: config.storeIdleMilliseconds, journaled: config.journal, signedSize: signedSize)
         committer.start()
         let context = DaemonContext(
             configuration: config, ledger: ledger, committer: committer,
