@@ -58,4 +58,22 @@ struct DaemonJournalTests {
         #expect(restarted.stop() == 0)
         #expect(try SteleBinary.run(["verify", "--data", daemon.data]).status == 0)
     }
+
+    @Test("with \"journal\": false each reply follows its own store commit, so readers see the entry at once")
+    func journalOffCommitsEachBatch() throws {
+        let daemon = try DaemonProcess(config: #"{"journal": false, "store_commit_ms": 600000, "store_idle_ms": 600000}"#)
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for n in 0..<3 {
+            let answer = try reply(connection.request(login("off\(n)", user: "user:7")))
+            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
+            // The daemon is running and its transaction settings would hold a journaled entry back.
+            let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", "user:7"])
+            #expect(query.output.split(separator: "\n").count == n + 1, "\(query.output)")
+        }
+        #expect(daemon.stop() == 0)
+
+        let bad = try DaemonProcess(config: #"{"journal": "yes"}"#, wait: false)
+        #expect(bad.waitForExit() == 2)
+        #expect(bad.log.contains("\"journal\" must be true or false"), "\(bad.log)")
+    }
 }
