@@ -147,7 +147,8 @@ final class GroupCommitter: @unchecked Sendable {
     /// One store transaction holding consecutive batches. Each batch is answered as soon as the
     /// journal holds it (one synchronous sequential write); the transaction commits, with full sync,
     /// once it has run for `sessionMicroseconds`, grown large, or found no next batch within
-    /// `idleMicroseconds` (`store_commit_ms`, `store_idle_ms`). The commit's own fsyncs are then paid once per many batches.
+    /// `idleMicroseconds` (`store_commit_ms`, `store_idle_ms`). The commit's own fsyncs are then paid
+    /// once per many batches.
     private func runSession(first: [Item]) {
         // Taken from the queue and not yet answered. If LMDB reruns the session (to grow the map),
         // the rerun starts with every answered batch back in place and retries this one.
@@ -199,21 +200,22 @@ final class GroupCommitter: @unchecked Sendable {
             }
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
+            // Batches this transaction answered are in the journal only, until one commits.
+            storeBehind = true
             if let pending {
                 logger.error("a batch could not be made durable; it was not appended", metadata: ["batch": "\(pending.count)", "error": "\(failure.message)"])
                 deliver(pending, Array(repeating: .failure(failure), count: pending.count))
             } else {
-                // Every answered batch is in the journal; the next transaction moves it into the store.
-                storeBehind = true
                 logger.error("the store could not commit; acknowledged entries wait in the journal", metadata: ["error": "\(failure.message)"])
             }
         }
     }
 
-    /// How large a store transaction may grow (LMDB holds a transaction's dirty pages in memory).
     /// From this many bytes of bodies a batch skips the journal and is answered after the store
     /// commits: its share of one commit is small, and writing it twice would cost more than it saves.
     static let directBytes = 1 << 20
+    /// How large a store transaction may grow (LMDB holds a transaction's dirty pages in memory),
+    /// in entries and in journal bytes.
     static let sessionEntries = 16_384
     static let sessionJournalBytes = 1 << 20
 
