@@ -164,7 +164,9 @@ final class GroupCommitter: @unchecked Sendable {
                 try ledger.withJournaledSession { _ in }
                 storeBehind = false
             }
+            var bodyEnded = opened
             try ledger.withJournaledSession { session in
+                defer { bodyEnded = Timestamp.now() }
                 if let note = unstoredNote {
                     do { try session.store(note) } catch let error as LedgerError where error.code != .storage && error.code != .storageFull {
                         logger.error("a signed checkpoint could not be recorded", metadata: ["error": "\(error.message)"])
@@ -192,6 +194,7 @@ final class GroupCommitter: @unchecked Sendable {
                     pending = nextBatch(within: idleMicroseconds)
                 }
             }
+            stats.recordStoreCommit(microseconds: Timestamp.now().microseconds - bodyEnded.microseconds)
             if noteStored { unstoredNote = nil }
             if let batch = pending, let (results, start) = held {
                 deliver(batch, results)

@@ -11,8 +11,9 @@ public final class ServerStats: Sendable {
         var largestBatch = 0
         var batchSizeBuckets = [UInt64](repeating: 0, count: 8)  // 1, 2-9, 10-99, … 1e6+
         var errors: [String: UInt64] = [:]
-        var commitMicroseconds: [Int64] = []  // ring of recent commit latencies
-        var ringIndex = 0
+        var commitMicroseconds = LatencyRing()
+        var storeCommits: UInt64 = 0
+        var storeCommitMicroseconds = LatencyRing()
         var connections = 0
         var checkpoints: UInt64 = 0
     }
@@ -33,12 +34,15 @@ public final class ServerStats: Sendable {
             var n = size
             while n >= 10 && bucket < 7 { n /= 10; bucket += 1 }
             s.batchSizeBuckets[bucket] += 1
-            if s.commitMicroseconds.count < 8192 {
-                s.commitMicroseconds.append(commitMicroseconds)
-            } else {
-                s.commitMicroseconds[s.ringIndex] = commitMicroseconds
-                s.ringIndex = (s.ringIndex + 1) % 8192
-            }
+            s.commitMicroseconds.record(commitMicroseconds)
+        }
+    }
+
+    /// A store transaction committed (with sync) in `microseconds`, appends waiting meanwhile.
+    func recordStoreCommit(microseconds: Int64) {
+        state.withLockedValue { s in
+            s.storeCommits += 1
+            s.storeCommitMicroseconds.record(microseconds)
         }
     }
 
@@ -56,10 +60,6 @@ public final class ServerStats: Sendable {
     /// The stats reply object (without `ok`).
     func snapshot(treeSize: UInt64) -> [String: JSONValue] {
         state.withLockedValue { s in
-            let sorted = s.commitMicroseconds.sorted()
-            func percentile(_ p: Double) -> JSONValue {
-                sorted.isEmpty ? .null : .integer(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
-            }
             let labels = ["1-9", "10-99", "100-999", "1000-9999", "10000-99999", "100000-999999", "1000000+", ""]
             var buckets: [String: JSONValue] = [:]
             for (i, count) in s.batchSizeBuckets.enumerated() where count > 0 { buckets[labels[i]] = .integer(Int64(count)) }
@@ -69,11 +69,36 @@ public final class ServerStats: Sendable {
                 "events_committed": .integer(Int64(s.events)),
                 "batch_sizes": .object(buckets),
                 "errors": .object(s.errors.mapValues { .integer(Int64($0)) }),
-                "commit_us": .object(["p50": percentile(0.5), "p99": percentile(0.99), "p999": percentile(0.999), "samples": .integer(Int64(sorted.count))]),
+                "commit_us": s.commitMicroseconds.percentiles,
+                "store_commits": .integer(Int64(s.storeCommits)), "store_commit_us": s.storeCommitMicroseconds.percentiles,
                 "connections": .integer(Int64(s.connections)), "checkpoints_signed": .integer(Int64(s.checkpoints)),
                 "tree_size": .integer(Int64(treeSize)),
                 "uptime_seconds": .integer((Timestamp.now().microseconds - started.microseconds) / 1_000_000),
             ]
         }
+    }
+}
+
+/// The most recent 8192 latency samples, for percentiles.
+struct LatencyRing {
+    private var samples: [Int64] = []
+    private var next = 0
+
+    mutating func record(_ value: Int64) {
+        if samples.count < 8192 {
+            samples.append(value)
+        } else {
+            samples[next] = value
+            next = (next + 1) % 8192
+        }
+    }
+
+    /// `{"p50", "p99", "p999", "samples"}` (null percentiles before the first sample).
+    var percentiles: JSONValue {
+        let sorted = samples.sorted()
+        func percentile(_ p: Double) -> JSONValue {
+            sorted.isEmpty ? .null : .integer(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+        }
+        return .object(["p50": percentile(0.5), "p99": percentile(0.99), "p999": percentile(0.999), "samples": .integer(Int64(sorted.count))])
     }
 }

@@ -76,4 +76,22 @@ struct DaemonJournalTests {
         #expect(bad.waitForExit() == 2)
         #expect(bad.log.contains("\"journal\" must be true or false"), "\(bad.log)")
     }
+
+    @Test("stats report store commits apart from the latency of answering batches")
+    func storeCommitStats() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for n in 0..<5 { _ = try connection.request(login("stats\(n)")) }
+        usleep(100_000)  // past store_idle_ms: the transaction holding them has committed
+        let stats = try #require(try reply(connection.request(#"{"op":"stats"}"#))["stats"] as? [String: Any])
+        #expect(stats["appends"] as? Int == 5)
+        let commits = try #require(stats["store_commits"] as? Int)
+        #expect(commits >= 1 && commits <= 5)
+        let batches = try #require(stats["commit_us"] as? [String: Any])
+        let store = try #require(stats["store_commit_us"] as? [String: Any])
+        #expect(batches["samples"] as? Int == stats["batches"] as? Int)
+        #expect(store["samples"] as? Int == commits)
+        #expect(stats["tree_size"] as? Int == 5)
+    }
 }
