@@ -175,7 +175,7 @@ final class GroupCommitter: @unchecked Sendable {
                 }
                 while let batch = pending {
                     let start = Timestamp.now()
-                    if !journaled || (batch.count >= 256 && batch.reduce(0, { $0 + $1.prepared.bodySize }) >= Self.directBytes) {
+                    if !journaled || batch.reduce(0, { $0 + $1.prepared.bodySize }) >= Self.directBytes {
                         // Answered after the commit below, which it shares with the batches before it.
                         held = (try session.append(prepared: batch.map(\.prepared), journaled: false), start)
                         break
