@@ -65,7 +65,7 @@ extension Ledger {
     public func adoptJournal() throws {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
         try writer.withLock { state in
-            state.journal = nil  // close an unlocked handle first: closing it later would drop the lock
+            state.journal = nil  // one handle per process: the unlocked one the ledger opened is replaced
             state.journal = try Journal(directory: path, create: true, exclusive: true, lockWait: 3)
             state.journalOwner = true
         }
