@@ -6,16 +6,15 @@ import SteleCrypto
 import SteleStore
 
 /// The single writer: one thread that takes whatever appends have queued up, makes them durable as
-/// one batch (one synchronous journal write), hands each connection its outcomes, and starts on the
-/// next batch, which gathers while this one is being written. Consecutive batches share one store
-/// transaction, committed with full sync every few milliseconds. It also signs a checkpoint about
-/// once a second when the committed tree has grown, and when stopped.
+/// one batch with one synchronous journal write (``JournalWriter``), hands each connection its
+/// outcomes, and starts on the next batch, which gathers while this one is being written. The
+/// ``StoreApplier`` commits the journaled entries to the store on its own thread, so no store commit
+/// ever delays an answer.
 ///
-/// Checkpoints stay off the commit path: the note is recorded in the store inside the next batch's
-/// transaction (or on its own when the writer is idle), and the checkpoint-directory files, with
-/// their fsyncs, are written by a separate serial queue.
+/// With the journal off (`"journal": false`, the benchmarks' baseline) every batch is instead one
+/// store transaction, answered after its commit.
 final class GroupCommitter: @unchecked Sendable {
-    // `queue`, `stopping` and `lastSignedSize` are guarded by `condition`.
+    // `queue` and `stopping` are guarded by `condition`.
     struct Item {
         let prepared: PreparedEvent
         let sink: ReplySink
@@ -24,51 +23,45 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     private let ledger: Ledger
-    private let signer: NoteSigner
-    private let checkpoints: CheckpointDirectory
+    private let journal: JournalWriter?
+    private let applier: StoreApplier
     private let stats: ServerStats
     private let logger: Logger
     private let maximumBatch: Int
-    private let sessionMicroseconds: Int64
-    private let idleMicroseconds: Int64
-    private let journaled: Bool
     private let condition = NSCondition()
     private var queue: [Item] = []
     private var stopping = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
-    private var lastSignedSize: UInt64
-    /// True after a store commit failed: acknowledged entries wait in the journal. Writer thread only.
-    private var storeBehind = false
-    /// Signed, not yet recorded in the store. Writer thread only.
-    private var unstoredNote: SignedNote?
-    private let publisher = DispatchQueue(label: "stele-checkpoint-files")
     private let releaser = DispatchQueue(label: "stele-batch-release")
 
+    /// Bodies in one batch at most (and so in one journal record); a batch holds at least one event.
+    static let maximumBatchBytes = 4 << 20
+
+    /// - Parameter journal: the journal writer, or nil to commit every batch to the store itself.
     init(
-        ledger: Ledger, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats, logger: Logger, maximumBatch: Int,
-        sessionMilliseconds: Int64 = 10, idleMilliseconds: Int64 = 1, journaled: Bool = true, signedSize: UInt64
+        ledger: Ledger, journal: JournalWriter?, signer: NoteSigner, checkpoints: CheckpointDirectory, stats: ServerStats,
+        logger: Logger, maximumBatch: Int, storeCommitInterval: Int64 = 0, signedSize: UInt64
     ) {
-        self.journaled = journaled
-        self.sessionMicroseconds = sessionMilliseconds * 1000
-        self.idleMicroseconds = idleMilliseconds * 1000
         self.ledger = ledger
-        self.signer = signer
-        self.checkpoints = checkpoints
+        self.journal = journal
         self.stats = stats
         self.logger = logger
         self.maximumBatch = maximumBatch
-        self.lastSignedSize = signedSize
+        self.applier = StoreApplier(
+            ledger: ledger, journal: journal, signer: signer, checkpoints: checkpoints, stats: stats, logger: logger,
+            commitInterval: storeCommitInterval, signedSize: signedSize)
     }
 
     func start() {
+        applier.start()
         let thread = Thread { [self] in run() }
         thread.name = "stele-writer"
         thread.start()
         self.thread = thread
     }
 
-    /// Queues prepared events; each promise completes after the batch holding it has committed.
+    /// Queues prepared events; each promise completes once the batch holding it is durable.
     func submit(_ items: [Item]) {
         guard !items.isEmpty else { return }
         condition.lock()
@@ -77,158 +70,83 @@ final class GroupCommitter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Commits everything queued, signs a final checkpoint, and stops the thread.
+    /// Answers everything queued, lets the store apply it, signs a final checkpoint, and stops.
     func stop() {
         condition.lock()
         stopping = true
         condition.signal()
         condition.unlock()
         finished.wait()
-        publisher.sync {}  // every checkpoint file written
+        applier.stop()
     }
 
     private func run() {
-        var lastCheckpoint = Timestamp.now()
         while true {
             condition.lock()
             while queue.isEmpty && !stopping {
                 if !condition.wait(until: Date(timeIntervalSinceNow: 1)) { break }
             }
             let batch = takeLocked()
+            let done = stopping && queue.isEmpty
             condition.unlock()
 
-            if !batch.isEmpty { runSession(first: batch) }
-            let now = Timestamp.now()
-            let done = isDone
-            if done || now.microseconds - lastCheckpoint.microseconds >= 1_000_000 {
-                signIfGrown()
-                lastCheckpoint = now
+            if !batch.isEmpty {
+                append(batch)
+                // Freeing a large batch (thousands of events, strings and buffers) is left to
+                // another thread: the writer's time is the one serialized resource.
+                if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
             }
-            if unstoredNote != nil && (done || isIdle) { storeNote() }
             if done { break }
         }
         finished.signal()
     }
 
-    /// Takes up to `maximumBatch` queued items. Call with `condition` locked.
+    /// Takes queued items, up to `maximumBatch` of them and `maximumBatchBytes` of bodies. Call
+    /// with `condition` locked.
     private func takeLocked() -> [Item] {
+        var count = 0
+        var bytes = 0
+        while count < min(queue.count, maximumBatch) && (count == 0 || bytes < Self.maximumBatchBytes) {
+            bytes += queue[count].prepared.bodySize
+            count += 1
+        }
         var batch: [Item] = []
-        if queue.count <= maximumBatch {
+        if count == queue.count {
             swap(&batch, &queue)  // the common case: take the whole queue without copying it
         } else {
-            batch = Array(queue.prefix(maximumBatch))
-            queue.removeFirst(batch.count)
+            batch = Array(queue.prefix(count))
+            queue.removeFirst(count)
         }
         return batch
     }
 
-    /// Waits up to `microseconds` for more items; nil if none came.
-    private func nextBatch(within microseconds: Int64) -> [Item]? {
-        condition.lock()
-        defer { condition.unlock() }
-        if queue.isEmpty && !stopping {
-            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(microseconds) / 1_000_000))
-        }
-        return queue.isEmpty ? nil : takeLocked()
-    }
-
-    private var isIdle: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return queue.isEmpty
-    }
-
-    private var isDone: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return stopping && queue.isEmpty
-    }
-
-    /// One store transaction holding consecutive batches. Each batch is answered as soon as the
-    /// journal holds it (one synchronous sequential write); the transaction commits, with full sync,
-    /// once it has run for `sessionMicroseconds`, grown large, or found no next batch within
-    /// `idleMicroseconds` (`store_commit_ms`, `store_idle_ms`). The commit's own fsyncs are then paid
-    /// once per many batches.
-    private func runSession(first: [Item]) {
-        // Taken from the queue and not yet answered. If LMDB reruns the session (to grow the map),
-        // the rerun starts with every answered batch back in place and retries this one.
-        var pending: [Item]? = first
-        let opened = Timestamp.now()
-        var noteStored = false
-        // A large batch's outcomes, kept until the transaction holding it has committed.
-        var held: ([Result<Receipt, LedgerError>], Timestamp)?
+    private func append(_ batch: [Item]) {
+        let start = Timestamp.now()
+        let prepared = batch.map(\.prepared)
+        let results: [Result<Receipt, LedgerError>]
         do {
-            if storeBehind {
-                // The last commit failed (a full disk?): acknowledge nothing more until the entries
-                // waiting in the journal are in the store.
-                try ledger.withJournaledSession { _ in }
-                storeBehind = false
-            }
-            var bodyEnded = opened
-            try ledger.withJournaledSession { session in
-                defer { bodyEnded = Timestamp.now() }
-                if let note = unstoredNote {
-                    do { try session.store(note) } catch let error as LedgerError where error.code != .storage && error.code != .storageFull {
-                        logger.error("a signed checkpoint could not be recorded", metadata: ["error": "\(error.message)"])
-                    }
-                    noteStored = true
-                }
-                while let batch = pending {
-                    let start = Timestamp.now()
-                    if !journaled || batch.reduce(0, { $0 + $1.prepared.bodySize }) >= Self.directBytes {
-                        // Answered after the commit below, which it shares with the batches before it.
-                        held = (try session.append(prepared: batch.map(\.prepared), journaled: false), start)
-                        break
-                    }
-                    let results = try session.append(prepared: batch.map(\.prepared))
-                    pending = nil
-                    deliver(batch, results)
-                    recordStats(batch.count, results, since: start)
-                    if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
-                    let age = Timestamp.now().microseconds - opened.microseconds
-                    if age >= sessionMicroseconds || session.entryCount >= Self.sessionEntries
-                        || session.journalBytes >= min(Self.sessionJournalBytes, session.journalCapacity / 2)
-                    {
-                        break
-                    }
-                    pending = nextBatch(within: idleMicroseconds)
-                }
-            }
-            stats.recordStoreCommit(microseconds: Timestamp.now().microseconds - bodyEnded.microseconds)
-            if noteStored { unstoredNote = nil }
-            if let batch = pending, let (results, start) = held {
-                deliver(batch, results)
-                recordStats(batch.count, results, since: start)
-                if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
+            if let journal {
+                // While the store is behind (a failed commit), acknowledge nothing more.
+                if let failure = applier.failure { throw failure }
+                let outcome = try journal.append(prepared: prepared)
+                applier.submit(outcome.entries)
+                results = outcome.results
+            } else {
+                results = try ledger.append(prepared: prepared)
             }
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
-            // Batches this transaction answered are in the journal only, until one commits.
-            storeBehind = true
-            if let pending {
-                logger.error("a batch could not be made durable; it was not appended", metadata: ["batch": "\(pending.count)", "error": "\(failure.message)"])
-                deliver(pending, Array(repeating: .failure(failure), count: pending.count))
-            } else {
-                logger.error("the store could not commit; acknowledged entries wait in the journal", metadata: ["error": "\(failure.message)"])
-            }
+            logger.error("a batch could not be made durable; nothing of it was appended", metadata: ["batch": "\(batch.count)", "error": "\(failure.message)"])
+            deliver(batch, Array(repeating: .failure(failure), count: batch.count))
+            return
         }
-    }
-
-    /// From this many bytes of bodies a batch skips the journal and is answered after the store
-    /// commits: its share of one commit is small, and writing it twice would cost more than it saves.
-    static let directBytes = 1 << 20
-    /// How large a store transaction may grow (LMDB holds a transaction's dirty pages in memory),
-    /// in entries and in journal bytes.
-    static let sessionEntries = 16_384
-    static let sessionJournalBytes = 1 << 20
-
-    private func recordStats(_ size: Int, _ results: [Result<Receipt, LedgerError>], since start: Timestamp) {
+        deliver(batch, results)
         var appended = 0
         var duplicates = 0
         for result in results {
             if case .success(let receipt) = result { if receipt.duplicate { duplicates += 1 } else { appended += 1 } }
         }
-        stats.recordBatch(size: size, appended: appended, duplicates: duplicates, commitMicroseconds: Timestamp.now().microseconds - start.microseconds)
+        stats.recordBatch(size: batch.count, appended: appended, duplicates: duplicates, commitMicroseconds: Timestamp.now().microseconds - start.microseconds)
     }
 
     /// One connection's outcomes from a batch.
@@ -265,34 +183,5 @@ final class GroupCommitter: @unchecked Sendable {
         for (loop, deliveries) in byLoop {
             loop.execute { for delivery in deliveries { delivery.sink.complete(delivery.outcomes) } }
         }
-    }
-
-    /// Signs the committed tree head if it grew; the note is recorded in the store with the next
-    /// commit and written to the checkpoint directory in the background.
-    func signIfGrown() {
-        do {
-            let head = try ledger.treeHead()
-            guard head.size > lastSignedSize else { return }
-            let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)
-            unstoredNote = note
-            lastSignedSize = head.size
-            stats.checkpointSigned()
-            publisher.async { [checkpoints, logger] in
-                do { try checkpoints.write(note, size: head.size) } catch {
-                    logger.error("writing a checkpoint file failed", metadata: ["error": "\(error)"])
-                }
-            }
-        } catch {
-            logger.error("signing a checkpoint failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Records the signed note in the store in a transaction of its own (the writer is idle).
-    private func storeNote() {
-        guard let note = unstoredNote else { return }
-        do { try ledger.storeCheckpoint(note) } catch {
-            logger.error("recording a checkpoint failed", metadata: ["error": "\(error)"])
-        }
-        unstoredNote = nil
     }
 }

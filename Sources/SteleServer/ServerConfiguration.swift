@@ -30,11 +30,10 @@ public struct ServerConfiguration: Sendable {
     public var ratePerSource: Double = 0
     /// Most events in one batch.
     public var maximumBatch = 8192
-    /// Longest time, in milliseconds, that one store transaction gathers journaled batches before it
-    /// commits (acknowledged entries are durable in the journal meanwhile; readers see them after).
-    public var storeCommitMilliseconds: Int64 = 10
-    /// A store transaction also commits once no batch has arrived for this many milliseconds.
-    public var storeIdleMilliseconds: Int64 = 1
+    /// Least time, in milliseconds, between two commits of journaled entries to the store (0: the
+    /// next commit starts as soon as the last one ended). Acknowledged entries are durable in the
+    /// journal meanwhile; readers see them once committed.
+    public var storeCommitIntervalMilliseconds: Int64 = 0
     /// Acknowledge batches from the journal (the default). When false, every batch is its own store
     /// transaction, answered after its commit: slower, kept as the benchmarks' baseline.
     public var journal = true
@@ -87,7 +86,7 @@ extension ServerConfiguration {
         guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }
         let known: Set<String> = [
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
-            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_ms", "store_idle_ms", "journal", "max_in_flight_per_connection",
+            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "journal", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds",
         ]
@@ -116,8 +115,7 @@ extension ServerConfiguration {
         if let v = try integer("idle_timeout_seconds", 1...86_400) { idleTimeoutSeconds = v }
         if let v = try integer("rate_per_source", 0...10_000_000) { ratePerSource = Double(v) }
         if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
-        if let v = try integer("store_commit_ms", 1...600_000) { storeCommitMilliseconds = v }
-        if let v = try integer("store_idle_ms", 1...600_000) { storeIdleMilliseconds = v }
+        if let v = try integer("store_commit_interval_ms", 0...600_000) { storeCommitIntervalMilliseconds = v }
         if let member = object["journal"] {
             guard case .bool(let v) = member else { throw ConfigurationError("\"journal\" must be true or false") }
             journal = v

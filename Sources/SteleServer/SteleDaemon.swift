@@ -42,7 +42,7 @@ public final class SteleDaemon {
             // Appends are acknowledged from the journal; entries a crashed daemon acknowledged but
             // did not commit to the store go in now.
             try ledger.adoptJournal()
-            try ledger.withJournaledSession { _ in }
+            try ledger.apply([])
         } catch let error as LedgerError {
             throw DaemonError("cannot take over the ledger's journal in \(config.dataDirectory): \(error.message)")
         }
@@ -54,10 +54,10 @@ public final class SteleDaemon {
         try Self.clearStaleSocket(socketPath)
 
         let stats = ServerStats()
+        let journal = config.journal ? try JournalWriter(ledger: ledger) : nil
         let committer = GroupCommitter(
-            ledger: ledger, signer: signer, checkpoints: directory, stats: stats, logger: logger,
-            maximumBatch: config.maximumBatch, sessionMilliseconds: config.storeCommitMilliseconds,
-            idleMilliseconds: config.storeIdleMilliseconds, journaled: config.journal, signedSize: signedSize)
+            ledger: ledger, journal: journal, signer: signer, checkpoints: directory, stats: stats, logger: logger,
+            maximumBatch: config.maximumBatch, storeCommitInterval: config.storeCommitIntervalMilliseconds, signedSize: signedSize)
         committer.start()
         let context = DaemonContext(
             configuration: config, ledger: ledger, committer: committer,

@@ -3,8 +3,9 @@ import SteleCrypto
 
 /// One entry as the journal holds it: everything the store records for it, so that moving it into
 /// the store needs no event, no preparation and no secret beyond what is here.
-struct JournalEntry: Equatable {
-    var seq: UInt64
+public struct JournalEntry: Equatable, Sendable {
+    /// The entry's position in the log.
+    public internal(set) var seq: UInt64
     var timestamp: Timestamp
     var idempotencyKey: KeyedHash?
     var actorHash: KeyedHash?

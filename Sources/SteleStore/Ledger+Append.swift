@@ -3,6 +3,7 @@ import SteleCrypto
 import SteleLMDB
 import Dispatch
 import Synchronization
+import Glibc
 
 extension Ledger {
     /// A preparer bound to this ledger's index key, for one thread.
@@ -114,6 +115,14 @@ extension Ledger {
     func write<R>(
         _ state: WriterState, now: () -> Timestamp, _ body: (Transaction, inout ChainHead) throws -> R
     ) throws -> R {
+        // While a daemon writes this store (it holds the data directory's lock), nobody else may:
+        // its chain head lives in memory.
+        if !state.journalOwner && state.directoryLock >= 0 {
+            guard flock(state.directoryLock, LOCK_SH | LOCK_NB) == 0 else {
+                throw LedgerError(.storage, "a daemon is writing this store: append through its socket (stele append), or stop it first")
+            }
+        }
+        defer { if !state.journalOwner && state.directoryLock >= 0 { flock(state.directoryLock, LOCK_UN) } }
         do {
             let (result, head) = try environment.withWriteTransaction { txn in
                 // The head is read inside the transaction: another process holding the write lock may have appended.
@@ -125,8 +134,10 @@ extension Ledger {
                 // (LMDB may abort and rerun this body, e.g. to grow the map).
                 state.frontierHead = nil
                 state.postings.beginTransaction(redactions: try redactions(txn))
-                try state.idempotency.synchronize(
-                    txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
+                if state.tracksIdempotency {
+                    try state.idempotency.synchronize(
+                        txn: txn, ledger: self, head: head.size, windowStart: now().adding(microseconds: -idempotencyWindow))
+                }
                 let start = head
                 // Entries acknowledged from the journal but not yet in the store go in first.
                 if let journal = state.journal { try moveJournal(journal, owner: state.journalOwner, txn: txn, head: &head, state: state) }
@@ -171,7 +182,7 @@ extension Ledger {
         return stored.body.fields.allSatisfy { name, field in field.value.map { $0 == values[name] } ?? true }
     }
 
-    func appendOne(
+    private func appendOne(
         _ prepared: PreparedEvent, txn: Transaction, head: inout ChainHead, now: Timestamp, state: WriterState
     ) throws -> Result<Receipt, LedgerError> {
         if let key = prepared.idempotencyKey, let seq = state.idempotency.seq(for: key) {
@@ -190,11 +201,6 @@ extension Ledger {
             seq: seq, timestamp: ts, leaf: leaf, header: headerBytes, body: prepared.bodyBytes,
             idempotencyKey: prepared.idempotencyKey, actorHash: prepared.actorHash, kindHash: prepared.kindHash,
             subjectHash: prepared.subjectHash, txn: txn, state: state)
-        if state.recording {
-            state.record.add(
-                seq: seq, timestamp: ts, idempotencyKey: prepared.idempotencyKey, actorHash: prepared.actorHash,
-                kindHash: prepared.kindHash, subjectHash: prepared.subjectHash, header: headerBytes, body: prepared.bodyBytes)
-        }
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
     }
@@ -217,7 +223,7 @@ extension Ledger {
             try LedgerKeys.withEntryKey(seq, LedgerKeys.idempotencyTag) { k in
                 try idempotencyKey.withUnsafeBytes { try txn.put(entries, key: k, value: $0, mode: .append) }
             }
-            state.idempotency.add(idempotencyKey, seq: seq, timestamp: timestamp)
+            if state.tracksIdempotency { state.idempotency.add(idempotencyKey, seq: seq, timestamp: timestamp) }
         }
         try appendTree(leaf: leaf, seq: seq, txn: txn, state: state)
         let index = self.index

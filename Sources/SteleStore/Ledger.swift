@@ -2,6 +2,7 @@ public import SteleCore
 public import SteleCrypto
 import SteleLMDB
 import Synchronization
+import Glibc
 
 /// The ledger: one LMDB environment holding the hash-chained entries, the stored Merkle tree,
 /// the indexes and the idempotency keys. See `Specs/store.md`.
@@ -46,9 +47,13 @@ public final class Ledger: Sendable {
         /// The store's journal, if it has one; `journalOwner` when this process writes through it.
         var journal: Journal?
         var journalOwner = false
-        /// True while a journaled session records its appends in `record`.
-        var recording = false
-        var record = JournalRecordBuilder()
+        /// False once a ``JournalWriter`` answers retries: the store side then keeps no key table.
+        var tracksIdempotency = true
+        /// The data directory, open for its writer lock (`flock`): a daemon holds it exclusively,
+        /// any other writer shared while it writes. -1 when read-only.
+        var directoryLock: Int32 = -1
+
+        deinit { if directoryLock >= 0 { close(directoryLock) } }
     }
 
     /// Options for opening a ledger.
@@ -106,7 +111,10 @@ public final class Ledger: Sendable {
         (self.origin, self.indexKey) = try Self.readIdentity(environment, databases)
         let state = WriterState()
         // Any writer first moves journaled entries a stopped daemon acknowledged into the store.
-        if !options.readOnly { state.journal = try Journal(directory: path, create: false, exclusive: false) }
+        if !options.readOnly {
+            state.journal = try Journal(directory: path, create: false, exclusive: false)
+            state.directoryLock = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
         self.writer = Mutex(state)
     }
 

@@ -5,24 +5,21 @@ import SteleStore
 import SteleTestSupport
 import Testing
 
-/// Stands in for a crash: thrown out of a session after its batches were acknowledged, so the store
-/// transaction never commits and only the journal holds them.
-private struct SimulatedCrash: Error {}
-
-@Suite("Journal: acknowledged entries survive an uncommitted store transaction")
+@Suite("Journal: acknowledged entries survive a store that never committed them")
 struct JournalTests {
-    /// Appends `batches` in one journaled session that never commits; returns the receipts given.
+    /// Journals `batches` through a ``JournalWriter`` (each one durable and answerable when its
+    /// append returns) and applies none of them, as a daemon killed before its store commits would.
     private func acknowledgeWithoutCommit(_ ledger: Ledger, _ batches: [[Event]]) throws -> [Receipt] {
-        var receipts: [Receipt] = []
-        #expect(throws: SimulatedCrash.self) {
-            try ledger.withJournaledSession { session in
-                for batch in batches {
-                    receipts += try Fixture.receipts(session.append(prepared: ledger.prepare(batch)))
-                }
-                throw SimulatedCrash()
-            }
-        }
-        return receipts
+        let writer = try JournalWriter(ledger: ledger)
+        return try batches.flatMap { try Fixture.receipts(writer.append(prepared: ledger.prepare($0)).results) }
+    }
+
+    /// Journals one batch and applies it to the store.
+    private func appendAndApply(_ ledger: Ledger, _ events: [Event]) throws -> [Receipt] {
+        let writer = try JournalWriter(ledger: ledger)
+        let outcome = try writer.append(prepared: ledger.prepare(events))
+        try ledger.apply(outcome.entries)
+        return try Fixture.receipts(outcome.results)
     }
 
     private func journalPath(_ dir: TemporaryDirectory) -> String { dir.path + "/journal" }
@@ -34,10 +31,11 @@ struct JournalTests {
         do {
             let ledger = try Fixture.create(dir)
             try ledger.adoptJournal()
-            _ = try ledger.withJournaledSession { session in
-                try Fixture.receipts(session.append(prepared: ledger.prepare((0..<5).map { Fixture.login($0) })))
+            let writer = try JournalWriter(ledger: ledger)
+            try ledger.apply(writer.append(prepared: ledger.prepare((0..<5).map { Fixture.login($0) })).entries)
+            for batch in [(5..<9).map { Fixture.login($0) }, [Fixture.consent("user:1", purpose: "marketing_email", id: "c1")]] {
+                acknowledged += try Fixture.receipts(writer.append(prepared: ledger.prepare(batch)).results)
             }
-            acknowledged = try acknowledgeWithoutCommit(ledger, [(5..<9).map { Fixture.login($0) }, [Fixture.consent("user:1", purpose: "marketing_email", id: "c1")]])
             #expect(try ledger.treeHead().size == 5)  // the store did not commit them
         }
         #expect(acknowledged.map(\.seq) == Array(5..<10))
@@ -76,9 +74,8 @@ struct JournalTests {
         }
         let ledger = try Ledger(path: dir.path)
         try ledger.adoptJournal()
-        let next = try ledger.withJournaledSession { session in
-            try Fixture.receipts(session.append(prepared: ledger.prepare([Fixture.login(3)])))
-        }
+        try ledger.apply([])  // what the daemon does when it starts
+        let next = try appendAndApply(ledger, [Fixture.login(3)])
         #expect(next.map(\.seq) == [3])
         #expect(try ledger.verifyIntegrity().isSound)
     }
@@ -110,14 +107,15 @@ struct JournalTests {
         do {
             let ledger = try Fixture.create(dir)
             try ledger.adoptJournal()
-            _ = try ledger.withJournaledSession { session in try session.append(prepared: ledger.prepare([Fixture.login(0)])).count }
+            _ = try appendAndApply(ledger, [Fixture.login(0)])
         }
         try FileManager.default.copyItem(atPath: dir.path + "/data.mdb", toPath: backup.path + "/data.mdb")
         do {
             let ledger = try Ledger(path: dir.path)
             try ledger.adoptJournal()
-            _ = try ledger.withJournaledSession { session in try session.append(prepared: ledger.prepare([Fixture.login(1)])).count }
-            _ = try acknowledgeWithoutCommit(ledger, [[Fixture.login(2)]])
+            let writer = try JournalWriter(ledger: ledger)
+            try ledger.apply(writer.append(prepared: ledger.prepare([Fixture.login(1)])).entries)
+            _ = try writer.append(prepared: ledger.prepare([Fixture.login(2)]))  // never applied
         }
         // The store goes back to the copy holding entry 0 only; the journal starts at entry 2.
         try FileManager.default.removeItem(atPath: dir.path + "/data.mdb")
@@ -145,28 +143,34 @@ struct JournalTests {
         }
     }
 
-    @Test("a session that outgrows the map is rerun with every acknowledged batch back in place")
-    func sessionRerunKeepsAcknowledgedBatches() throws {
+    @Test("applying journaled entries that outgrow the map: the transaction is rerun whole, and retries are answered before and after")
+    func applyOutgrowingTheMap() throws {
         let dir = TemporaryDirectory()
         let ledger = try Fixture.create(dir, mapSize: 1 << 16)
         try ledger.adoptJournal()
+        let writer = try JournalWriter(ledger: ledger)
         var answered: [Receipt] = []
-        var runs = 0
-        var next = 0
-        try ledger.withJournaledSession { session in
-            runs += 1
-            // Each batch is appended once; a rerun continues after the last acknowledged one.
-            while next < 40 {
-                let batch = (next * 25..<(next + 1) * 25).map { Fixture.login($0) }
-                answered += try Fixture.receipts(session.append(prepared: ledger.prepare(batch)))
-                next += 1
-            }
+        var entries: [JournalEntry] = []
+        for batch in 0..<40 {
+            let outcome = try writer.append(prepared: ledger.prepare((batch * 25..<(batch + 1) * 25).map { Fixture.login($0) }))
+            answered += try Fixture.receipts(outcome.results)
+            entries += outcome.entries
         }
-        #expect(runs > 1)
         #expect(answered.map(\.seq) == Array(0..<1000))
+        // A retry of a journaled, unapplied id gets the original receipt from the journal.
+        let early = try Fixture.receipts(writer.append(prepared: ledger.prepare([Fixture.login(7)])).results)
+        #expect(early.count == 1 && early[0].duplicate && early[0].seq == 7 && early[0].leafHash == answered[7].leafHash && early[0].header == answered[7].header)
+        try ledger.apply(entries)
+        writer.markApplied(size: 1000)
         for receipt in answered.filter({ $0.seq % 97 == 0 }) {
             #expect(try ledger.entry(receipt.seq).headerBytes == receipt.header)
         }
+        // After applying, from the store; a reused id with another event is a conflict.
+        let late = try writer.append(prepared: ledger.prepare([Fixture.login(8), Fixture.login(9999, id: "req-9")]))
+        let again = try late.results[0].get()
+        #expect(again.duplicate && again.seq == 8 && again.leafHash == answered[8].leafHash && again.header == answered[8].header)
+        #expect((try? late.results[1].get()) == nil)
+        #expect(late.entries.isEmpty)
         #expect(try ledger.verifyIntegrity().isSound)
     }
 }
