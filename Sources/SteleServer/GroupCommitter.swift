@@ -35,8 +35,9 @@ final class GroupCommitter: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let releaser = DispatchQueue(label: "stele-batch-release")
 
-    /// Bodies in one batch at most (and so in one journal record); a batch holds at least one event.
-    static let maximumBatchBytes = 4 << 20
+    /// Bodies in one batch at most (and so in the journal records holding it), counting each
+    /// event's header as 512 bytes; a batch holds at least one event.
+    private let maximumBatchBytes: Int
 
     /// - Parameter journal: the journal writer, or nil to commit every batch to the store itself.
     init(
@@ -48,6 +49,7 @@ final class GroupCommitter: @unchecked Sendable {
         self.stats = stats
         self.logger = logger
         self.maximumBatch = maximumBatch
+        self.maximumBatchBytes = journal?.batchBytes ?? 4 << 20
         self.applier = StoreApplier(
             ledger: ledger, journal: journal, signer: signer, checkpoints: checkpoints, stats: stats, logger: logger,
             commitInterval: storeCommitInterval, signedSize: signedSize)
@@ -101,13 +103,13 @@ final class GroupCommitter: @unchecked Sendable {
         finished.signal()
     }
 
-    /// Takes queued items, up to `maximumBatch` of them and `maximumBatchBytes` of bodies. Call
+    /// Takes queued items, up to `maximumBatch` of them and `maximumBatchBytes`. Call
     /// with `condition` locked.
     private func takeLocked() -> [Item] {
         var count = 0
         var bytes = 0
-        while count < min(queue.count, maximumBatch) && (count == 0 || bytes < Self.maximumBatchBytes) {
-            bytes += queue[count].prepared.bodySize
+        while count < min(queue.count, maximumBatch) && (count == 0 || bytes < maximumBatchBytes) {
+            bytes += queue[count].prepared.bodySize + 512
             count += 1
         }
         var batch: [Item] = []

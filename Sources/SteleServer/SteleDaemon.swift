@@ -55,6 +55,7 @@ public final class SteleDaemon {
 
         let stats = ServerStats()
         let journal = config.journal ? try JournalWriter(ledger: ledger) : nil
+        if !config.journal { ledger.detachJournal() }
         let committer = GroupCommitter(
             ledger: ledger, journal: journal, signer: signer, checkpoints: directory, stats: stats, logger: logger,
             maximumBatch: config.maximumBatch, storeCommitInterval: config.storeCommitIntervalMilliseconds, signedSize: signedSize)

@@ -4,28 +4,38 @@ import SteleCrypto
 
 /// The store's write-ahead journal (`journal` in the data directory; `Specs/store.md`, "Journal").
 ///
-/// A journaled writer makes a batch durable with one sequential, synchronous write here and answers
-/// at once; the LMDB transaction holding many such batches commits (with full sync) a few
-/// milliseconds later. Until it has, the journal is the only durable copy of those entries, and
-/// every writer that opens the store moves them into it before writing anything else.
+/// The daemon makes a batch durable with one sequential, synchronous write here and answers at once;
+/// another thread applies the journaled entries to the LMDB store (with full sync) a few milliseconds
+/// later. Until it has, the journal is the only durable copy of those entries, and every writer
+/// that opens the store moves them into it before writing anything else.
 ///
 /// The file is preallocated and zero-filled, so a record write changes no file-system metadata and
-/// costs one device flush. Records of the current generation run from offset 0; a generation ends
-/// when the store has committed all of it, and the next one overwrites the file from the start.
+/// costs one device flush. It has two equal regions. Records go to one region, from its start, all
+/// carrying the region's generation; writing moves to the other region (overwriting it from its
+/// start with the next generation) once the store holds every entry there. So the writer never has
+/// to wait for the store while the store keeps up.
 final class Journal {
     static let fileName = "journal"
-    static let initialSize = 2 << 20
+    static let initialSize = 8 << 20
     static let headerSize = 20
-    /// "SJR1" read as a little-endian word.
-    static let magic: UInt32 = 0x3152_4A53
+    /// "SJR2" read as a little-endian word.
+    static let magic: UInt32 = 0x3252_4A53
+
+    /// What one region holds: the generation of the record at its start, where that generation's
+    /// valid records end (relative to the region) and the last entry they hold.
+    struct Region {
+        var generation: UInt64?
+        var end = 0
+        var lastSeq: UInt64?
+    }
 
     let path: String
     private let fd: Int32
-    /// The generation new records carry.
-    private(set) var generation: UInt64
-    /// Where the next record goes: the end of the current generation's records.
-    private(set) var end: Int
-    private var fileSize: Int
+    /// Bytes in each region (half the file, in whole 4 KiB pages).
+    let regionSize: Int
+    private var regions = [Region(), Region()]
+    /// The region new records go to.
+    private(set) var current = 0
 
     /// Opens the journal in `directory`, creating and zero-filling it if `create` and absent.
     /// - Returns: nil when there is no journal and `create` is false.
@@ -52,12 +62,8 @@ final class Journal {
             Glibc.close(fd)
             throw Self.failure("inspect the journal \(path)")
         }
-        fileSize = Int(status.st_size)
-        generation = 0
-        end = 0
-        let (found, records) = try scan()
-        generation = found ?? UInt64.random(in: 1...UInt64.max / 2)
-        end = records
+        regionSize = (Int(status.st_size) / 2) & ~4095
+        try rescan()
     }
 
     deinit { Glibc.close(fd) }
@@ -74,18 +80,22 @@ final class Journal {
 
     /// Reads the file again: another process may have written it since it was opened.
     func rescan() throws {
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw Self.failure("inspect the journal \(path)") }
-        fileSize = Int(status.st_size)
-        let (found, records) = try scan()
-        if let found { generation = found }
-        end = records
+        for index in 0..<2 { regions[index] = try scan(index) }
+        // Writing continues in the region holding the newest entries.
+        current = (regions[1].lastSeq ?? 0) > (regions[0].lastSeq ?? 0) ? 1 : 0
     }
 
-    /// The entries of the current generation, in order (possibly already in the store).
+    /// Every entry the journal holds, in log order (some or all may already be in the store).
     func entries() throws -> [JournalEntry] {
-        guard end > 0 else { return [] }
-        let bytes = try read(offset: 0, count: end)
+        var lists = try (0..<2).map { try entries(in: $0) }
+        lists.sort { ($0.first?.seq ?? 0) < ($1.first?.seq ?? 0) }
+        return lists[0] + lists[1]
+    }
+
+    private func entries(in index: Int) throws -> [JournalEntry] {
+        let region = regions[index]
+        guard region.end > 0 else { return [] }
+        let bytes = try read(offset: index * regionSize, count: region.end)
         var entries: [JournalEntry] = []
         var offset = 0
         while offset < bytes.count {
@@ -97,15 +107,44 @@ final class Journal {
         return entries
     }
 
-    /// Writes one record (the builder's entries) at the end of the current generation and returns
-    /// once it is on disk (`O_DSYNC`).
+    /// Bytes the current region has room for.
+    var spaceLeft: Int { regionSize - regions[current].end }
+
+    /// Bytes written to the current region in its generation.
+    var bytesInRegion: Int { regions[current].end }
+
+    /// The last entry the other region holds (nil if none): writing may move there once the store
+    /// holds it.
+    var otherRegionLastSeq: UInt64? { regions[1 - current].lastSeq }
+
+    /// Moves writing to the other region, from its start, with a new generation. Only once the
+    /// store holds every entry of that region (``otherRegionLastSeq``).
+    func switchRegion() {
+        let generation = nextGeneration
+        current = 1 - current
+        regions[current] = Region(generation: generation)
+    }
+
+    /// A generation newer than both regions' (random in a new journal).
+    private var nextGeneration: UInt64 {
+        let newest = max(regions[0].generation ?? 0, regions[1].generation ?? 0)
+        return newest == 0 ? UInt64.random(in: 1...UInt64.max / 2) : newest &+ 1
+    }
+
+    /// Writes one record (the builder's entries) at the end of the current region and returns once
+    /// it is on disk (`O_DSYNC`).
+    /// - Throws: `storage` if the record does not fit in the region (see ``spaceLeft``).
     func append(_ record: inout JournalRecordBuilder) throws {
+        let generation = regions[current].generation ?? nextGeneration  // nil: an empty region
         let bytes = record.finish(generation: generation)
-        if end + bytes.count > fileSize { try extend(to: end + bytes.count) }
+        guard bytes.count <= spaceLeft else {
+            throw LedgerError(.storage, "a journal record of \(bytes.count) bytes does not fit in the journal's \(spaceLeft) free bytes")
+        }
+        let position = current * regionSize + regions[current].end
         try bytes.withUnsafeBytes { raw in
             var written = 0
             while written < raw.count {
-                let n = pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(end + written))
+                let n = pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(position + written))
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else {
                     let code = errno
@@ -115,41 +154,49 @@ final class Journal {
                 written += n
             }
         }
-        end += bytes.count
+        regions[current].generation = generation
+        regions[current].end += bytes.count
+        regions[current].lastSeq = record.lastSeq
     }
 
-    /// Starts a new generation at offset 0: the store has committed every entry of the current one.
-    func startNewGeneration() {
-        generation &+= 1
-        end = 0
-    }
-
-    /// Bytes written in the current generation.
-    var generationBytes: Int { end }
-
-    /// The file's size: records beyond it make it grow.
-    var capacity: Int { fileSize }
-
-    /// Finds the current generation (the first record's) and where its valid records end.
-    private func scan() throws -> (generation: UInt64?, end: Int) {
-        guard fileSize >= Self.headerSize else { return (nil, 0) }
-        let bytes = try read(offset: 0, count: fileSize)
+    /// Finds a region's generation (its first record's), where that generation's valid records
+    /// end, and the last entry they hold.
+    private func scan(_ index: Int) throws -> Region {
+        guard regionSize >= Self.headerSize else { return Region() }
+        let base = index * regionSize
+        var region = Region()
+        // Read in growing pieces: a region is mostly zeros beyond its records.
+        var bytes: [UInt8] = []
+        func have(_ count: Int) throws -> Bool {
+            if count > bytes.count && bytes.count < regionSize {
+                bytes += try read(offset: base + bytes.count, count: min(regionSize - bytes.count, max(count - bytes.count, bytes.count, 64 << 10)))
+            }
+            return count <= bytes.count
+        }
         var offset = 0
-        var generation: UInt64?
-        while offset + Self.headerSize <= bytes.count, Self.u32(bytes, offset) == Self.magic {
+        var lastRecord: Range<Int>?
+        while try have(offset + Self.headerSize), Self.u32(bytes, offset) == Self.magic {
             let recordGeneration = Self.u64(bytes, offset + 4)
-            if let generation, recordGeneration != generation { break }
+            if let generation = region.generation, recordGeneration != generation { break }
             let length = Int(Self.u32(bytes, offset + 12))
-            guard length <= bytes.count - offset - Self.headerSize else { break }
+            guard length <= regionSize - offset - Self.headerSize, try have(offset + Self.headerSize + length) else { break }
             let crc = bytes.withUnsafeBytes { raw in
                 CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[offset + 4..<offset + 16]))
                     .continuing(UnsafeRawBufferPointer(rebasing: raw[offset + Self.headerSize..<offset + Self.headerSize + length]))
             }
-            guard crc == Self.u32(bytes, offset + 16) else { break }  // a torn or damaged write ends the journal
-            generation = recordGeneration
+            guard crc == Self.u32(bytes, offset + 16) else { break }  // a torn or damaged write ends the region
+            region.generation = recordGeneration
+            lastRecord = offset..<offset + Self.headerSize + length
             offset += Self.headerSize + length
         }
-        return (generation, offset)
+        region.end = offset
+        if let lastRecord {
+            var entries: [JournalEntry] = []
+            var reader = JournalEntry.Reader(bytes: bytes, range: lastRecord.lowerBound + Self.headerSize..<lastRecord.upperBound)
+            try reader.readAll(into: &entries)
+            region.lastSeq = entries.last?.seq
+        }
+        return region
     }
 
     private func read(offset: Int, count: Int) throws -> [UInt8] {
@@ -167,31 +214,13 @@ final class Journal {
         return Array(bytes[0..<done])
     }
 
-    /// Grows the file with zeros (a record larger than the space left; rare) and syncs its size.
-    private func extend(to size: Int) throws {
-        let target = (size + (1 << 20) - 1) & ~((1 << 20) - 1)
-        let zeros = [UInt8](repeating: 0, count: 1 << 20)
-        var offset = fileSize
-        while offset < target {
-            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress!, min(zeros.count, target - offset), off_t(offset)) }
-            guard n > 0 else {
-                if errno == EINTR { continue }
-                if errno == ENOSPC { throw LedgerError(.storageFull, "the disk is full: the journal could not grow; nothing of this batch was acknowledged") }
-                throw Self.failure("grow the journal \(path)")
-            }
-            offset += n
-        }
-        guard fsync(fd) == 0 else { throw Self.failure("sync the journal \(path)") }
-        fileSize = target
-    }
-
     private static func createZeroed(_ path: String) throws {
         let temporary = path + ".new"
         let fd = Glibc.open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure("create the journal \(temporary)") }
         defer { Glibc.close(fd) }
         do {
-            // 2 MiB, or a quarter of the free space on a small file system (at least 64 KiB).
+            // 8 MiB, or a quarter of the free space on a small file system (at least 64 KiB).
             var info = statvfs()
             let free = statvfs(temporary, &info) == 0 ? Int(info.f_bavail) * Int(info.f_frsize) : Int.max
             let size = max(64 << 10, min(initialSize, free / 4)) & ~0xFFFF

@@ -101,6 +101,10 @@ struct JournalRecordBuilder {
     private var bytes: [UInt8] = []
     /// Entries added since ``reset()``.
     private(set) var count: UInt32 = 0
+    /// The last entry added, if any.
+    private(set) var lastSeq: UInt64?
+    /// The record's size so far, header included.
+    var byteCount: Int { bytes.count }
 
     init() { reset() }
 
@@ -109,6 +113,7 @@ struct JournalRecordBuilder {
         bytes.removeAll(keepingCapacity: true)
         bytes.append(contentsOf: repeatElement(0, count: Journal.headerSize + 4))
         count = 0
+        lastSeq = nil
     }
 
     /// Adds one entry.
@@ -120,6 +125,7 @@ struct JournalRecordBuilder {
             into: &bytes, seq: seq, timestamp: timestamp, idempotencyKey: idempotencyKey, actorHash: actorHash,
             kindHash: kindHash, subjectHash: subjectHash, header: header, body: body)
         count += 1
+        lastSeq = seq
     }
 
     /// The finished record: magic, generation, payload length and CRC-32C, then the payload.

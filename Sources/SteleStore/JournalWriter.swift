@@ -18,11 +18,13 @@ public final class JournalWriter: @unchecked Sendable {
     private let idempotency = IdempotencyIndex()
     private var head: ChainHead
     private var record = JournalRecordBuilder()
-    /// Entries journaled but perhaps not yet in the store, for answering retries of their ids.
-    private var unapplied: [UInt64: JournalEntry] = [:]
+    /// Entries journaled but perhaps not yet in the store, in log order, for answering retries.
+    private var unapplied: [JournalEntry] = []
     /// The store's size after the last apply that committed.
     private let appliedSize: Mutex<UInt64>
     private var lastExpiry = Timestamp.now()
+    /// How long a writer waits for the store to catch up when the journal is full.
+    static let catchUpSeconds = 10
 
     /// Takes over the journal of `ledger` (after ``Ledger/adoptJournal()`` and a transaction that
     /// moved the journal's entries into the store), continuing from the stored head.
@@ -41,6 +43,10 @@ public final class JournalWriter: @unchecked Sendable {
             idempotency.commit(head: head.size)
             return head
         }
+        let size = head.size
+        guard try journal.entries().last.map({ $0.seq < size }) ?? true else {
+            throw LedgerError(.storage, "the journal holds entries the store does not: move them in first")
+        }
         appliedSize = Mutex(head.size)
     }
 
@@ -52,26 +58,48 @@ public final class JournalWriter: @unchecked Sendable {
         appliedSize.withLock { $0 = max($0, size) }
     }
 
-    /// Builds the batch's entries, writes the new ones to the journal with one synchronous write,
-    /// and returns each event's outcome (as ``Ledger/append(prepared:storing:now:)``) with the new
-    /// entries to apply, in order. When this returns, the new entries are durable.
-    /// - Throws: ``LedgerError`` `storageFull` or `storage` when the batch could not be made durable;
-    ///   then nothing of it was appended.
+    /// Builds the batch's entries, writes the new ones to the journal, and returns each event's
+    /// outcome (as ``Ledger/append(prepared:storing:now:)``) with the new entries to apply, in order.
+    /// When this returns, every new entry with a successful outcome is durable.
+    ///
+    /// A batch is one journal record, or several if it is large (each up to a quarter of the
+    /// journal); if a later record cannot be written, the events of the records already written
+    /// keep their receipts and the rest fail.
+    /// - Throws: ``LedgerError`` `storageFull` or `storage` when nothing of the batch could be made
+    ///   durable; then nothing of it was appended.
     public func append(prepared: [PreparedEvent], now: () -> Timestamp = Timestamp.now) throws -> (results: [Result<Receipt, LedgerError>], entries: [JournalEntry]) {
         let applied = appliedSize.withLock { $0 }
-        if unapplied.count > 0, let first = unapplied.keys.min(), first < applied {
-            unapplied = unapplied.filter { $0.key >= applied }
+        if let first = unapplied.first, first.seq < applied {
+            unapplied.removeFirst(unapplied.firstIndex { $0.seq >= applied } ?? unapplied.count)
         }
         try expireIdempotencyKeys()
-        let before = head
         var results: [Result<Receipt, LedgerError>] = []
         results.reserveCapacity(prepared.count)
         var entries: [JournalEntry] = []
+        // What the records written so far cover: results, entries and head.
+        var durable = (results: 0, entries: 0, head: head)
+        let recordLimit = journal.regionSize / 2
+        func flush() throws {
+            guard record.count > 0 else { return }
+            if record.byteCount > journal.regionSize {
+                // One event too large for the journal: committed to the store itself, once the
+                // store holds everything before it (the store thread applies it again as a no-op).
+                try waitForStore(toReach: durable.head.size)
+                try ledger.apply(Array(entries[durable.entries...]))
+                markApplied(size: head.size)
+            } else {
+                try makeRoom(for: record.byteCount)
+                try journal.append(&record)
+            }
+            record.reset()
+            idempotency.commit(head: head.size)
+            durable = (results.count, entries.count, head)
+        }
         record.reset()
         do {
             for event in prepared {
                 if let key = event.idempotencyKey, let seq = idempotency.seq(for: key) {
-                    results.append(try retry(event, seq: seq, applied: applied))
+                    results.append(try retry(event, seq: seq, entries: entries))
                     continue
                 }
                 let seq = head.size
@@ -87,30 +115,34 @@ public final class JournalWriter: @unchecked Sendable {
                     seq: seq, timestamp: ts, idempotencyKey: entry.idempotencyKey, actorHash: entry.actorHash,
                     kindHash: entry.kindHash, subjectHash: entry.subjectHash, header: header, body: entry.body)
                 if let key = event.idempotencyKey { idempotency.add(key, seq: seq, timestamp: ts) }
-                unapplied[seq] = entry
                 entries.append(entry)
                 head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
                 results.append(.success(Receipt(seq: seq, leafHash: leaf, header: header, duplicate: false)))
+                if record.byteCount >= recordLimit { try flush() }
             }
-            if !entries.isEmpty {
-                try makeRoom(applied: applied, before: before.size)
-                try journal.append(&record)
-            }
+            try flush()
         } catch {
+            let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
             idempotency.rollback()
-            for entry in entries { unapplied.removeValue(forKey: entry.seq) }
-            head = before
-            throw error
+            head = durable.head
+            record.reset()
+            guard durable.results > 0 else { throw failure }
+            results.removeLast(results.count - durable.results)
+            results += Array(repeating: .failure(failure), count: prepared.count - durable.results)
+            entries.removeLast(entries.count - durable.entries)
         }
-        idempotency.commit(head: head.size)
+        unapplied += entries
         return (results, entries)
     }
 
     /// The original receipt for a retried id, or a conflict if the id was used for another event.
-    private func retry(_ event: PreparedEvent, seq: UInt64, applied: UInt64) throws -> Result<Receipt, LedgerError> {
+    /// `batch`: this batch's new entries so far.
+    private func retry(_ event: PreparedEvent, seq: UInt64, entries batch: [JournalEntry]) throws -> Result<Receipt, LedgerError> {
         let stored: StoredEntry
-        if let entry = unapplied[seq] {
-            stored = try StoredEntry(journaled: entry)
+        if let first = batch.first, seq >= first.seq {
+            stored = try StoredEntry(journaled: batch[Int(seq - first.seq)])
+        } else if let first = unapplied.first, seq >= first.seq {
+            stored = try StoredEntry(journaled: unapplied[Int(seq - first.seq)])
         } else {
             stored = try ledger.entry(seq)
         }
@@ -120,21 +152,34 @@ public final class JournalWriter: @unchecked Sendable {
         return .success(Receipt(seq: seq, leafHash: MerkleHasher().leafHash(stored.headerBytes), header: stored.headerBytes, duplicate: true))
     }
 
-    /// Starts a new journal generation when the store holds all of the current one; waits for the
-    /// store to catch up first when the journal is half full.
-    private func makeRoom(applied: UInt64, before: UInt64) throws {
-        var applied = applied
-        if journal.generationBytes > 0 && journal.generationBytes >= journal.capacity / 2 {
-            // Bounded: if the store cannot commit (a full disk), the journal grows instead.
-            var waited = 0
-            while applied < before && waited < 10_000 {
-                usleep(200)
-                waited += 1
-                applied = appliedSize.withLock { $0 }
-            }
+    /// Makes room in the journal for a record of `bytes` (at most a region): writing moves to the
+    /// other region as soon as the store holds all of it and this one is half full, or when this
+    /// one is full (then waiting, boundedly, for the store to catch up).
+    private func makeRoom(for bytes: Int) throws {
+        let full = bytes > journal.spaceLeft
+        guard full || journal.bytesInRegion >= journal.regionSize / 2 else { return }
+        if let last = journal.otherRegionLastSeq {
+            if full { try waitForStore(toReach: last + 1) } else if last >= appliedSize.withLock({ $0 }) { return }
         }
-        if applied >= before && journal.generationBytes > 0 { journal.startNewGeneration() }
+        journal.switchRegion()
     }
+
+    /// Waits until the store holds every entry below `size`.
+    /// - Throws: `storage` if it has not after ``catchUpSeconds`` (its commits are failing).
+    private func waitForStore(toReach size: UInt64) throws {
+        var waited = 0
+        while appliedSize.withLock({ $0 }) < size {
+            guard waited < Self.catchUpSeconds * 5000 else {
+                throw LedgerError(.storage, "the journal is full and the store has not committed its entries for \(Self.catchUpSeconds) s (is the disk full?); nothing more is acknowledged until it does")
+            }
+            usleep(200)
+            waited += 1
+        }
+    }
+
+    /// Bodies one batch should hold at most, so that its records fit in the journal beside the
+    /// entries the store has not yet applied.
+    public var batchBytes: Int { journal.regionSize / 4 }
 
     /// Drops idempotency keys older than the window, about once a second.
     private func expireIdempotencyKeys() throws {

@@ -32,6 +32,12 @@ extension Ledger {
         try moveEntries(try journal.entries(), txn: txn, head: &head, state: state)
     }
 
+    /// Stops moving journaled entries in before every write: for a daemon that commits each batch
+    /// itself (no journal) once its start has moved them in.
+    public func detachJournal() {
+        writer.withLock { $0.journal = nil }
+    }
+
     /// Hands this process's journal to a ``JournalWriter`` (nil if it owns none).
     func releaseJournal() -> Journal? {
         writer.withLock { state in

@@ -13,7 +13,7 @@ struct DaemonJournalTests {
         // Clients that wait for each reply make small batches, which are answered from the journal
         // before the store transaction holding them commits; here that transaction never commits
         // before the kill, so every acknowledged entry is in the journal only.
-        let daemon = try DaemonProcess(config: #"{"store_commit_ms": 600000, "store_idle_ms": 600000}"#)
+        let daemon = try DaemonProcess(config: #"{"store_commit_interval_ms": 600000}"#)
         let acknowledged = Mutex<[Int: String]>([:])
         let socket = daemon.socket
         let clients = (0..<6).map { client in
@@ -51,7 +51,7 @@ struct DaemonJournalTests {
         #expect(verify.status == 0, "\(verify.output)")
 
         // The restarted daemon continues the chain after them.
-        let restarted = try DaemonProcess(root: daemon.root, config: #"{"store_commit_ms": 600000, "store_idle_ms": 600000}"#)
+        let restarted = try DaemonProcess(root: daemon.root, config: #"{"store_commit_interval_ms": 600000}"#)
         let connection = try SteleConnection(socketPath: restarted.socket)
         let next = try reply(connection.request(login("after-restart")))
         #expect(next["seq"] as? Int == stored.count, "\(next)")
@@ -61,7 +61,7 @@ struct DaemonJournalTests {
 
     @Test("with \"journal\": false each reply follows its own store commit, so readers see the entry at once")
     func journalOffCommitsEachBatch() throws {
-        let daemon = try DaemonProcess(config: #"{"journal": false, "store_commit_ms": 600000, "store_idle_ms": 600000}"#)
+        let daemon = try DaemonProcess(config: #"{"journal": false, "store_commit_interval_ms": 600000}"#)
         let connection = try SteleConnection(socketPath: daemon.socket)
         for n in 0..<3 {
             let answer = try reply(connection.request(login("off\(n)", user: "user:7")))
@@ -83,7 +83,7 @@ struct DaemonJournalTests {
         defer { daemon.stop() }
         let connection = try SteleConnection(socketPath: daemon.socket)
         for n in 0..<5 { _ = try connection.request(login("stats\(n)")) }
-        usleep(100_000)  // past store_idle_ms: the transaction holding them has committed
+        usleep(100_000)  // the store has committed them (store_commit_interval_ms is 0)
         let stats = try #require(try reply(connection.request(#"{"op":"stats"}"#))["stats"] as? [String: Any])
         #expect(stats["appends"] as? Int == 5)
         let commits = try #require(stats["store_commits"] as? Int)

@@ -1,7 +1,7 @@
 import Foundation
 import SteleCore
 import SteleCrypto
-import SteleStore
+@testable import SteleStore
 import SteleTestSupport
 import Testing
 
@@ -23,6 +23,31 @@ struct JournalTests {
     }
 
     private func journalPath(_ dir: TemporaryDirectory) -> String { dir.path + "/journal" }
+
+    /// Gives `dir` a 64 KiB journal (two regions of 32 KiB, a few dozen entries each), so that
+    /// writing moves between its regions after a few dozen entries.
+    private func smallJournal(_ dir: TemporaryDirectory) {
+        FileManager.default.createFile(atPath: journalPath(dir), contents: Data(count: 64 << 10))
+    }
+
+    /// The seqs the journal in `dir` holds, in order.
+    private func journaledSeqs(_ dir: TemporaryDirectory) throws -> [UInt64] {
+        try #require(try Journal(directory: dir.path, create: false, exclusive: false, readOnly: true)).entries().map(\.seq)
+    }
+
+    /// Journals each event as its own batch, applying them to the store `every` batches (the
+    /// store thread lagging behind the writer), and leaves the last `unapplied` unapplied.
+    private func journalOneByOne(_ ledger: Ledger, _ writer: JournalWriter, _ seqs: Range<Int>, every: Int, unapplied: Int = 0) throws {
+        var waiting: [JournalEntry] = []
+        for i in seqs {
+            waiting += try writer.append(prepared: ledger.prepare([Fixture.login(i)])).entries
+            if waiting.count >= every && i < seqs.upperBound - unapplied {
+                try ledger.apply(waiting)
+                writer.markApplied(size: waiting.last!.seq + 1)
+                waiting = []
+            }
+        }
+    }
 
     @Test("entries acknowledged from the journal reach the store on the next open, exactly as acknowledged")
     func acknowledgedEntriesAreMovedIntoTheStore() throws {
@@ -100,12 +125,57 @@ struct JournalTests {
         #expect(try ledger.verifyIntegrity().isSound)
     }
 
+    @Test("writing alternates between the journal's two regions, reusing one only once the store holds it; a large batch spans records")
+    func regionsAlternate() throws {
+        let dir = TemporaryDirectory()
+        let stored: UInt64
+        do {
+            let ledger = try Fixture.create(dir)
+            smallJournal(dir)
+            try ledger.adoptJournal()
+            let writer = try JournalWriter(ledger: ledger)
+            // The store applies every 7 batches: writing still moves on without waiting for it.
+            try journalOneByOne(ledger, writer, 0..<500, every: 7, unapplied: 5)
+            // A batch larger than the record limit (a quarter of the journal: 16 KiB here) goes in two records.
+            let large = try writer.append(prepared: ledger.prepare((500..<550).map { Fixture.login($0) }))
+            #expect(try Fixture.receipts(large.results).map(\.seq) == Array(500..<550))
+            stored = try ledger.treeHead().size
+        }
+        let journaled = try journaledSeqs(dir)
+        let first = try #require(journaled.first)
+        // The journal holds one unbroken run ending at the last acknowledged entry, and every entry
+        // the store does not hold is in it.
+        #expect(journaled == Array(first...549))
+        #expect(first > 0 && first <= stored && stored < 500)
+        #expect(try Ledger.completeJournal(path: dir.path) == 550 - stored)
+        let report = try Fixture.readOnly(dir).verifyIntegrity()
+        #expect(report.isSound && report.size == 550, "\(report.problems)")
+    }
+
+    @Test("an event larger than the journal's region is committed to the store before it is answered")
+    func eventLargerThanTheJournal() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        smallJournal(dir)
+        try ledger.adoptJournal()
+        let writer = try JournalWriter(ledger: ledger)
+        var huge = Fixture.login(1)
+        huge.attributes["user_agent"] = .string(String(repeating: "x", count: 40_000))
+        let outcome = try writer.append(prepared: ledger.prepare([Fixture.login(0), huge, Fixture.login(2)]))
+        #expect(try Fixture.receipts(outcome.results).map(\.seq) == [0, 1, 2])
+        #expect(try ledger.treeHead().size == 2)  // 0 and 1 are in the store; 2 is journaled
+        try ledger.apply(outcome.entries)  // what the store thread does next: 0 and 1 again, as no-ops
+        #expect(try ledger.treeHead().size == 3)
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
     @Test("a journal that does not continue the store (an older copy restored, another store's journal) stops every writer")
     func foreignOrGappedJournalIsRefused() throws {
         let dir = TemporaryDirectory()
         let backup = TemporaryDirectory()
         do {
             let ledger = try Fixture.create(dir)
+            smallJournal(dir)
             try ledger.adoptJournal()
             _ = try appendAndApply(ledger, [Fixture.login(0)])
         }
@@ -114,10 +184,13 @@ struct JournalTests {
             let ledger = try Ledger(path: dir.path)
             try ledger.adoptJournal()
             let writer = try JournalWriter(ledger: ledger)
-            try ledger.apply(writer.append(prepared: ledger.prepare([Fixture.login(1)])).entries)
-            _ = try writer.append(prepared: ledger.prepare([Fixture.login(2)]))  // never applied
+            try journalOneByOne(ledger, writer, 1..<300, every: 1, unapplied: 1)  // 299 never applied
         }
-        // The store goes back to the copy holding entry 0 only; the journal starts at entry 2.
+        // Writing has moved between the journal's regions: the region holding entries 1… was reused.
+        let journaled = try journaledSeqs(dir)
+        let first = try #require(journaled.first)
+        #expect(first > 1 && journaled == Array(first...299))
+        // The store goes back to the copy holding entry 0 only; the journal starts later.
         try FileManager.default.removeItem(atPath: dir.path + "/data.mdb")
         try FileManager.default.copyItem(atPath: backup.path + "/data.mdb", toPath: dir.path + "/data.mdb")
         let restored = try Ledger(path: dir.path)
@@ -128,7 +201,7 @@ struct JournalTests {
 
         // Another store's journal: at the journal's first seq it breaks that store's chain; below
         // the store's head it contradicts the entries the store holds.
-        for (size, expected) in [(2, LedgerError.Code.chainBroken), (3, .corrupt)] {
+        for (size, expected) in [(Int(first), LedgerError.Code.chainBroken), (Int(first) + 1, .corrupt)] {
             let other = TemporaryDirectory()
             do {
                 let ledger = try Fixture.create(other)
