@@ -128,8 +128,9 @@ final class GroupCommitter: @unchecked Sendable {
         let results: [Result<Receipt, LedgerError>]
         do {
             if let journal {
-                // While the store is behind (a failed commit), acknowledge nothing more.
-                if let failure = applier.failure { throw failure }
+                // While the store is behind (a failed commit), acknowledge nothing more; a batch
+                // first has the store retry at once (space may have been freed).
+                if let failure = applier.recovered(within: 1) { throw failure }
                 let outcome = try journal.append(prepared: prepared)
                 applier.submit(outcome.entries)
                 results = outcome.results

@@ -10,10 +10,10 @@ import SteleStore
 /// when stopped.
 ///
 /// Commits never delay an answer; they only bound how far readers lag behind the journal. If a
-/// commit fails (a full disk), the entries stay queued (and in the journal), ``failure`` says why,
+/// commit fails (a full disk), the entries stay queued (and in the journal), ``recovered(within:)`` says why,
 /// and the writer answers nothing more until a retry has committed them.
 final class StoreApplier: @unchecked Sendable {
-    // `queue`, `stopping` and `failed` are guarded by `condition`.
+    // `queue`, `stopping`, `failed`, `attempts` and `retryRequested` are guarded by `condition`.
     private let ledger: Ledger
     private let journal: JournalWriter?
     private let signer: NoteSigner
@@ -24,6 +24,9 @@ final class StoreApplier: @unchecked Sendable {
     private var queue: [JournalEntry] = []
     private var stopping = false
     private var failed: LedgerError?
+    /// Commits tried so far, and whether the writer asked for a retry now.
+    private var attempts = 0
+    private var retryRequested = false
     private let finished = DispatchSemaphore(value: 0)
     private var lastSignedSize: UInt64
     /// Signed, not yet recorded in the store. Applier thread only.
@@ -60,14 +63,23 @@ final class StoreApplier: @unchecked Sendable {
         guard !entries.isEmpty else { return }
         condition.lock()
         queue.append(contentsOf: entries)
-        condition.signal()
+        condition.broadcast()
         condition.unlock()
     }
 
-    /// Why the last commit failed, while entries wait for a retry.
-    var failure: LedgerError? {
+    /// Nil when the store is keeping up. After a failed commit, has it retried at once and waits
+    /// up to `seconds` for the outcome: nil if the retry committed, else why it failed.
+    func recovered(within seconds: Double) -> LedgerError? {
         condition.lock()
         defer { condition.unlock() }
+        guard failed != nil else { return nil }
+        let target = attempts + 1
+        retryRequested = true
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while failed != nil && attempts < target {
+            if !condition.wait(until: deadline) { break }
+        }
         return failed
     }
 
@@ -75,7 +87,7 @@ final class StoreApplier: @unchecked Sendable {
     func stop() {
         condition.lock()
         stopping = true
-        condition.signal()
+        condition.broadcast()
         condition.unlock()
         finished.wait()
         publisher.sync {}  // every checkpoint file written
@@ -109,7 +121,10 @@ final class StoreApplier: @unchecked Sendable {
                     // At shutdown, give up after a few tries: the entries are in the journal, and
                     // the next start moves them in.
                     if stopping && failures >= 3 { break }
-                    usleep(100_000)
+                    condition.lock()
+                    if !retryRequested && !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1)) }
+                    retryRequested = false
+                    condition.unlock()
                     continue
                 }
             }
@@ -141,9 +156,13 @@ final class StoreApplier: @unchecked Sendable {
             }
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
-            logger.error("the store could not commit; acknowledged entries wait in the journal", metadata: ["entries": "\(round.count)", "error": "\(failure.message)"])
             condition.lock()
+            if failed == nil {
+                logger.error("the store could not commit; acknowledged entries wait in the journal, and nothing more is acknowledged until a retry commits them", metadata: ["entries": "\(round.count)", "error": "\(failure.message)"])
+            }
             failed = failure
+            attempts += 1
+            condition.broadcast()
             condition.unlock()
             return false
         }
@@ -151,7 +170,10 @@ final class StoreApplier: @unchecked Sendable {
         journal?.markApplied(size: round[round.count - 1].seq + 1)
         condition.lock()
         queue.removeFirst(round.count)
+        if failed != nil { logger.notice("the store committed the entries waiting in the journal; appends are acknowledged again") }
         failed = nil
+        attempts += 1
+        condition.broadcast()
         condition.unlock()
         return true
     }

@@ -6,7 +6,8 @@ import SteleProtocol
 import SteleStore
 
 /// `stele ingest`: appends NDJSON events from standard input directly to the store (holding LMDB's
-/// write lock per batch), for operators on the ledger host and for bulk loads. Services use `stele serve`.
+/// write lock per batch), for operators on the ledger host and for bulk loads, when no daemon is
+/// writing the store (it refuses otherwise). Services use `stele serve`.
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",

@@ -94,4 +94,20 @@ struct DaemonJournalTests {
         #expect(store["samples"] as? Int == commits)
         #expect(stats["tree_size"] as? Int == 5)
     }
+
+    @Test("while the daemon runs it is the only one appending: ingest refuses and changes nothing; checkpoint --sign still works")
+    func otherWritersRefusedWhileServing() throws {
+        let daemon = try DaemonProcess()
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for n in 0..<3 { _ = try connection.request(login("only\(n)")) }
+        let ingest = try SteleBinary.run(["ingest", "--data", daemon.data], input: login("beside") + "\n")
+        #expect(ingest.status == 2 && ingest.output.isEmpty, "\(ingest.output)")
+        let sign = try SteleBinary.run(["checkpoint", "--sign", "--data", daemon.data, "--key", daemon.key])
+        #expect(sign.status == 0 && sign.output.contains("\n3\n"), "\(sign.output)")  // signs the committed size
+        #expect(daemon.stop() == 0)
+        // Nothing but the daemon's three appends; once it has stopped, ingest works again.
+        let verify = try SteleBinary.run(["verify", "--json", "--data", daemon.data])
+        #expect(verify.output.contains("\"tree_size\":3"), "\(verify.output)")
+        #expect(try SteleBinary.run(["ingest", "--data", daemon.data], input: login("after") + "\n").status == 0)
+    }
 }
