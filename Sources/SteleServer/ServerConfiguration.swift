@@ -31,9 +31,10 @@ public struct ServerConfiguration: Sendable {
     /// Most events in one batch.
     public var maximumBatch = 8192
     /// Least time, in milliseconds, between two commits of journaled entries to the store (0: the
-    /// next commit starts as soon as the last one ended). Acknowledged entries are durable in the
+    /// next commit starts as soon as the last one ended; the store commits sooner when the journal
+    /// is full). Acknowledged entries are durable in the
     /// journal meanwhile; readers see them once committed.
-    public var storeCommitIntervalMilliseconds: Int64 = 0
+    public var storeCommitIntervalMilliseconds: Int64 = 10
     /// Acknowledge batches from the journal (the default). When false, every batch is its own store
     /// transaction, answered after its commit: slower, kept as the benchmarks' baseline.
     public var journal = true

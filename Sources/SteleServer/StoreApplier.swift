@@ -27,6 +27,8 @@ final class StoreApplier: @unchecked Sendable {
     /// Commits tried so far, and whether the writer asked for a retry now.
     private var attempts = 0
     private var retryRequested = false
+    /// The writer is waiting for room in the journal: commit now, whatever the interval.
+    private var hurried = false
     private let finished = DispatchSemaphore(value: 0)
     private var lastSignedSize: UInt64
     /// Signed, not yet recorded in the store. Applier thread only.
@@ -53,6 +55,7 @@ final class StoreApplier: @unchecked Sendable {
     }
 
     func start() {
+        journal?.storeNeeded = { [weak self] in self?.hurry() }
         let thread = Thread { [self] in run() }
         thread.name = "stele-store"
         thread.start()
@@ -63,6 +66,14 @@ final class StoreApplier: @unchecked Sendable {
         guard !entries.isEmpty else { return }
         condition.lock()
         queue.append(contentsOf: entries)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Starts the next commit now, without waiting for the commit interval: the journal is full.
+    func hurry() {
+        condition.lock()
+        hurried = true
         condition.broadcast()
         condition.unlock()
     }
@@ -103,11 +114,12 @@ final class StoreApplier: @unchecked Sendable {
                 if !condition.wait(until: Date(timeIntervalSinceNow: 1)) { break }
             }
             // Let entries gather for at most the commit interval (never while stopping).
-            while !stopping && !queue.isEmpty && queue.count < Self.maximumRound {
+            while !stopping && !hurried && !queue.isEmpty && queue.count < Self.maximumRound {
                 let due = lastCommit.microseconds + commitInterval - Timestamp.now().microseconds
                 if due <= 0 { break }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: min(1, Double(due) / 1_000_000)))
             }
+            hurried = false
             let round = Array(queue.prefix(Self.maximumRound))
             let done = stopping && queue.count == round.count
             condition.unlock()

@@ -15,6 +15,15 @@ public struct JournalEntry: Equatable, Sendable {
     var header: [UInt8]
     /// The body's canonical bytes.
     var body: [UInt8]
+    /// For an entry this process's ``JournalWriter`` built (never read from a file): its leaf hash
+    /// and the leaf it chains to, so that applying it needs no parse of its own header.
+    var built: (leaf: SHA256Digest, prev: SHA256Digest)? = nil
+
+    /// Equal when everything the journal records is equal (``built`` is not recorded).
+    public static func == (a: JournalEntry, b: JournalEntry) -> Bool {
+        a.seq == b.seq && a.timestamp == b.timestamp && a.idempotencyKey == b.idempotencyKey && a.actorHash == b.actorHash
+            && a.kindHash == b.kindHash && a.subjectHash == b.subjectHash && a.header == b.header && a.body == b.body
+    }
 
     private static let hasIdempotencyKey: UInt8 = 1, hasActor: UInt8 = 2, hasSubject: UInt8 = 4
 

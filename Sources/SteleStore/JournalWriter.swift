@@ -23,6 +23,9 @@ public final class JournalWriter: @unchecked Sendable {
     /// The store's size after the last apply that committed.
     private let appliedSize: Mutex<UInt64>
     private var lastExpiry = Timestamp.now()
+    /// Called (on the writer's thread) when the writer must wait for the store to apply entries
+    /// before it can write more: whoever applies them should commit now.
+    public var storeNeeded: (@Sendable () -> Void)?
     /// How long a writer waits for the store to catch up when the journal is full.
     static let catchUpSeconds = 10
 
@@ -110,7 +113,8 @@ public final class JournalWriter: @unchecked Sendable {
                 let leaf = event.headerTemplate.leafHash(of: header, using: sha)
                 let entry = JournalEntry(
                     seq: seq, timestamp: ts, idempotencyKey: event.idempotencyKey, actorHash: event.actorHash,
-                    kindHash: event.kindHash, subjectHash: event.subjectHash, header: header, body: event.bodyBytes)
+                    kindHash: event.kindHash, subjectHash: event.subjectHash, header: header, body: event.bodyBytes,
+                    built: (leaf, head.lastLeaf))
                 record.add(
                     seq: seq, timestamp: ts, idempotencyKey: entry.idempotencyKey, actorHash: entry.actorHash,
                     kindHash: entry.kindHash, subjectHash: entry.subjectHash, header: header, body: entry.body)
@@ -168,6 +172,7 @@ public final class JournalWriter: @unchecked Sendable {
     /// - Throws: `storage` if it has not after ``catchUpSeconds`` (its commits are failing).
     private func waitForStore(toReach size: UInt64) throws {
         var waited = 0
+        if appliedSize.withLock({ $0 }) < size { storeNeeded?() }
         while appliedSize.withLock({ $0 }) < size {
             guard waited < Self.catchUpSeconds * 5000 else {
                 throw LedgerError(.storage, "the journal is full and the store has not committed its entries for \(Self.catchUpSeconds) s (is the disk full?); nothing more is acknowledged until it does")

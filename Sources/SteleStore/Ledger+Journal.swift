@@ -75,17 +75,26 @@ extension Ledger {
             guard entry.seq == head.size else {
                 throw LedgerError(.corrupt, "the journal continues at entry \(entry.seq) but the store ends at \(head.size): acknowledged entries are missing (an older copy of the store restored?); refusing to write")
             }
-            let header: EntryHeader
-            do { header = try EntryHeader(parsing: entry.header) } catch {
-                throw LedgerError(.corrupt, "journal entry \(entry.seq) has an unreadable header: \(error)")
+            let leaf: SHA256Digest
+            if let built = entry.built {
+                // Built in this process from the head it continues: its header needs no parse.
+                guard built.prev == head.lastLeaf else {
+                    throw LedgerError.chainBroken(at: entry.seq, expected: Base64.encode(head.lastLeaf.bytes), found: Base64.encode(built.prev.bytes))
+                }
+                leaf = built.leaf
+            } else {
+                let header: EntryHeader
+                do { header = try EntryHeader(parsing: entry.header) } catch {
+                    throw LedgerError(.corrupt, "journal entry \(entry.seq) has an unreadable header: \(error)")
+                }
+                guard header.seq == entry.seq, header.timestamp == entry.timestamp else {
+                    throw LedgerError(.corrupt, "journal entry \(entry.seq) does not match its own header")
+                }
+                guard header.prev == head.lastLeaf else {
+                    throw LedgerError.chainBroken(at: entry.seq, expected: Base64.encode(head.lastLeaf.bytes), found: Base64.encode(header.prev.bytes))
+                }
+                leaf = state.merkle.leafHash(entry.header)
             }
-            guard header.seq == entry.seq, header.timestamp == entry.timestamp else {
-                throw LedgerError(.corrupt, "journal entry \(entry.seq) does not match its own header")
-            }
-            guard header.prev == head.lastLeaf else {
-                throw LedgerError.chainBroken(at: entry.seq, expected: Base64.encode(head.lastLeaf.bytes), found: Base64.encode(header.prev.bytes))
-            }
-            let leaf = state.merkle.leafHash(entry.header)
             try storeEntry(
                 seq: entry.seq, timestamp: entry.timestamp, leaf: leaf, header: entry.header, body: entry.body,
                 idempotencyKey: entry.idempotencyKey, actorHash: entry.actorHash, kindHash: entry.kindHash,

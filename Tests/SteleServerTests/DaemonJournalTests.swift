@@ -10,9 +10,8 @@ import Testing
 struct DaemonJournalTests {
     @Test("SIGKILL with clients waiting on each reply: every acknowledged entry is in the store, for read-only tools before any restart")
     func sigkillKeepsJournaledAcknowledgements() throws {
-        // Clients that wait for each reply make small batches, which are answered from the journal
-        // before the store transaction holding them commits; here that transaction never commits
-        // before the kill, so every acknowledged entry is in the journal only.
+        // Batches are answered from the journal; the store thread commits them at most every 600 s
+        // here, so after its first round every acknowledged entry is in the journal only.
         let daemon = try DaemonProcess(config: #"{"store_commit_interval_ms": 600000}"#)
         let acknowledged = Mutex<[Int: String]>([:])
         let socket = daemon.socket
@@ -83,7 +82,7 @@ struct DaemonJournalTests {
         defer { daemon.stop() }
         let connection = try SteleConnection(socketPath: daemon.socket)
         for n in 0..<5 { _ = try connection.request(login("stats\(n)")) }
-        usleep(100_000)  // the store has committed them (store_commit_interval_ms is 0)
+        usleep(100_000)  // the store has committed them (store_commit_interval_ms is 10)
         let stats = try #require(try reply(connection.request(#"{"op":"stats"}"#))["stats"] as? [String: Any])
         #expect(stats["appends"] as? Int == 5)
         let commits = try #require(stats["store_commits"] as? Int)
@@ -109,5 +108,24 @@ struct DaemonJournalTests {
         let verify = try SteleBinary.run(["verify", "--json", "--data", daemon.data])
         #expect(verify.output.contains("\"tree_size\":3"), "\(verify.output)")
         #expect(try SteleBinary.run(["ingest", "--data", daemon.data], input: login("after") + "\n").status == 0)
+    }
+
+    @Test("when the journal fills before the store's next commit is due, the store commits at once and no append waits or fails")
+    func fullJournalHurriesTheStore() throws {
+        let root = TemporaryDirectory("stele-daemon")
+        // A 64 KiB journal: its regions fill after a few dozen appends, long before the 600 s interval.
+        try FileManager.default.createDirectory(atPath: root.appending("data"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        FileManager.default.createFile(atPath: root.appending("data/journal"), contents: Data(count: 64 << 10))
+        let daemon = try DaemonProcess(root: root, config: #"{"store_commit_interval_ms": 600000}"#)
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for n in 0..<400 {
+            let answer = try reply(connection.request(login("fill\(n)")))
+            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
+        }
+        let stats = try #require(try reply(connection.request(#"{"op":"stats"}"#))["stats"] as? [String: Any])
+        #expect((stats["store_commits"] as? Int ?? 0) >= 4, "\(stats)")
+        #expect(daemon.stop() == 0)
+        let verify = try SteleBinary.run(["verify", "--json", "--data", daemon.data])
+        #expect(verify.status == 0 && verify.output.contains("\"tree_size\":400"), "\(verify.output)")
     }
 }
