@@ -81,14 +81,16 @@ public final class JournalWriter: @unchecked Sendable {
         var entries: [JournalEntry] = []
         // What the records written so far cover: results, entries and head.
         var durable = (results: 0, entries: 0, head: head)
+        let batchStart = head.size
         let recordLimit = journal.regionSize / 2
         func flush() throws {
             guard record.count > 0 else { return }
             if record.byteCount > journal.regionSize {
-                // One event too large for the journal: committed to the store itself, once the
-                // store holds everything before it (the store thread applies it again as a no-op).
-                try waitForStore(toReach: durable.head.size)
-                try ledger.apply(Array(entries[durable.entries...]))
+                // One event too large for the journal: committed to the store itself, with the
+                // batch's entries before it, once the store holds every earlier batch (the store
+                // thread applies them again, as no-ops).
+                try waitForStore(toReach: batchStart)
+                try ledger.apply(entries)
                 markApplied(size: head.size)
             } else {
                 try makeRoom(for: record.byteCount)

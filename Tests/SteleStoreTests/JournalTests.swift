@@ -159,13 +159,15 @@ struct JournalTests {
         smallJournal(dir)
         try ledger.adoptJournal()
         let writer = try JournalWriter(ledger: ledger)
-        var huge = Fixture.login(1)
+        var huge = Fixture.login(60)
         huge.attributes["user_agent"] = .string(String(repeating: "x", count: 40_000))
-        let outcome = try writer.append(prepared: ledger.prepare([Fixture.login(0), huge, Fixture.login(2)]))
-        #expect(try Fixture.receipts(outcome.results).map(\.seq) == [0, 1, 2])
-        #expect(try ledger.treeHead().size == 2)  // 0 and 1 are in the store; 2 is journaled
-        try ledger.apply(outcome.entries)  // what the store thread does next: 0 and 1 again, as no-ops
-        #expect(try ledger.treeHead().size == 3)
+        // 60 events fill more than one record (a quarter of the journal) before the large one.
+        let events = (0..<60).map { Fixture.login($0) } + [huge, Fixture.login(61)]
+        let outcome = try writer.append(prepared: ledger.prepare(events))
+        #expect(try Fixture.receipts(outcome.results).map(\.seq) == Array(0..<62))
+        #expect(try ledger.treeHead().size == 61)  // up to the large one in the store; 61 is journaled
+        try ledger.apply(outcome.entries)  // what the store thread does next: 0…60 again, as no-ops
+        #expect(try ledger.treeHead().size == 62)
         #expect(try ledger.verifyIntegrity().isSound)
     }
 
