@@ -116,7 +116,7 @@ extension Ledger {
         problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt)
     }
 
-    /// Checks the journal's current generation against the store: entries the store holds must be
+    /// Checks the journal's entries (both regions) against the store: entries the store holds must be
     /// byte-identical to it, and the rest must continue its chain without a gap.
     /// - Returns: how many journaled entries continue the store.
     private func auditJournal(_ txn: Transaction, head: ChainHead, problems: inout [LedgerError]) throws -> UInt64 {
