@@ -80,6 +80,9 @@ final class GroupCommitter: @unchecked Sendable {
         condition.unlock()
         finished.wait()
         applier.stop()
+        do { try journal?.clearIfApplied() } catch {
+            logger.error("the journal could not be cleared; the next start checks it against the store", metadata: ["error": "\(error)"])
+        }
     }
 
     private func run() {

@@ -125,10 +125,26 @@ final class Journal {
         regions[current] = Region(generation: generation)
     }
 
-    /// A generation newer than both regions' (random in a new journal).
+    /// A generation newer than any this journal has held since it was opened (random in a new journal).
     private var nextGeneration: UInt64 {
-        let newest = max(regions[0].generation ?? 0, regions[1].generation ?? 0)
+        let newest = max(regions[0].generation ?? 0, regions[1].generation ?? 0, newestCleared)
         return newest == 0 ? UInt64.random(in: 1...UInt64.max / 2) : newest &+ 1
+    }
+
+    /// The newest generation before ``clear()``, so that generations keep rising after it.
+    private var newestCleared: UInt64 = 0
+
+    /// Empties both regions (by zeroing the first record header of each): only once the store
+    /// holds every journaled entry. Writing then starts at region 0.
+    func clear() throws {
+        newestCleared = max(regions[0].generation ?? 0, regions[1].generation ?? 0, newestCleared)
+        let zeros = [UInt8](repeating: 0, count: Self.headerSize)
+        for index in 0..<2 where regions[index].generation != nil {
+            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress!, zeros.count, off_t(index * regionSize)) }
+            guard n == zeros.count else { throw Self.failure("clear the journal \(path)") }
+        }
+        regions = [Region(), Region()]
+        current = 0
     }
 
     /// Writes one record (the builder's entries) at the end of the current region and returns once

@@ -51,6 +51,14 @@ public final class JournalWriter: @unchecked Sendable {
             throw LedgerError(.storage, "the journal holds entries the store does not: move them in first")
         }
         appliedSize = Mutex(head.size)
+        try journal.clear()  // the store holds all of it
+    }
+
+    /// Empties the journal if the store holds every entry it journaled (a clean stop), so that
+    /// later writers and read-only tools have nothing to check in it.
+    public func clearIfApplied() throws {
+        guard appliedSize.withLock({ $0 }) >= head.size else { return }
+        try journal.clear()
     }
 
     /// The size of the log once every journaled entry is applied.

@@ -124,7 +124,15 @@ struct DaemonJournalTests {
         }
         let stats = try #require(try reply(connection.request(#"{"op":"stats"}"#))["stats"] as? [String: Any])
         #expect((stats["store_commits"] as? Int ?? 0) >= 4, "\(stats)")
+        let journal = root.appending("data/journal")
+        let regionStarts = { () throws -> [Data] in
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: journal))
+            return [bytes[0..<4], bytes[(bytes.count / 2 & ~4095)..<(bytes.count / 2 & ~4095) + 4]]
+        }
+        #expect(try regionStarts().contains(Data("SJR2".utf8)))  // records in use while serving
         #expect(daemon.stop() == 0)
+        // A clean stop leaves the journal empty: nothing for later writers or tools to check.
+        #expect(try regionStarts().allSatisfy { $0 == Data(count: 4) })
         let verify = try SteleBinary.run(["verify", "--json", "--data", daemon.data])
         #expect(verify.status == 0 && verify.output.contains("\"tree_size\":400"), "\(verify.output)")
     }
