@@ -3,7 +3,7 @@
 # same run. Builds everything in release mode first. Usage: Tools/bench-daemon.sh [seconds per scenario]
 #
 # Two daemons run side by side on temporary directories: the default one (batches acknowledged from
-# the journal, the store committing every few milliseconds) and a baseline with `"journal": false`
+# the journal, a store thread committing them to LMDB every 10 ms) and a baseline with `"journal": false`
 # (every batch its own store transaction, answered after its commit). Each scenario runs pings
 # (the same socket, framing, decoder and reply path with no store behind them: what this machine's
 # transport allows), appends on the default daemon, and appends on the baseline, with the ratios.
