@@ -48,7 +48,9 @@ scenario() {
 scenario --clients 4
 rate=$(echo "$last" | eps)
 echo "half load:                  $("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)))"
+echo "half load, 1 ms send queue: $("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) --flush-us 1000)"
 for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
 echo "store benchmark (raw LMDB baseline in the same run):"
 STELE_BENCH_SCALE=0.5 Tools/StoreBenchmark/.build/release/StoreBenchmark
+Tools/StoreBenchmark/.build/release/StoreBenchmark --requests 100000

@@ -13,6 +13,7 @@ let package = Package(
                 .product(name: "SteleStore", package: "main"),
                 .product(name: "SteleCore", package: "main"),
                 .product(name: "SteleLMDB", package: "main"),
+                .product(name: "SteleProtocol", package: "main"),
             ]
         )
     ]

@@ -4,7 +4,10 @@
 //   --clients N        concurrent connections (default 4)
 //   --mode pipeline    each client keeps up to --window requests in flight (default)
 //   --mode wait        each client waits for each reply before sending the next (how most services log)
-//   --rate R           total requests per second, paced evenly across clients (pipeline mode; 0 = as fast as possible)
+//   --rate R           total requests per second, paced evenly across clients (pipeline mode; 0 = as fast as possible);
+//                      each request's latency counts from the moment it was due, so a late sender shows
+//   --flush-us T       with --rate: write whatever is due every T microseconds in one write, as a client
+//                      library with a send queue does (default 0: each request is its own write, sent when due)
 //   --op ping          send pings instead of appends: the same socket, framing and decoder with no
 //                      store behind them (the transport's ceiling on this machine, measured in the same run)
 //   --seconds S        measured duration (default 10), after a 1-second warm-up
@@ -20,6 +23,7 @@ struct Options {
     var seconds = 10.0
     var socket = "./stele-data/stele.sock"
     var op = "append"
+    var flushMicroseconds = 0
 }
 
 var options = Options()
@@ -33,6 +37,7 @@ while let flag = arguments.next() {
     case "--rate": options.rate = Double(value)!
     case "--seconds": options.seconds = Double(value)!
     case "--socket": options.socket = value
+    case "--flush-us": options.flushMicroseconds = Int(value)!
     case "--op" where value == "append" || value == "ping": options.op = value
     default: fatalError("unknown option \(flag)")
     }
@@ -144,20 +149,38 @@ func runPipelining(client: Int, stats: ClientStats) throws {
         var batch: [UInt8] = []
         batch.reserveCapacity(32_768)
         let start = now()
-        while now() < measureEnd && n < capacity {
-            if perClientRate > 0 {
-                let due = start + UInt64(Double(n) / perClientRate * 1e9)
-                let t = now()
-                if due > t { usleep(UInt32(min(1000, (due - t) / 1000))); continue }
-            }
+        let flush = UInt64(options.flushMicroseconds) * 1000
+        var nextFlush = start
+        func due(_ n: Int) -> UInt64 { start + UInt64(Double(n) / perClientRate * 1e9) }
+        func add() {
             if n % windowUnit == 0 { window.wait() }
-            sentAt[n] = now()
+            // Paced requests count from when they were due: a late sender is latency too.
+            sentAt[n] = perClientRate > 0 ? due(n) : now()
             request(client: client, n: n, into: &batch)
             n += 1
-            // Coalesce writes when running flat out; send each request at once when paced.
-            if perClientRate > 0 || batch.count >= 16_384 || n % 64 == 0 {
-                try? connection.send(bytes: batch)
-                batch.removeAll(keepingCapacity: true)
+        }
+        func send() {
+            try? connection.send(bytes: batch)
+            batch.removeAll(keepingCapacity: true)
+        }
+        while now() < measureEnd && n < capacity {
+            if perClientRate == 0 {
+                // Flat out: coalesce writes.
+                add()
+                if batch.count >= 16_384 || n % 64 == 0 { send() }
+            } else if flush == 0 {
+                // Paced: each request is its own write, sent when due.
+                let t = now()
+                if due(n) > t { usleep(UInt32(min(1000, (due(n) - t) / 1000))); continue }
+                add()
+                send()
+            } else {
+                // Paced with a send queue: everything due is written at each flush tick.
+                let t = now()
+                if t < nextFlush { usleep(UInt32(min(1000, (nextFlush - t) / 1000))); continue }
+                while n < capacity && due(n) <= t { add() }
+                if !batch.isEmpty { send() }
+                nextFlush += flush * ((t - nextFlush) / flush + 1)
             }
         }
         if !batch.isEmpty { try? connection.send(bytes: batch) }
