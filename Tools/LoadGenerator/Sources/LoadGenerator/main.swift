@@ -5,7 +5,7 @@
 //   --mode pipeline    each client keeps up to --window requests in flight (default)
 //   --mode wait        each client waits for each reply before sending the next (how most services log)
 //   --rate R           total requests per second, paced evenly across clients (pipeline mode; 0 = as fast as possible);
-//                      each request's latency counts from the moment it was due, so a late sender shows
+//                      each request's latency counts from when it was due, so a late sender counts as latency
 //   --flush-us T       with --rate: write whatever is due every T microseconds in one write, as a client
 //                      library with a send queue does (default 0: each request is its own write, sent when due)
 //   --op ping          send pings instead of appends: the same socket, framing and decoder with no
