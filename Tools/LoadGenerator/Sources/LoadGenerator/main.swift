@@ -142,7 +142,7 @@ func runPipelining(client: Int, stats: ClientStats) throws {
     // Send times by request number: written by the sender before the request is sent, read by the
     // receiver after its reply arrived (the socket orders the two).
     let capacity = Int(Double(options.seconds + 2) * max(options.rate, 400_000) / Double(options.clients)) + 1
-    let sentAt = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+    nonisolated(unsafe) let sentAt = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
     defer { sentAt.deallocate() }
     let sender = Thread {
         var n = 0
