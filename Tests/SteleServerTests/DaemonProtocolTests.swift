@@ -41,6 +41,8 @@ struct DaemonProtocolTests {
 
     static let badRequests: [(String, String)] = [
         ("not json", "malformed_json"),
+        ("", "malformed_json"),
+        ("  \t ", "malformed_json"),
         (#"{"kind":"login.succeeded","attrs":{"x":1.5}}"#, "malformed_json"),
         (#"{"kind":"login.succeeded","kind":"logout"}"#, "malformed_json"),
         (#"[1,2]"#, "not_an_object"),
