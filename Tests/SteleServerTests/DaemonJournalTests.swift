@@ -32,8 +32,10 @@ struct DaemonJournalTests {
         kill(daemon.process.processIdentifier, SIGKILL)
         daemon.process.waitUntilExit()
         usleep(200_000)  // the clients see the connection close
+        // Acknowledged seqs may have gaps: the kill can fall between the replies of one batch's
+        // connections. What must hold is that every acknowledged entry is stored, as acknowledged.
         let acks = acknowledged.withLock { $0 }
-        #expect(Set(acks.keys) == Set(0..<acks.count), "acknowledged seqs have gaps")
+        #expect(acks.count >= 500)
 
         // Read-only tools first: they find every acknowledged entry, exactly as acknowledged.
         let query = try SteleBinary.run(["query", "--data", daemon.data])
@@ -46,6 +48,7 @@ struct DaemonJournalTests {
         }
         let missing = acks.filter { stored[$0.key] != $0.value }.map(\.key).sorted()
         #expect(missing.isEmpty, "acknowledged but not stored as acknowledged: \(missing.prefix(10))")
+        #expect(Set(stored.keys) == Set(0..<stored.count), "stored seqs have gaps")
         let verify = try SteleBinary.run(["verify", "--data", daemon.data])
         #expect(verify.status == 0, "\(verify.output)")
 
