@@ -65,8 +65,11 @@ final class StoreApplier: @unchecked Sendable {
     func submit(_ entries: [JournalEntry]) {
         guard !entries.isEmpty else { return }
         condition.lock()
+        let wasEmpty = queue.isEmpty
         queue.append(contentsOf: entries)
-        condition.broadcast()
+        // The store thread waits for a first entry, then for the commit interval or a full round;
+        // waking it for every batch in between would cost a wakeup per batch for nothing.
+        if wasEmpty || queue.count >= Self.maximumRound { condition.broadcast() }
         condition.unlock()
     }
 
