@@ -6,7 +6,8 @@
 # the journal, a store thread committing them to LMDB every 10 ms) and a baseline with `"journal": false`
 # (every batch its own store transaction, answered after its commit). Each scenario runs pings
 # (the same socket, framing, decoder and reply path with no store behind them: what this machine's
-# transport allows), appends on the default daemon, and appends on the baseline, with the ratios.
+# transport allows), appends on the default daemon, and appends on the baseline, with the ratios of the
+# medians over STELE_BENCH_ROUNDS interleaved rounds (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-8}"
@@ -34,21 +35,47 @@ baseline="$work/baseline/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
 ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
+# Each measurement runs STELE_BENCH_ROUNDS times (default 3), the variants interleaved, and the median
+# run is printed: on a shared VM one disk or CPU hiccup otherwise decides a whole scenario.
+rounds="${STELE_BENCH_ROUNDS:-3}"
+median() {  # median KEY LINE...: the line with the median events/s (KEY eps) or p99 (KEY p99)
+    local key=$1; shift
+    local pattern='events/s=([0-9.]+)'
+    [ "$key" = p99 ] && pattern=' p99=([0-9.]+)'
+    printf '%s\n' "$@" | sed -E "s|^(.*${pattern}.*)$|\2\t\1|" | sort -g | sed -n "$(( ($# + 1) / 2 ))p" | cut -f2-
+}
+values() {  # values KEY LINE...: each run's events/s or p99, in order
+    local pattern='events/s=([0-9.]+)'
+    [ "$1" = p99 ] && pattern=' p99=([0-9.]+)'
+    shift
+    printf '%s\n' "$@" | sed -E "s|.*${pattern}.*|\1|" | xargs
+}
 scenario() {
-    local ping append base
-    ping=$("$load" --socket "$socket" --op ping --seconds "$seconds" "$@")
-    append=$("$load" --socket "$socket" --seconds "$seconds" "$@")
-    base=$("$load" --socket "$baseline" --seconds "$seconds" "$@")
+    local pings=() appends=() bases=() ping append base
+    for _ in $(seq "$rounds"); do
+        pings+=("$("$load" --socket "$socket" --op ping --seconds "$seconds" "$@")")
+        appends+=("$("$load" --socket "$socket" --seconds "$seconds" "$@")")
+        bases+=("$("$load" --socket "$baseline" --seconds "$seconds" "$@")")
+    done
+    ping=$(median eps "${pings[@]}"); append=$(median eps "${appends[@]}"); base=$(median eps "${bases[@]}")
     echo "pings:                      $ping"
     echo "appends:                    $append"
     echo "appends, commit per batch:  $base"
-    echo "  appends/pings = $(ratio "$append" "$ping")   journal/commit-per-batch = $(ratio "$append" "$base")"
+    echo "  appends/pings = $(ratio "$append" "$ping")   journal/commit-per-batch = $(ratio "$append" "$base")   (medians of $rounds)"
+    echo "  rounds, events/s: pings $(values eps "${pings[@]}"); appends $(values eps "${appends[@]}"); commit per batch $(values eps "${bases[@]}")"
     last=$append
+}
+half() {  # half LABEL ARGS...: the median p99 of the rounds at half the pipelined rate
+    local label=$1 runs=()
+    shift
+    for _ in $(seq "$rounds"); do runs+=("$("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")"); done
+    echo "$label$(median p99 "${runs[@]}")"
+    echo "  rounds, p99 ms: $(values p99 "${runs[@]}")"
 }
 scenario --clients 4
 rate=$(echo "$last" | eps)
-echo "half load:                  $("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)))"
-echo "half load, 1 ms send queue: $("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) --flush-us 1000)"
+half "half load:                  "
+half "half load, 1 ms send queue: " --flush-us 1000
 for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
 echo "store benchmark (raw LMDB baseline in the same run):"
