@@ -77,6 +77,10 @@ rate=$(echo "$last" | eps)
 half "half load:                  "
 half "half load, 1 ms send queue: " --flush-us 1000
 for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
+for dir in journal baseline; do  # a benchmark must notice if its subject died
+    pid=${daemons[0]}; [ "$dir" = baseline ] && pid=${daemons[1]}
+    kill -0 "$pid" 2>/dev/null || { echo "the $dir daemon died: $(tail -5 "$work/$dir/serve.log")" >&2; exit 1; }
+done
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
 echo "store benchmark (raw LMDB baseline in the same run):"
 STELE_BENCH_SCALE=0.5 Tools/StoreBenchmark/.build/release/StoreBenchmark

@@ -144,6 +144,8 @@ func runPipelining(client: Int, stats: ClientStats) throws {
     let capacity = Int(Double(options.seconds + 2) * max(options.rate, 400_000) / Double(options.clients)) + 1
     nonisolated(unsafe) let sentAt = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
     defer { sentAt.deallocate() }
+    let senderFinished = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var sent = 0  // written by the sender before it signals `senderFinished`
     let sender = Thread {
         var n = 0
         var batch: [UInt8] = []
@@ -185,22 +187,32 @@ func runPipelining(client: Int, stats: ClientStats) throws {
         }
         if !batch.isEmpty { try? connection.send(bytes: batch) }
         connection.finishSending()
+        sent = n
+        senderFinished.signal()
     }
     sender.start()
+    // However the receiving ends (the last reply, or an error), the sender finishes (by the end of
+    // the run at the latest) before `sentAt` is freed: the window is opened for every request it
+    // could still send. (libdispatch also traps if a semaphore ends below its initial value.)
     var index = 0
+    defer {
+        for _ in 0...(units + capacity / windowUnit) { window.signal() }
+        senderFinished.wait()
+        if index < sent {
+            FileHandle.standardError.write(Data("client \(client): the connection ended after \(index) of \(sent) replies\n".utf8))
+        }
+    }
     while let ok = try connection.receive({ isOK($0) }) {
         let t = now()
-        let sent = sentAt[index]
+        let sentTime = sentAt[index]
         index += 1
         if index % windowUnit == 0 { window.signal() }
         if !ok { stats.errors += 1 }
-        if sent >= measureStart && t <= measureEnd {
-            stats.latencies.append(t - sent)
+        if sentTime >= measureStart && t <= measureEnd {
+            stats.latencies.append(t - sentTime)
             stats.completed += 1
         }
     }
-    // libdispatch traps if a semaphore is released below its initial value.
-    for _ in 0..<units { window.signal() }
 }
 
 func runWaiting(client: Int, stats: ClientStats) throws {
