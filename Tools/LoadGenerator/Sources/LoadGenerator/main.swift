@@ -122,7 +122,7 @@ func isOK(_ line: UnsafeRawBufferPointer) -> Bool {
 }
 
 final class ClientStats: @unchecked Sendable {
-    var latencies: [UInt64] = []  // nanoseconds, measured requests only
+    var latencies: [UInt64] = []  // nanoseconds, requests sent inside the measured window
     var completed = 0
     var errors = 0
 }
@@ -208,10 +208,10 @@ func runPipelining(client: Int, stats: ClientStats) throws {
         index += 1
         if index % windowUnit == 0 { window.signal() }
         if !ok { stats.errors += 1 }
-        if sentTime >= measureStart && t <= measureEnd {
-            stats.latencies.append(t - sentTime)
-            stats.completed += 1
-        }
+        // Throughput counts replies inside the measured window; latency counts every request sent
+        // inside it, even if its reply came after (so a stall at the end is not left out).
+        if sentTime >= measureStart && sentTime < measureEnd { stats.latencies.append(t - sentTime) }
+        if sentTime >= measureStart && t <= measureEnd { stats.completed += 1 }
     }
 }
 
@@ -228,10 +228,8 @@ func runWaiting(client: Int, stats: ClientStats) throws {
         let t = now()
         n += 1
         if !ok { stats.errors += 1 }
-        if sent >= measureStart && t <= measureEnd {
-            stats.latencies.append(t - sent)
-            stats.completed += 1
-        }
+        if sent >= measureStart && sent < measureEnd { stats.latencies.append(t - sent) }
+        if sent >= measureStart && t <= measureEnd { stats.completed += 1 }
     }
 }
 
