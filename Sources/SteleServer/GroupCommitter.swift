@@ -57,8 +57,12 @@ final class GroupCommitter: @unchecked Sendable {
 
     func start() {
         applier.start()
-        let thread = Thread { [self] in run() }
-        thread.name = "stele-writer"
+        // Named from inside: on Linux, Foundation applies a name set before `start()` to nothing
+        // the kernel shows (top, perf and /proc list the thread by this name).
+        let thread = Thread { [self] in
+            Thread.current.name = "stele-writer"
+            run()
+        }
         thread.start()
         self.thread = thread
     }

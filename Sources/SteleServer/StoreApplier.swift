@@ -56,8 +56,12 @@ final class StoreApplier: @unchecked Sendable {
 
     func start() {
         journal?.storeNeeded = { [weak self] in self?.hurry() }
-        let thread = Thread { [self] in run() }
-        thread.name = "stele-store"
+        // Named from inside: on Linux, Foundation applies a name set before `start()` to nothing
+        // the kernel shows (top, perf and /proc list the thread by this name).
+        let thread = Thread { [self] in
+            Thread.current.name = "stele-store"
+            run()
+        }
         thread.start()
     }
 
