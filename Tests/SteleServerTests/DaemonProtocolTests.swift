@@ -165,8 +165,18 @@ struct DaemonBoundsTests {
     func connectionLimit() throws {
         let daemon = try DaemonProcess(config: #"{"max_connections":2}"#)
         defer { daemon.stop() }
-        let first = try SteleConnection(socketPath: daemon.socket)
-        let second = try SteleConnection(socketPath: daemon.socket)
+        // The readiness probe closed its connection, but the daemon may not have seen that yet and
+        // still count it: until it has, a new connection can be refused. Connect until admitted.
+        func admitted() throws -> SteleConnection? {
+            for _ in 0..<250 {
+                let connection = try SteleConnection(socketPath: daemon.socket)
+                if try reply(connection.request(#"{"op":"ping"}"#))["ok"] as? Bool == true { return connection }
+                usleep(20_000)
+            }
+            return nil
+        }
+        let first = try #require(try admitted())
+        let second = try #require(try admitted())
         #expect(try reply(first.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
         #expect(try reply(second.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
         let third = try SteleConnection(socketPath: daemon.socket)
