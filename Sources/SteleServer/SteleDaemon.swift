@@ -1,3 +1,4 @@
+import CSteleLinux
 import Dispatch
 import Foundation
 public import Logging
@@ -26,6 +27,19 @@ public final class SteleDaemon {
     /// - Parameter ready: called once the socket accepts connections.
     public func run(ready: () -> Void = {}) throws {
         let config = configuration
+        // Termination signals are caught from the start, before the socket is announced, by a
+        // handler installed synchronously: a SIGTERM sent as soon as the daemon serves (by a
+        // supervisor, a test) must stop it, never be lost. One received during startup stops the
+        // daemon as soon as it is serving.
+        guard stele_catch_termination_signals() == 0 else {
+            throw DaemonError("cannot install the SIGTERM/SIGINT handlers: \(String(cString: strerror(errno)))")
+        }
+        let stop = DispatchSemaphore(value: 0)
+        Thread {
+            Thread.current.name = "stele-signals"
+            _ = stele_wait_termination_signal()
+            stop.signal()
+        }.start()
         try StartupChecks.dataDirectory(config.dataDirectory)
         try StartupChecks.outside(config.keyPath, of: config.dataDirectory, what: "signing key")
         try StartupChecks.outside(config.checkpointDirectory, of: config.dataDirectory, what: "checkpoint directory")
@@ -102,14 +116,6 @@ public final class SteleDaemon {
         logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\(size)", "verifier_key": "\(signer.verifierKey)"])
         ready()
 
-        let stop = DispatchSemaphore(value: 0)
-        let signals = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
         stop.wait()
         logger.info("stopping: draining in-flight appends")
         try? server.close().wait()
@@ -120,7 +126,6 @@ public final class SteleDaemon {
         while stats.connections > 0 && Date() < deadline { usleep(10_000) }
         committer.stop()
         try? group.syncShutdownGracefully()
-        signals.forEach { $0.cancel() }
         unlink(socketPath)
         logger.info("stopped", metadata: ["entries": "\((try? ledger.size) ?? 0)"])
     }
