@@ -154,16 +154,21 @@ func runPipelining(client: Int, stats: ClientStats) throws {
         let flush = UInt64(options.flushMicroseconds) * 1000
         var nextFlush = start
         func due(_ n: Int) -> UInt64 { start + UInt64(Double(n) / perClientRate * 1e9) }
+        func send() {
+            try? connection.send(bytes: batch)
+            batch.removeAll(keepingCapacity: true)
+        }
         func add() {
-            if n % windowUnit == 0 { window.wait() }
+            if n % windowUnit == 0 {
+                // Requests gathered but not yet written hold window units that only their replies
+                // give back: write them before waiting (else an overloaded send queue deadlocks).
+                if !batch.isEmpty { send() }
+                window.wait()
+            }
             // Paced requests count from when they were due: a late sender is latency too.
             sentAt[n] = perClientRate > 0 ? due(n) : now()
             request(client: client, n: n, into: &batch)
             n += 1
-        }
-        func send() {
-            try? connection.send(bytes: batch)
-            batch.removeAll(keepingCapacity: true)
         }
         while now() < measureEnd && n < capacity {
             if perClientRate == 0 {
