@@ -27,6 +27,18 @@ final class Journal {
         var generation: UInt64?
         var end = 0
         var lastSeq: UInt64?
+        /// Set when a record was damaged after it was written (see ``scan(_:)``).
+        var damage: Damage?
+    }
+
+    /// A record that does not check out, followed by valid records of its generation.
+    struct Damage {
+        /// Where reading stopped, in the region.
+        var at: Int
+        /// The first later valid record of the same generation.
+        var later: Int
+        /// The last entry of the valid records from `later` on.
+        var lastSeq: UInt64
     }
 
     let path: String
@@ -85,8 +97,19 @@ final class Journal {
         current = (regions[1].lastSeq ?? 0) > (regions[0].lastSeq ?? 0) ? 1 : 0
     }
 
-    /// Every entry the journal holds, in log order (some or all may already be in the store).
-    func entries() throws -> [JournalEntry] {
+    /// Every entry the journal holds, in log order (some or all may already be in the store), for
+    /// a store holding `storeSize` entries.
+    /// - Throws: `corrupt` when a record was damaged after it was written and the store lacks
+    ///   entries journaled after it: entries acknowledged to clients cannot be read, and nothing
+    ///   may be written over them. (Damage to records the store already holds entirely is harmless:
+    ///   the entries before it are returned.)
+    func entries(storeSize: UInt64) throws -> [JournalEntry] {
+        for index in 0..<2 {
+            guard let damage = regions[index].damage, damage.lastSeq >= storeSize else { continue }
+            throw LedgerError(
+                .corrupt,
+                "the journal \(path) is damaged: the record at byte \(index * regionSize + damage.at) does not check out, yet a record written after it follows at byte \(index * regionSize + damage.later), so entries already acknowledged to clients cannot be read; refusing to write. Keep the file as evidence; moving it aside lets the log continue without those entries, whose receipts will then not verify")
+        }
         var lists = try (0..<2).map { try entries(in: $0) }
         lists.sort { ($0.first?.seq ?? 0) < ($1.first?.seq ?? 0) }
         return lists[0] + lists[1]
@@ -176,7 +199,7 @@ final class Journal {
     }
 
     /// Finds a region's generation (its first record's), where that generation's valid records
-    /// end, and the last entry they hold.
+    /// end, the last entry they hold, and any damage before later records.
     private func scan(_ index: Int) throws -> Region {
         guard regionSize >= Self.headerSize else { return Region() }
         let base = index * regionSize
@@ -191,28 +214,67 @@ final class Journal {
         }
         var offset = 0
         var lastRecord: Range<Int>?
-        while try have(offset + Self.headerSize), Self.u32(bytes, offset) == Self.magic {
-            let recordGeneration = Self.u64(bytes, offset + 4)
-            if let generation = region.generation, recordGeneration != generation { break }
+        while try have(offset + Self.headerSize) {
             let length = Int(Self.u32(bytes, offset + 12))
-            guard length <= regionSize - offset - Self.headerSize, try have(offset + Self.headerSize + length) else { break }
-            let crc = bytes.withUnsafeBytes { raw in
-                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[offset + 4..<offset + 16]))
-                    .continuing(UnsafeRawBufferPointer(rebasing: raw[offset + Self.headerSize..<offset + Self.headerSize + length]))
-            }
-            guard crc == Self.u32(bytes, offset + 16) else { break }  // a torn or damaged write ends the region
-            region.generation = recordGeneration
-            lastRecord = offset..<offset + Self.headerSize + length
-            offset += Self.headerSize + length
+            // A torn or damaged write ends the region.
+            guard length <= regionSize - offset - Self.headerSize, try have(offset + Self.headerSize + length),
+                let size = Self.validRecord(in: bytes, at: offset, generation: region.generation)
+            else { break }
+            region.generation = Self.u64(bytes, offset + 4)
+            lastRecord = offset..<offset + size
+            offset += size
         }
         region.end = offset
-        if let lastRecord {
-            var entries: [JournalEntry] = []
-            var reader = JournalEntry.Reader(bytes: bytes, range: lastRecord.lowerBound + Self.headerSize..<lastRecord.upperBound)
-            try reader.readAll(into: &entries)
-            region.lastSeq = entries.last?.seq
+        region.lastSeq = try lastRecord.flatMap { try Self.lastSeq(in: bytes, record: $0) }
+        // The writer never writes past a record that failed (it rewrites that place), so only the
+        // last record of a generation can be torn. A valid record of the same generation after the
+        // place reading stopped means the record there was damaged after it was written.
+        var claimed = region.generation
+        if claimed == nil, try have(Self.headerSize), Self.u32(bytes, 0) == Self.magic { claimed = Self.u64(bytes, 4) }
+        if let claimed, try have(regionSize), let later = Self.firstRecord(of: claimed, in: bytes, after: offset) {
+            var next = later
+            var last = later..<later
+            while let size = Self.validRecord(in: bytes, at: next, generation: claimed) {
+                last = next..<next + size
+                next += size
+            }
+            region.damage = Damage(at: offset, later: later, lastSeq: try Self.lastSeq(in: bytes, record: last) ?? 0)
         }
         return region
+    }
+
+    /// The size of the record at `offset` if it is whole and valid: magic, `generation` (any if
+    /// nil), a length within `bytes`, and its CRC.
+    private static func validRecord(in bytes: [UInt8], at offset: Int, generation: UInt64?) -> Int? {
+        guard offset + headerSize <= bytes.count, u32(bytes, offset) == magic else { return nil }
+        guard generation == nil || u64(bytes, offset + 4) == generation else { return nil }
+        let length = Int(u32(bytes, offset + 12))
+        guard length <= bytes.count - offset - headerSize else { return nil }
+        let crc = bytes.withUnsafeBytes { raw in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[offset + 4..<offset + 16]))
+                .continuing(UnsafeRawBufferPointer(rebasing: raw[offset + headerSize..<offset + headerSize + length]))
+        }
+        return crc == u32(bytes, offset + 16) ? headerSize + length : nil
+    }
+
+    /// The offset of the first valid record of `generation` that starts after `offset`, if any.
+    private static func firstRecord(of generation: UInt64, in bytes: [UInt8], after offset: Int) -> Int? {
+        var position = offset + 1
+        while position + headerSize <= bytes.count {
+            guard let found = bytes[position...(bytes.count - headerSize)].firstIndex(of: 0x53) else { return nil }  // "S"
+            if validRecord(in: bytes, at: found, generation: generation) != nil { return found }
+            position = found + 1
+        }
+        return nil
+    }
+
+    /// The seq of the last entry in the (valid) record at `record`.
+    private static func lastSeq(in bytes: [UInt8], record: Range<Int>) throws -> UInt64? {
+        guard record.count > headerSize else { return nil }
+        var entries: [JournalEntry] = []
+        var reader = JournalEntry.Reader(bytes: bytes, range: record.lowerBound + headerSize..<record.upperBound)
+        try reader.readAll(into: &entries)
+        return entries.last?.seq
     }
 
     private func read(offset: Int, count: Int) throws -> [UInt8] {

@@ -47,7 +47,7 @@ public final class JournalWriter: @unchecked Sendable {
             return head
         }
         let size = head.size
-        guard try journal.entries().last.map({ $0.seq < size }) ?? true else {
+        guard try journal.entries(storeSize: size).last.map({ $0.seq < size }) ?? true else {
             throw LedgerError(.storage, "the journal holds entries the store does not: move them in first")
         }
         appliedSize = Mutex(head.size)

@@ -29,7 +29,7 @@ extension Ledger {
     /// continues the chain; entries the store already holds must match it.
     func moveJournal(_ journal: Journal, owner: Bool, txn: Transaction, head: inout ChainHead, state: WriterState) throws {
         if !owner { try journal.rescan() }
-        try moveEntries(try journal.entries(), txn: txn, head: &head, state: state)
+        try moveEntries(try journal.entries(storeSize: head.size), txn: txn, head: &head, state: state)
     }
 
     /// Stops moving journaled entries in before every write: for a daemon that commits each batch
@@ -116,12 +116,11 @@ extension Ledger {
         close(directory)
         guard free else { return 0 }
         return try withExtendedLifetime(probe) {
-            guard let last = try probe.entries().last else { return 0 }
             // Usually the store has every journaled entry (a clean stop): check without writing.
             var readOnly = Options()
             readOnly.readOnly = true
             let size = try Ledger(path: path, options: readOnly).treeHead().size
-            guard last.seq >= size, let ledger = try? Ledger(path: path) else { return 0 }
+            guard let last = try probe.entries(storeSize: size).last, last.seq >= size, let ledger = try? Ledger(path: path) else { return 0 }
             try ledger.writer.withLock { state in
                 guard state.journal != nil else { return }
                 _ = try ledger.write(state, now: Timestamp.now) { _, _ in }

@@ -123,7 +123,12 @@ extension Ledger {
         guard let journal = try Journal(directory: path, create: false, exclusive: false, readOnly: true) else { return 0 }
         var pending: UInt64 = 0
         var lastLeaf = head.lastLeaf
-        for entry in try journal.entries() {
+        let entries: [JournalEntry]
+        do { entries = try journal.entries(storeSize: head.size) } catch let error as LedgerError where error.code == .corrupt {
+            problems.append(error)
+            return 0
+        }
+        for entry in entries {
             if entry.seq < head.size {
                 let stored = try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.headerTag) { try txn.get(databases.entries, key: $0).map(Array.init) }
                 if stored != entry.header {

@@ -32,7 +32,7 @@ struct JournalTests {
 
     /// The seqs the journal in `dir` holds, in order.
     private func journaledSeqs(_ dir: TemporaryDirectory) throws -> [UInt64] {
-        try #require(try Journal(directory: dir.path, create: false, exclusive: false, readOnly: true)).entries().map(\.seq)
+        try #require(try Journal(directory: dir.path, create: false, exclusive: false, readOnly: true)).entries(storeSize: 0).map(\.seq)
     }
 
     /// Journals each event as its own batch, applying them to the store `every` batches (the
@@ -122,6 +122,58 @@ struct JournalTests {
         #expect(try Ledger.completeJournal(path: dir.path) == 4)
         let ledger = try Fixture.readOnly(dir)
         #expect(try ledger.treeHead().size == 4)
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
+    @Test("a record damaged with later records after it stops every writer instead of losing acknowledged entries")
+    func damagedMiddleRecordIsRefused() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let ledger = try Fixture.create(dir)
+            try ledger.adoptJournal()
+            _ = try acknowledgeWithoutCommit(ledger, [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }])
+        }
+        // Damage one byte inside the first record's payload: the second record, acknowledged after
+        // it, still checks out.
+        let url = URL(fileURLWithPath: journalPath(dir))
+        var data = try Data(contentsOf: url)
+        data[Journal.headerSize + 40] ^= 0x01
+        try data.write(to: url)
+
+        #expect(throws: LedgerError.self) { try Ledger.completeJournal(path: dir.path) }
+        let ledger = try Ledger(path: dir.path)
+        try ledger.adoptJournal()
+        let error = try #require(throws: LedgerError.self) { try ledger.apply([]) }  // a daemon's start
+        #expect(error.code == .corrupt && error.message.contains("damaged"))
+        #expect(try ledger.treeHead().size == 0)  // nothing was written over the damage
+        let report = try ledger.verifyIntegrity()
+        #expect(!report.isSound && report.problems.contains { $0.code == .corrupt })
+        #expect(try Data(contentsOf: url) == data)
+    }
+
+    @Test("damage to journal records the store already holds does not stop the daemon")
+    func damageToAppliedRecordsIsHarmless() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let ledger = try Fixture.create(dir)
+            try ledger.adoptJournal()
+            let writer = try JournalWriter(ledger: ledger)
+            for batch in [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }] {
+                try ledger.apply(writer.append(prepared: ledger.prepare(batch)).entries)
+            }
+        }
+        let url = URL(fileURLWithPath: journalPath(dir))
+        var data = try Data(contentsOf: url)
+        data[Journal.headerSize + 40] ^= 0x01
+        try data.write(to: url)
+
+        let ledger = try Ledger(path: dir.path)
+        try ledger.adoptJournal()
+        try ledger.apply([])
+        let writer = try JournalWriter(ledger: ledger)
+        let next = try writer.append(prepared: ledger.prepare([Fixture.login(6)]))
+        try ledger.apply(next.entries)
+        #expect(try Fixture.receipts(next.results).map(\.seq) == [6])
         #expect(try ledger.verifyIntegrity().isSound)
     }
 
