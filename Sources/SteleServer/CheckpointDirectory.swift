@@ -6,10 +6,33 @@ public import SteleCore
 public struct CheckpointDirectory: Sendable {
     /// The directory.
     public let path: String
+    /// How many `checkpoint.*` files ``prune()`` keeps, the newest; 0 keeps every file.
+    public let kept: Int
 
-    /// The directory at `path`.
-    public init(path: String) {
+    /// The directory at `path`, keeping the newest `kept` checkpoint files (0: all).
+    public init(path: String, kept: Int = 0) {
         self.path = path
+        self.kept = kept
+    }
+
+    /// Deletes all but the newest ``kept`` checkpoint files (none when ``kept`` is 0). The newest,
+    /// which decides whether a store may be served, is never deleted; every checkpoint also stays in
+    /// the ledger's own `checkpoints` database.
+    /// - Returns: how many files were deleted.
+    @discardableResult
+    public func prune() throws -> Int {
+        guard kept > 0 else { return 0 }
+        let names = try checkpointNames()
+        guard names.count > kept else { return 0 }
+        var deleted = 0
+        for name in names.dropLast(kept) where unlink(path + "/" + name) == 0 { deleted += 1 }
+        return deleted
+    }
+
+    /// `checkpoint.*` file names, oldest (smallest size) first.
+    private func checkpointNames() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path)
+            .filter { $0.hasPrefix("checkpoint.") && !$0.hasSuffix(".tmp") }.sorted()
     }
 
     /// Writes a signed checkpoint for `size`.
@@ -23,9 +46,7 @@ public struct CheckpointDirectory: Sendable {
     /// The newest checkpoint in the directory (largest size among `checkpoint.*` files), as note bytes.
     public func newest() throws -> (name: String, bytes: [UInt8])? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let names = try FileManager.default.contentsOfDirectory(atPath: path)
-            .filter { $0.hasPrefix("checkpoint.") && !$0.hasSuffix(".tmp") }.sorted()
-        guard let name = names.last else { return nil }
+        guard let name = try checkpointNames().last else { return nil }
         let data = try Data(contentsOf: URL(fileURLWithPath: path + "/" + name))
         return (name, [UInt8](data))
     }

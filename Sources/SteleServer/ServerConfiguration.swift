@@ -40,6 +40,9 @@ public struct ServerConfiguration: Sendable {
     public var journal = true
     /// Requests one connection may have in flight before the daemon stops reading from it.
     public var maximumInFlightPerConnection = 4096
+    /// Checkpoint files kept in the checkpoint directory, the newest (0: every one). At most one
+    /// checkpoint is signed per second, so the default keeps at least the last 2.7 hours' worth.
+    public var checkpointFilesKept = 10_000
     /// Idempotency window in seconds.
     public var idempotencyWindowSeconds: Int64 = 86_400
 
@@ -89,7 +92,7 @@ extension ServerConfiguration {
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "journal", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
-            "idempotency_window_seconds",
+            "idempotency_window_seconds", "checkpoint_files_kept",
         ]
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigurationError("unknown configuration member \"\(extra)\"")
@@ -127,6 +130,7 @@ extension ServerConfiguration {
         if let v = try integer("max_attributes", 1...4096) { limits.maximumAttributeCount = Int(v) }
         if let v = try integer("max_string_bytes", 1...16_777_216) { limits.maximumStringLength = Int(v) }
         if let v = try integer("idempotency_window_seconds", 1...31_536_000) { idempotencyWindowSeconds = v }
+        if let v = try integer("checkpoint_files_kept", 0...1_000_000_000) { checkpointFilesKept = Int(v) }
         if let peersValue = object["peers"] {
             guard let list = peersValue.arrayValue else { throw ConfigurationError("\"peers\" must be an array") }
             peers = try list.map { entry throws(ConfigurationError) in

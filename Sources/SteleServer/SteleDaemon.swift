@@ -61,8 +61,11 @@ public final class SteleDaemon {
             throw DaemonError("cannot take over the ledger's journal in \(config.dataDirectory): \(error.message)")
         }
         let signer = try NoteSigner(name: ledger.origin, privateKey: key)
-        let directory = CheckpointDirectory(path: config.checkpointDirectory)
+        let directory = CheckpointDirectory(path: config.checkpointDirectory, kept: config.checkpointFilesKept)
         let signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)
+        do { try directory.prune() } catch {
+            logger.error("pruning the checkpoint directory failed", metadata: ["error": "\(error)"])
+        }
 
         let socketPath = config.effectiveSocketPath
         try Self.clearStaleSocket(socketPath)

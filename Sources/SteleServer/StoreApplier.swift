@@ -31,6 +31,10 @@ final class StoreApplier: @unchecked Sendable {
     private var hurried = false
     private let finished = DispatchSemaphore(value: 0)
     private var lastSignedSize: UInt64
+    /// Checkpoints signed since start; the checkpoint directory is pruned every
+    /// `checkpointsPerPrune` of them (listing it each second would cost more than it saves).
+    private var signedCount = 0
+    private static let checkpointsPerPrune = 100
     /// Signed, not yet recorded in the store. Applier thread only.
     private var unstoredNote: SignedNote?
     private let publisher = DispatchQueue(label: "stele-checkpoint-files")
@@ -213,8 +217,13 @@ final class StoreApplier: @unchecked Sendable {
             unstoredNote = note
             lastSignedSize = head.size
             stats.checkpointSigned()
+            signedCount += 1
+            let prune = signedCount % Self.checkpointsPerPrune == 0
             publisher.async { [checkpoints, logger] in
-                do { try checkpoints.write(note, size: head.size) } catch {
+                do {
+                    try checkpoints.write(note, size: head.size)
+                    if prune { try checkpoints.prune() }
+                } catch {
                     logger.error("writing a checkpoint file failed", metadata: ["error": "\(error)"])
                 }
             }

@@ -167,6 +167,29 @@ struct DaemonLifecycleTests {
         #expect(verify.status == 0, "\(verify.output)")
     }
 
+    @Test("the checkpoint directory keeps the newest checkpoint_files_kept files; the newest still decides")
+    func checkpointDirectoryIsBounded() throws {
+        let root = TemporaryDirectory("stele-daemon")
+        let files = {
+            try FileManager.default.contentsOfDirectory(atPath: root.appending("checkpoints")).filter { $0.hasPrefix("checkpoint.") }.sorted()
+        }
+        for round in 0..<4 {
+            let daemon = try DaemonProcess(root: root)
+            let connection = try SteleConnection(socketPath: daemon.socket)
+            _ = try connection.request(login("k\(round)"))
+            #expect(daemon.stop() == 0)  // signs a checkpoint of size round + 1
+        }
+        let sizes = (1...4).map { String(format: "checkpoint.%020d", $0) }
+        #expect(try files() == sizes)  // the default keeps far more than these
+        let daemon = try DaemonProcess(root: root, config: #"{"checkpoint_files_kept": 2}"#)
+        #expect(try files() == Array(sizes.suffix(2)))
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        #expect(try reply(connection.request(login("k4")))["seq"] as? Int == 4)
+        #expect(daemon.stop() == 0)
+        #expect(try files().last == String(format: "checkpoint.%020d", 5))
+        #expect(FileManager.default.fileExists(atPath: root.appending("checkpoints/latest")))
+    }
+
     @Test("a store older than the newest checkpoint outside it is refused, and so is a swapped store")
     func olderStoreRefused() throws {
         let root = TemporaryDirectory("stele-daemon")
