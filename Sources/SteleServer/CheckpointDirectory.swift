@@ -21,7 +21,7 @@ public struct CheckpointDirectory: Sendable {
     /// - Returns: how many files were deleted.
     @discardableResult
     public func prune() throws -> Int {
-        guard kept > 0 else { return 0 }
+        guard kept > 0, FileManager.default.fileExists(atPath: path) else { return 0 }
         let names = try checkpointNames()
         guard names.count > kept else { return 0 }
         var deleted = 0

@@ -178,6 +178,7 @@ struct DaemonLifecycleTests {
             let connection = try SteleConnection(socketPath: daemon.socket)
             _ = try connection.request(login("k\(round)"))
             #expect(daemon.stop() == 0)  // signs a checkpoint of size round + 1
+            #expect(!daemon.log.contains(" error "), "\(daemon.log)")  // also the first start, without a directory
         }
         let sizes = (1...4).map { String(format: "checkpoint.%020d", $0) }
         #expect(try files() == sizes)  // the default keeps far more than these
