@@ -24,6 +24,29 @@ struct JournalTests {
 
     private func journalPath(_ dir: TemporaryDirectory) -> String { dir.path + "/journal" }
 
+    /// A new store in `dir` whose journal holds two records (entries 0–3, then 4–5), acknowledged
+    /// and, if `applied`, committed to the store.
+    private func twoJournalRecords(_ dir: TemporaryDirectory, applied: Bool) throws {
+        let ledger = try Fixture.create(dir)
+        try ledger.adoptJournal()
+        let writer = try JournalWriter(ledger: ledger)
+        for batch in [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }] {
+            let entries = try writer.append(prepared: ledger.prepare(batch)).entries
+            if applied { try ledger.apply(entries) }
+        }
+    }
+
+    /// Flips one bit of the journal in `dir`, at the offset `at` picks from its bytes; returns the
+    /// damaged bytes.
+    @discardableResult
+    private func flipJournalBit(_ dir: TemporaryDirectory, at: (Data) throws -> Int) throws -> Data {
+        let url = URL(fileURLWithPath: journalPath(dir))
+        var data = try Data(contentsOf: url)
+        data[try at(data)] ^= 0x01
+        try data.write(to: url)
+        return data
+    }
+
     /// Gives `dir` a 64 KiB journal (two regions of 32 KiB, a few dozen entries each), so that
     /// writing moves between its regions after a few dozen entries.
     private func smallJournal(_ dir: TemporaryDirectory) {
@@ -108,17 +131,9 @@ struct JournalTests {
     @Test("a torn or damaged last record is not moved in; the records before it are")
     func tornRecordEndsTheJournal() throws {
         let dir = TemporaryDirectory()
-        do {
-            let ledger = try Fixture.create(dir)
-            try ledger.adoptJournal()
-            _ = try acknowledgeWithoutCommit(ledger, [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }])
-        }
+        try twoJournalRecords(dir, applied: false)
         // Damage one byte near the end of the second record (what a write cut short by power loss leaves).
-        let data = try Data(contentsOf: URL(fileURLWithPath: journalPath(dir)))
-        let end = try #require(data.lastIndex { $0 != 0 })
-        var damaged = data
-        damaged[end - 10] ^= 0x01
-        try damaged.write(to: URL(fileURLWithPath: journalPath(dir)))
+        try flipJournalBit(dir) { try #require($0.lastIndex { $0 != 0 }) - 10 }
         #expect(try Ledger.completeJournal(path: dir.path) == 4)
         let ledger = try Fixture.readOnly(dir)
         #expect(try ledger.treeHead().size == 4)
@@ -128,17 +143,10 @@ struct JournalTests {
     @Test("a record damaged with later records after it stops every writer instead of losing acknowledged entries")
     func damagedMiddleRecordIsRefused() throws {
         let dir = TemporaryDirectory()
-        do {
-            let ledger = try Fixture.create(dir)
-            try ledger.adoptJournal()
-            _ = try acknowledgeWithoutCommit(ledger, [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }])
-        }
+        try twoJournalRecords(dir, applied: false)
         // Damage one byte inside the first record's payload: the second record, acknowledged after
         // it, still checks out.
-        let url = URL(fileURLWithPath: journalPath(dir))
-        var data = try Data(contentsOf: url)
-        data[Journal.headerSize + 40] ^= 0x01
-        try data.write(to: url)
+        let data = try flipJournalBit(dir) { _ in Journal.headerSize + 40 }
 
         #expect(throws: LedgerError.self) { try Ledger.completeJournal(path: dir.path) }
         let ledger = try Ledger(path: dir.path)
@@ -148,24 +156,14 @@ struct JournalTests {
         #expect(try ledger.treeHead().size == 0)  // nothing was written over the damage
         let report = try ledger.verifyIntegrity()
         #expect(!report.isSound && report.problems.contains { $0.code == .corrupt })
-        #expect(try Data(contentsOf: url) == data)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: journalPath(dir))) == data)
     }
 
     @Test("damage to journal records the store already holds does not stop the daemon")
     func damageToAppliedRecordsIsHarmless() throws {
         let dir = TemporaryDirectory()
-        do {
-            let ledger = try Fixture.create(dir)
-            try ledger.adoptJournal()
-            let writer = try JournalWriter(ledger: ledger)
-            for batch in [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }] {
-                try ledger.apply(writer.append(prepared: ledger.prepare(batch)).entries)
-            }
-        }
-        let url = URL(fileURLWithPath: journalPath(dir))
-        var data = try Data(contentsOf: url)
-        data[Journal.headerSize + 40] ^= 0x01
-        try data.write(to: url)
+        try twoJournalRecords(dir, applied: true)
+        try flipJournalBit(dir) { _ in Journal.headerSize + 40 }
 
         let ledger = try Ledger(path: dir.path)
         try ledger.adoptJournal()
