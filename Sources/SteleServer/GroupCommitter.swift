@@ -156,8 +156,23 @@ final class GroupCommitter: @unchecked Sendable {
         for result in results {
             if case .success(let receipt) = result { if receipt.duplicate { duplicates += 1 } else { appended += 1 } }
         }
-        stats.recordBatch(size: batch.count, appended: appended, duplicates: duplicates, commitMicroseconds: Timestamp.now().microseconds - start.microseconds)
+        let evicted = journal?.idempotencyKeysEvicted ?? 0
+        let now = Timestamp.now()
+        stats.recordBatch(
+            size: batch.count, appended: appended, duplicates: duplicates, commitMicroseconds: now.microseconds - start.microseconds,
+            idempotencyEvicted: evicted)
+        if evicted > evictedWhenWarned && now.microseconds - lastEvictionWarning.microseconds >= 3_600_000_000 {
+            logger.warning(
+                "idempotency keys are being dropped before their window ends: retries of those ids would append anew; raise idempotency_max_keys (memory) or lower idempotency_window_seconds",
+                metadata: ["evicted": "\(evicted)", "idempotency_max_keys": "\(ledger.idempotencyMaximumKeys)"])
+            evictedWhenWarned = evicted
+            lastEvictionWarning = now
+        }
     }
+
+    // Touched only on the writer thread: the last warning about dropped idempotency keys.
+    private var evictedWhenWarned: UInt64 = 0
+    private var lastEvictionWarning = Timestamp(microseconds: 0)
 
     /// One connection's outcomes from a batch.
     private struct Delivery {

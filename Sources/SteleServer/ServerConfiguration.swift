@@ -1,5 +1,6 @@
 public import SteleCore
 public import SteleProtocol
+import SteleStore
 
 /// Everything `stele serve` needs to run: paths, peers, limits. Loaded from `--config` (JSON, see
 /// `Specs/protocol.md` §Configuration) over embedded defaults.
@@ -45,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var checkpointFilesKept = 10_000
     /// Idempotency window in seconds.
     public var idempotencyWindowSeconds: Int64 = 86_400
+    /// Most idempotency keys the writer keeps in memory (about 64 bytes each); past it the oldest
+    /// are dropped before their window ends, and `stats` counts them.
+    public var idempotencyMaximumKeys = Ledger.Options.defaultIdempotencyMaximumKeys
 
     /// Embedded defaults.
     public init() {}
@@ -92,7 +96,7 @@ extension ServerConfiguration {
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "journal", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
-            "idempotency_window_seconds", "checkpoint_files_kept",
+            "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept",
         ]
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigurationError("unknown configuration member \"\(extra)\"")
@@ -131,6 +135,7 @@ extension ServerConfiguration {
         if let v = try integer("max_string_bytes", 1...16_777_216) { limits.maximumStringLength = Int(v) }
         if let v = try integer("idempotency_window_seconds", 1...31_536_000) { idempotencyWindowSeconds = v }
         if let v = try integer("checkpoint_files_kept", 0...1_000_000_000) { checkpointFilesKept = Int(v) }
+        if let v = try integer("idempotency_max_keys", 1...10_000_000_000) { idempotencyMaximumKeys = Int(v) }
         if let peersValue = object["peers"] {
             guard let list = peersValue.arrayValue else { throw ConfigurationError("\"peers\" must be an array") }
             peers = try list.map { entry throws(ConfigurationError) in

@@ -16,6 +16,7 @@ public final class ServerStats: Sendable {
         var storeCommitMicroseconds = LatencyRing()
         var connections = 0
         var checkpoints: UInt64 = 0
+        var idempotencyEvicted: UInt64 = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -23,8 +24,9 @@ public final class ServerStats: Sendable {
 
     init() {}
 
-    func recordBatch(size: Int, appended: Int, duplicates: Int, commitMicroseconds: Int64) {
+    func recordBatch(size: Int, appended: Int, duplicates: Int, commitMicroseconds: Int64, idempotencyEvicted: UInt64 = 0) {
         state.withLockedValue { s in
+            s.idempotencyEvicted = idempotencyEvicted
             s.appends += UInt64(appended)
             s.duplicates += UInt64(duplicates)
             s.batches += 1
@@ -72,7 +74,7 @@ public final class ServerStats: Sendable {
                 "commit_us": s.commitMicroseconds.percentiles,
                 "store_commits": .integer(Int64(s.storeCommits)), "store_commit_us": s.storeCommitMicroseconds.percentiles,
                 "connections": .integer(Int64(s.connections)), "checkpoints_signed": .integer(Int64(s.checkpoints)),
-                "tree_size": .integer(Int64(treeSize)),
+                "tree_size": .integer(Int64(treeSize)), "idempotency_keys_evicted": .integer(Int64(s.idempotencyEvicted)),
                 "uptime_seconds": .integer((Timestamp.now().microseconds - started.microseconds) / 1_000_000),
             ]
         }

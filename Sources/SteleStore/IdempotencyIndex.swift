@@ -12,6 +12,18 @@ import SteleLMDB
 final class IdempotencyIndex {
     typealias Key = KeyedHash
 
+    /// Most keys held. Past it the oldest are dropped before their window ends, so that memory
+    /// stays bounded however fast ids arrive (an unbounded window at 50,000 appends/s would fill
+    /// 24 GiB in about two hours).
+    let maximumKeys: Int
+    /// Keys dropped before their window ended because of ``maximumKeys``.
+    private(set) var evicted: UInt64 = 0
+
+    /// An index holding at most `maximumKeys` keys.
+    init(maximumKeys: Int = Ledger.Options.defaultIdempotencyMaximumKeys) {
+        self.maximumKeys = max(1, maximumKeys)
+    }
+
     private let seqByKey = KeyedHashTable()
     /// Keys in seq order with their entries' `ts`, for expiry.
     private var order: [(seq: UInt64, key: Key, ts: Timestamp)] = []
@@ -26,7 +38,8 @@ final class IdempotencyIndex {
         rollback()
         if let loaded = loadedThrough, loaded > head { reset() }
         // First use: find where the window starts (binary search by ts); afterwards, continue the log.
-        let from = try loadedThrough ?? ledger.firstSeq(atOrAfter: windowStart, txn: txn)
+        // (At most the last `maximumKeys` entries can hold keys that are kept.)
+        let from = try loadedThrough ?? max(ledger.firstSeq(atOrAfter: windowStart, txn: txn), head - min(head, UInt64(maximumKeys)))
         if from < head {
             try txn.withCursor(ledger.databases.entries) { cursor in
                 var record = try cursor.seek(atOrAfter: LedgerKeys.u64(from))
@@ -89,5 +102,11 @@ final class IdempotencyIndex {
     private func insert(_ key: Key, seq: UInt64, ts: Timestamp) {
         seqByKey.set(key, seq)
         order.append((seq, key, ts))
+        if order.count - orderStart > maximumKeys {
+            let (oldSeq, oldKey, _) = order[orderStart]
+            if seqByKey[oldKey] == oldSeq { seqByKey.remove(oldKey) }
+            orderStart += 1
+            evicted += 1
+        }
     }
 }

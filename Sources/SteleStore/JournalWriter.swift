@@ -15,7 +15,7 @@ public final class JournalWriter: @unchecked Sendable {
     private let ledger: Ledger
     private let journal: Journal
     private let sha = SHA256()
-    private let idempotency = IdempotencyIndex()
+    private let idempotency: IdempotencyIndex
     private var head: ChainHead
     private var record = JournalRecordBuilder()
     /// Entries journaled but perhaps not yet in the store, in log order, for answering retries.
@@ -37,6 +37,7 @@ public final class JournalWriter: @unchecked Sendable {
         }
         self.ledger = ledger
         self.journal = journal
+        self.idempotency = IdempotencyIndex(maximumKeys: ledger.idempotencyMaximumKeys)
         let idempotency = self.idempotency
         head = try ledger.read { txn in
             let head = try ledger.head(txn)
@@ -60,6 +61,10 @@ public final class JournalWriter: @unchecked Sendable {
         guard appliedSize.withLock({ $0 }) >= head.size else { return }
         try journal.clear()
     }
+
+    /// Idempotency keys dropped before their window ended, to keep at most
+    /// ``Ledger/idempotencyMaximumKeys`` in memory: retries of those ids append anew.
+    public var idempotencyKeysEvicted: UInt64 { idempotency.evicted }
 
     /// The size of the log once every journaled entry is applied.
     public var size: UInt64 { head.size }

@@ -19,6 +19,8 @@ public final class Ledger: Sendable {
     public let isReadOnly: Bool
     /// How long idempotency keys are honoured, in microseconds.
     public let idempotencyWindow: Int64
+    /// Most idempotency keys a writer keeps (``Options/idempotencyMaximumKeys``).
+    public let idempotencyMaximumKeys: Int
 
     let environment: Environment
     let databases: Databases
@@ -37,7 +39,7 @@ public final class Ledger: Sendable {
         // Only touched while holding `writer`.
         let sha = SHA256()
         let merkle = MerkleHasher()
-        let idempotency = IdempotencyIndex()
+        var idempotency = IdempotencyIndex()
         /// Index records of the blocks being filled, for sealing without reading them back.
         let postings = PendingPostings(blockShift: SecondaryIndex.blockShift)
         /// Roots of the complete subtrees on the right edge of the tree (largest first), valid for
@@ -63,8 +65,13 @@ public final class Ledger: Sendable {
         /// Create the store if the directory holds none, with this origin.
         public var createWithOrigin: String?
         /// How long idempotency keys are honoured (default 24 hours). The writer keeps the window's
-        /// keys in memory (about 40 bytes each).
+        /// keys in memory (about 64 bytes each), at most `idempotencyMaximumKeys` of them.
         public var idempotencyWindow: Int64 = 86_400_000_000
+        /// Most idempotency keys a writer keeps in memory (about 64 bytes each); past it the oldest
+        /// are dropped before their window ends. Default ``defaultIdempotencyMaximumKeys``.
+        public var idempotencyMaximumKeys = Options.defaultIdempotencyMaximumKeys
+        /// 16,777,216 keys, about 1 GiB: the whole default window up to about 190 appends/s.
+        public static let defaultIdempotencyMaximumKeys = 1 << 24
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
 
@@ -78,6 +85,7 @@ public final class Ledger: Sendable {
         self.path = path
         self.isReadOnly = options.readOnly
         self.idempotencyWindow = options.idempotencyWindow
+        self.idempotencyMaximumKeys = options.idempotencyMaximumKeys
         do {
             self.environment = try Environment(
                 path: path, maxDatabases: LedgerKeys.all.count, mapSize: options.initialMapSize,
@@ -110,6 +118,7 @@ public final class Ledger: Sendable {
         self.databases = databases
         (self.origin, self.indexKey) = try Self.readIdentity(environment, databases)
         let state = WriterState()
+        state.idempotency = IdempotencyIndex(maximumKeys: options.idempotencyMaximumKeys)
         // Any writer first moves journaled entries a stopped daemon acknowledged into the store.
         if !options.readOnly {
             state.journal = try Journal(directory: path, create: false, exclusive: false)
