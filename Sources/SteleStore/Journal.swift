@@ -92,7 +92,15 @@ final class Journal {
 
     /// Reads the file again: another process may have written it since it was opened.
     func rescan() throws {
-        for index in 0..<2 { regions[index] = try scan(index) }
+        for index in 0..<2 {
+            regions[index] = try scan(index)
+            guard let damage = regions[index].damage else { continue }
+            // A reader beside a live daemon (`verify`) can read a record half-written and, a moment
+            // later, records written after it: damage is real only if it stays where it was.
+            usleep(10_000)
+            regions[index] = try scan(index)
+            if regions[index].damage.map({ $0.at != damage.at }) ?? false { regions[index].damage = nil }
+        }
         // Writing continues in the region holding the newest entries.
         current = (regions[1].lastSeq ?? 0) > (regions[0].lastSeq ?? 0) ? 1 : 0
     }
@@ -104,15 +112,21 @@ final class Journal {
     ///   may be written over them. (Damage to records the store already holds entirely is harmless:
     ///   the entries before it are returned.)
     func entries(storeSize: UInt64) throws -> [JournalEntry] {
-        for index in 0..<2 {
-            guard let damage = regions[index].damage, damage.lastSeq >= storeSize else { continue }
-            throw LedgerError(
-                .corrupt,
-                "the journal \(path) is damaged: the record at byte \(index * regionSize + damage.at) does not check out, yet a record written after it follows at byte \(index * regionSize + damage.later), so entries already acknowledged to clients cannot be read; refusing to write. Keep the file as evidence; moving it aside lets the log continue without those entries, whose receipts will then not verify")
-        }
+        if let problem = damage(storeSize: storeSize) { throw problem }
         var lists = try (0..<2).map { try entries(in: $0) }
         lists.sort { ($0.first?.seq ?? 0) < ($1.first?.seq ?? 0) }
         return lists[0] + lists[1]
+    }
+
+    /// The `corrupt` error ``entries(storeSize:)`` throws for a store of `storeSize` entries, if any.
+    func damage(storeSize: UInt64) -> LedgerError? {
+        for index in 0..<2 {
+            guard let damage = regions[index].damage, damage.lastSeq >= storeSize else { continue }
+            return LedgerError(
+                .corrupt,
+                "the journal \(path) is damaged: the record at byte \(index * regionSize + damage.at) does not check out, yet a record written after it follows at byte \(index * regionSize + damage.later), so entries already acknowledged to clients cannot be read; refusing to write. Keep the file as evidence; moving it aside lets the log continue without those entries, whose receipts will then not verify")
+        }
+        return nil
     }
 
     private func entries(in index: Int) throws -> [JournalEntry] {
@@ -121,7 +135,9 @@ final class Journal {
         let bytes = try read(offset: index * regionSize, count: region.end)
         var entries: [JournalEntry] = []
         var offset = 0
-        while offset < bytes.count {
+        // Checked again: beside a live writer (a reader's view), the region may have been
+        // rewritten since it was scanned.
+        while offset < bytes.count, Self.validRecord(in: bytes, at: offset, generation: region.generation) != nil {
             let length = Int(Self.u32(bytes, offset + 12))
             var reader = JournalEntry.Reader(bytes: bytes, range: offset + Self.headerSize..<offset + Self.headerSize + length)
             try reader.readAll(into: &entries)

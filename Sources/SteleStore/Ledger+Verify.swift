@@ -28,7 +28,12 @@ extension Ledger {
     /// is not a page) is itself an integrity failure: it is reported as `corrupt` with what was
     /// checked up to it, not thrown.
     public func verifyIntegrity() throws -> IntegrityReport {
-        try read { txn in
+        // The journal is read before the store's snapshot is taken. A live daemon overwrites journal
+        // records only once its store holds them, so a later snapshot holds every entry the journal
+        // has dropped; a journal read after a long check could have moved past a stale snapshot.
+        let journal = try Journal(directory: path, create: false, exclusive: false, readOnly: true)
+        let journaled = try journal?.entries(storeSize: .max) ?? []
+        return try read { txn in
             let head = try head(txn)
             var problems: [LedgerError] = []
             var rebuilt = MemoryMerkleTree()
@@ -38,7 +43,8 @@ extension Ledger {
                 problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
             let root = (try? rebuilt.view().rootHash(size: rebuilt.size)) ?? MerkleHasher.emptyRoot
-            let pending = try auditJournal(txn, head: head, problems: &problems)
+            if let problem = journal?.damage(storeSize: head.size) { problems.append(problem) }
+            let pending = try auditJournal(journaled, txn, head: head, problems: &problems)
             return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems)
         }
     }
@@ -119,15 +125,9 @@ extension Ledger {
     /// Checks the journal's entries (both regions) against the store: entries the store holds must be
     /// byte-identical to it, and the rest must continue its chain without a gap.
     /// - Returns: how many journaled entries continue the store.
-    private func auditJournal(_ txn: Transaction, head: ChainHead, problems: inout [LedgerError]) throws -> UInt64 {
-        guard let journal = try Journal(directory: path, create: false, exclusive: false, readOnly: true) else { return 0 }
+    private func auditJournal(_ entries: [JournalEntry], _ txn: Transaction, head: ChainHead, problems: inout [LedgerError]) throws -> UInt64 {
         var pending: UInt64 = 0
         var lastLeaf = head.lastLeaf
-        let entries: [JournalEntry]
-        do { entries = try journal.entries(storeSize: head.size) } catch let error as LedgerError where error.code == .corrupt {
-            problems.append(error)
-            return 0
-        }
         for entry in entries {
             if entry.seq < head.size {
                 let stored = try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.headerTag) { try txn.get(databases.entries, key: $0).map(Array.init) }
