@@ -84,6 +84,9 @@ public struct EntryHeader: Hashable, Sendable {
     /// Parses a header text, which must be exactly the canonical form of a valid version-1 header.
     /// - Throws: ``EntryFormatError`` naming the first problem found.
     public init(parsing bytes: some Collection<UInt8>) throws(EntryFormatError) {
+        // One contiguous copy first (free for an array): the checks below then run specialized, where
+        // on a generic collection the final byte comparison alone took 40% of `verify`.
+        let bytes = Array(bytes)
         let value: JSONValue
         do { value = try JSONParser.parse(bytes) } catch {
             throw EntryFormatError(.malformedJSON, "header is not valid JSON: \(error)")
