@@ -26,20 +26,36 @@ struct Options {
     var flushMicroseconds = 0
 }
 
+/// Prints `message` and the usage (the comment at the top of this file) and exits 2.
+func usage(_ message: String? = nil) -> Never {
+    if let message { FileHandle.standardError.write(Data("LoadGenerator: \(message)\n".utf8)) }
+    FileHandle.standardError.write(Data("""
+        usage: LoadGenerator [--clients N] [--mode pipeline|wait] [--window N] [--rate R] [--flush-us T]
+                             [--op append|ping] [--seconds S] [--socket PATH]
+
+        """.utf8))
+    exit(message == nil ? 0 : 2)
+}
+
 var options = Options()
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let flag = arguments.next() {
-    guard let value = arguments.next() else { fatalError("\(flag) needs a value") }
+    if flag == "--help" || flag == "-h" { usage() }
+    guard let value = arguments.next() else { usage("\(flag) needs a value") }
+    func number<T: LosslessStringConvertible & Comparable & Numeric>(_: T.Type) -> T {
+        guard let number = T(value), number >= 0 else { usage("\(flag) needs a non-negative number, not \"\(value)\"") }
+        return number
+    }
     switch flag {
-    case "--clients": options.clients = Int(value)!
-    case "--mode": options.mode = value
-    case "--window": options.window = Int(value)!
-    case "--rate": options.rate = Double(value)!
-    case "--seconds": options.seconds = Double(value)!
+    case "--clients": options.clients = max(1, number(Int.self))
+    case "--mode" where value == "pipeline" || value == "wait": options.mode = value
+    case "--window": options.window = max(1, number(Int.self))
+    case "--rate": options.rate = number(Double.self)
+    case "--seconds": options.seconds = number(Double.self)
     case "--socket": options.socket = value
-    case "--flush-us": options.flushMicroseconds = Int(value)!
+    case "--flush-us": options.flushMicroseconds = number(Int.self)
     case "--op" where value == "append" || value == "ping": options.op = value
-    default: fatalError("unknown option \(flag)")
+    default: usage("unknown option or value: \(flag) \(value)")
     }
 }
 
