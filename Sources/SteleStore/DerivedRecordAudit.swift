@@ -38,21 +38,49 @@ struct DerivedRecordAudit {
         self.sealedBlocks = size >> SecondaryIndex.blockShift
     }
 
-    /// Checks entry `seq`'s derived records. `body` is nil when the body could not be read (already
-    /// reported); then only what the header decides is checked.
-    mutating func check(seq: UInt64, header: EntryHeader, body: EntryBody?) throws {
+    /// What a body decides about its entry's derived records: the keyed hashes its disclosed actor,
+    /// subject and id must have. Computed by whoever decoded the body, so that this part of the
+    /// check can run beside the in-order part.
+    struct BodyKeys: Sendable {
+        /// Whether the body has an `id` field, and what its idempotency record must hold.
+        enum ID: Sendable {
+            case none
+            /// Redacted: its record stays but can no longer be recomputed.
+            case redacted
+            case hash(KeyedHash)
+        }
+
+        let actor: KeyedHash?
+        let subject: KeyedHash?
+        let id: ID
+
+        init(body: EntryBody, source: String, indexKey: SHA256Digest, sha: SHA256) {
+            // A redacted identifier's index records were removed with it.
+            func hash(_ name: String) -> KeyedHash? {
+                body.fields[name]?.value?.stringValue.map {
+                    LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: $0, sha: sha)
+                }
+            }
+            actor = hash("actor")
+            subject = hash("subject")
+            switch body.fields["id"] {
+            case nil: id = .none
+            case let field?:
+                id = field.value?.stringValue.map { .hash(LedgerKeys.idempotencyHash(indexKey: indexKey, source: source, id: $0, sha: sha)) } ?? .redacted
+            }
+        }
+    }
+
+    /// Checks entry `seq`'s derived records. `keys` is nil when the body could not be read or does
+    /// not match its header (already reported); then only what the header decides is checked.
+    mutating func check(seq: UInt64, header: EntryHeader, keys: BodyKeys?) throws {
         let kind = kindHashes[header.kind] ?? LedgerKeys.identifierHash(indexKey: indexKey, role: "kind", identifier: header.kind, sha: sha)
         kindHashes[header.kind] = kind
         var expected: [(SecondaryIndex.Role, KeyedHash?)] = [(.kind, kind)]
-        if let body {
-            for (name, role) in [("actor", SecondaryIndex.Role.actor), ("subject", .subject)] {
-                // A redacted identifier's records were removed with it.
-                let hash = body.fields[name]?.value?.stringValue.map {
-                    LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: $0, sha: sha)
-                }
-                expected.append((role, hash))
-            }
-            try checkIdempotency(seq: seq, source: header.source, id: body.fields["id"])
+        if let keys {
+            expected.append((.actor, keys.actor))
+            expected.append((.subject, keys.subject))
+            try checkIdempotency(seq: seq, id: keys.id)
         } else {
             // Whether its actor and subject records belong is unknowable; they are taken as they are.
             blockReadable = false
@@ -144,25 +172,22 @@ struct DerivedRecordAudit {
         }
     }
 
-    private mutating func checkIdempotency(seq: UInt64, source: String, id: BodyField?) throws {
+    private mutating func checkIdempotency(seq: UInt64, id: BodyKeys.ID) throws {
         let stored = try LedgerKeys.withEntryKey(seq, LedgerKeys.idempotencyTag) { key in
             try txn.get(databases.entries, key: key).map { KeyedHash(bytes: $0) }
         }
         switch (id, stored) {
-        case (nil, nil): break
-        case (nil, _?):
+        case (.none, nil): break
+        case (.none, _?):
             report("entry \(seq) has an idempotency record but no id: a retry could resolve to it")
-        case (_?, nil):
+        case (_, nil):
             report("entry \(seq) has an id but no idempotency record: a retry would append it twice")
-        case (let field?, let found?):
-            // A redacted id leaves its record, which can no longer be recomputed; only its form is checked.
-            if found == nil {
-                report("the idempotency record of entry \(seq) is not 16 bytes")
-            } else if let id = field.value?.stringValue,
-                LedgerKeys.idempotencyHash(indexKey: indexKey, source: source, id: id, sha: sha) != found
-            {
-                report("the idempotency record of entry \(seq) does not match its source and id")
-            }
+        case (_, let found?) where found == nil:
+            report("the idempotency record of entry \(seq) is not 16 bytes")
+        case (.redacted, _?):
+            break  // a redacted id leaves its record, which can no longer be recomputed
+        case (.hash(let expected), let found?):
+            if found != expected { report("the idempotency record of entry \(seq) does not match its source and id") }
         }
     }
 

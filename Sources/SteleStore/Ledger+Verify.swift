@@ -1,3 +1,4 @@
+import Glibc
 import SteleCore
 public import SteleCrypto
 import SteleLMDB
@@ -27,7 +28,19 @@ extension Ledger {
     /// Damage that stops LMDB from reading on (a page that is not where the file says, a page that
     /// is not a page) is itself an integrity failure: it is reported as `corrupt` with what was
     /// checked up to it, not thrown.
-    public func verifyIntegrity() throws -> IntegrityReport {
+    ///
+    /// - Parameter threads: how many threads decode entries (parse and hash headers and bodies) ahead
+    ///   of the in-order checks, which run on the calling thread; by default one per processor, and
+    ///   with 1 everything runs on the calling thread. The report does not depend on it: fewer leave
+    ///   more of the machine to a daemon serving beside the check.
+    public func verifyIntegrity(threads: Int? = nil) throws -> IntegrityReport {
+        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors)
+    }
+
+    /// ``verifyIntegrity(threads:)``, decoding `chunkSize` entries at a time (a chunk's raw records and
+    /// decoded results are held at once). The report does not depend on it.
+    func verifyIntegrity(chunkSize: Int, threads: Int = processors) throws -> IntegrityReport {
+        precondition(chunkSize > 0)
         // The journal is read before the store's snapshot is taken. A live daemon overwrites journal
         // records only once its store holds them, so a later snapshot holds every entry the journal
         // has dropped; a journal read after a long check could have moved past a stale snapshot.
@@ -38,7 +51,7 @@ extension Ledger {
             var problems: [LedgerError] = []
             var rebuilt = MemoryMerkleTree()
             do {
-                try check(txn, head: head, problems: &problems, rebuilt: &rebuilt)
+                try check(txn, head: head, chunkSize: chunkSize, threads: max(1, threads), problems: &problems, rebuilt: &rebuilt)
             } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {
                 problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
@@ -49,8 +62,10 @@ extension Ledger {
         }
     }
 
-    private func check(_ txn: Transaction, head: ChainHead, problems: inout [LedgerError], rebuilt: inout MemoryMerkleTree) throws {
-        let sha = SHA256()
+    /// The processors online (at least 1).
+    static var processors: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    private func check(_ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, problems: inout [LedgerError], rebuilt: inout MemoryMerkleTree) throws {
         let merkle = MerkleHasher()
         var prev = SHA256Digest.zero
         var lastTimestamp: Timestamp?
@@ -58,50 +73,74 @@ extension Ledger {
         if let lastStored, lastStored >= head.size {
             problems.append(LedgerError(.chainBroken, "the store holds entry \(lastStored) beyond its head (\(head.size) entries)"))
         }
-        var complete = true
         var derived = DerivedRecordAudit(txn: txn, databases: databases, indexKey: indexKey, size: head.size)
-        for seq in 0..<head.size {
-            guard let headerBytes = try txn.get(databases.entries, key: LedgerKeys.header(seq)) else {
-                problems.append(LedgerError(.chainBroken, "entry \(seq) is missing"))
-                complete = false
-                break
-            }
-            let leaf = merkle.leafHash(headerBytes)
-            defer {
-                prev = leaf
-                rebuilt.append(leafHash: leaf, hasher: merkle)
-            }
-            let header: EntryHeader
-            do { header = try EntryHeader(parsing: headerBytes) } catch {
-                problems.append(LedgerError(.corrupt, "entry \(seq) has an invalid header: \(error)"))
-                continue
-            }
-            if header.seq != seq {
-                problems.append(LedgerError(.chainBroken, "entry \(seq) carries seq \(header.seq)"))
-            }
-            if header.prev != prev {
-                problems.append(.chainBroken(at: seq, expected: Base64.encode(prev.bytes), found: Base64.encode(header.prev.bytes)))
-            }
-            if let lastTimestamp, header.timestamp <= lastTimestamp {
-                problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
-            }
-            lastTimestamp = header.timestamp
-            var body: EntryBody?
-            if let bodyBytes = try txn.get(databases.entries, key: LedgerKeys.body(seq)) {
-                do {
-                    body = try EntryBody(parsing: bodyBytes)
-                    if body!.commitment(using: sha) != header.bodyCommitment {
-                        problems.append(LedgerError(.chainBroken, "the body of entry \(seq) does not match the commitment in its header"))
-                        body = nil  // its fields cannot be trusted to check the indexes against
-                    }
-                } catch {
-                    problems.append(LedgerError(.corrupt, "the body of entry \(seq) cannot be decoded: \(error)"))
+        // Entries are decoded (parsed, hashed, bodies checked against their commitments) on several
+        // threads, a chunk ahead of the checks below, which need them in seq order.
+        var next: UInt64 = 0
+        var missing: UInt64?
+        func start() throws -> ParallelEntryDecoder? {
+            guard next < head.size, missing == nil else { return nil }
+            var raws: [ParallelEntryDecoder.Raw] = []
+            let end = min(head.size, next + UInt64(chunkSize))
+            raws.reserveCapacity(Int(end - next))
+            while next < end {
+                guard let header = try LedgerKeys.withEntryKey(next, LedgerKeys.headerTag, { try txn.get(databases.entries, key: $0) }) else {
+                    missing = next
+                    break
                 }
-            } else {
-                problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing"))
+                let body = try LedgerKeys.withEntryKey(next, LedgerKeys.bodyTag) { try txn.get(databases.entries, key: $0) }
+                raws.append(ParallelEntryDecoder.Raw(seq: next, header: header, body: body))
+                next += 1
             }
-            try derived.check(seq: seq, header: header, body: body)
+            return ParallelEntryDecoder(raws, threads: threads, indexKey: indexKey)
         }
+        var decoding = try start()
+        while let current = decoding {
+            // The next chunk is read (on this thread: the transaction's) and decoded while this one is checked.
+            var upcoming: ParallelEntryDecoder?? = .none
+            try current.forEach { entry in
+                if upcoming == nil { upcoming = .some(try start()) }
+                let seq = entry.seq
+                defer {
+                    prev = entry.leaf
+                    rebuilt.append(leafHash: entry.leaf, hasher: merkle)
+                }
+                let header: EntryHeader
+                switch entry.header {
+                case .success(let parsed): header = parsed
+                case .failure(let error):
+                    problems.append(LedgerError(.corrupt, "entry \(seq) has an invalid header: \(error)"))
+                    return
+                }
+                if header.seq != seq {
+                    problems.append(LedgerError(.chainBroken, "entry \(seq) carries seq \(header.seq)"))
+                }
+                if header.prev != prev {
+                    problems.append(.chainBroken(at: seq, expected: Base64.encode(prev.bytes), found: Base64.encode(header.prev.bytes)))
+                }
+                if let lastTimestamp, header.timestamp <= lastTimestamp {
+                    problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
+                }
+                lastTimestamp = header.timestamp
+                var keys: DerivedRecordAudit.BodyKeys?
+                switch entry.body {
+                case .valid(let decided): keys = decided
+                case .mismatch:
+                    // Its fields cannot be trusted to check the indexes against.
+                    problems.append(LedgerError(.chainBroken, "the body of entry \(seq) does not match the commitment in its header"))
+                case .undecodable(let error):
+                    problems.append(LedgerError(.corrupt, "the body of entry \(seq) cannot be decoded: \(error)"))
+                case .missing:
+                    problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing"))
+                }
+                try derived.check(seq: seq, header: header, keys: keys)
+            }
+            decoding = try upcoming ?? start()
+        }
+        if let missing {
+            problems.append(LedgerError(.chainBroken, "entry \(missing) is missing"))
+        }
+        let complete = missing == nil
         if prev != head.lastLeaf && problems.isEmpty {
             problems.append(LedgerError(.chainBroken, "the chain head names a last leaf that is not the last entry's"))
         }
