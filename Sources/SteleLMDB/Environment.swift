@@ -63,6 +63,15 @@ public final class Environment: @unchecked Sendable {
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
     }
 
+    /// Tells the kernel that the data file's cached pages in `range` (bytes) will not be needed soon:
+    /// it drops those that are clean and mapped by no process from the page cache. Only the cache
+    /// changes: a dropped page is read from disk again when someone needs it.
+    public func adviseNotNeeded(_ range: Range<Int>) {
+        var fd: Int32 = -1
+        guard !range.isEmpty, mdb_env_get_fd(env, &fd) == 0, fd >= 0 else { return }
+        _ = posix_fadvise(fd, off_t(range.lowerBound), off_t(range.count), POSIX_FADV_DONTNEED)
+    }
+
     /// Bytes available to this process on the file system holding the environment (nil if unknown).
     public var availableDiskBytes: Int? {
         var info = statvfs()

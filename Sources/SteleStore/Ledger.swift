@@ -189,4 +189,10 @@ public final class Ledger: Sendable {
 
     /// Bytes of the data file in use.
     public var usedBytes: Int { environment.usedBytes }
+
+    /// Lets the kernel drop the store file's cached pages in `range` (bytes) that no process has
+    /// mapped: pages a writer wrote and nobody has read since. Only the page cache changes.
+    public func releaseCachedPages(_ range: Range<Int>) {
+        environment.adviseNotNeeded(range)
+    }
 }
