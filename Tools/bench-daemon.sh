@@ -65,12 +65,17 @@ scenario() {
     echo "  rounds, events/s: pings $(values eps "${pings[@]}"); appends $(values eps "${appends[@]}"); commit per batch $(values eps "${bases[@]}")"
     last=$append
 }
-half() {  # half LABEL ARGS...: the median p99 of the rounds at half the pipelined rate
-    local label=$1 runs=()
+half() {  # half LABEL ARGS...: the median p99 of the rounds at half the pipelined rate, appends and
+    # (the baseline: the same socket, pacing and client with no store behind them) pings, interleaved
+    local label=$1 runs=() pings=()
     shift
-    for _ in $(seq "$rounds"); do runs+=("$("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")"); done
+    for _ in $(seq "$rounds"); do
+        pings+=("$("$load" --socket "$socket" --op ping --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")")
+        runs+=("$("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")")
+    done
     echo "$label$(median p99 "${runs[@]}")"
-    echo "  rounds, p99 ms: $(values p99 "${runs[@]}")"
+    echo "  pings at the same rate:   $(median p99 "${pings[@]}")"
+    echo "  rounds, p99 ms: appends $(values p99 "${runs[@]}"); pings $(values p99 "${pings[@]}")"
 }
 scenario --clients 4
 rate=$(echo "$last" | eps)
