@@ -78,28 +78,34 @@ extension Ledger {
         // threads, a chunk ahead of the checks below, which need them in seq order.
         var next: UInt64 = 0
         var missing: UInt64?
-        func start() throws -> ParallelEntryDecoder? {
-            guard next < head.size, missing == nil else { return nil }
+        // A read that fails (a damaged page) ends the check once the entries read before it are checked.
+        var readFailure: (any Error)?
+        func start() -> ParallelEntryDecoder? {
+            guard next < head.size, missing == nil, readFailure == nil else { return nil }
             var raws: [ParallelEntryDecoder.Raw] = []
             let end = min(head.size, next + UInt64(chunkSize))
             raws.reserveCapacity(Int(end - next))
-            while next < end {
-                guard let header = try LedgerKeys.withEntryKey(next, LedgerKeys.headerTag, { try txn.get(databases.entries, key: $0) }) else {
-                    missing = next
-                    break
+            do {
+                while next < end {
+                    guard let header = try LedgerKeys.withEntryKey(next, LedgerKeys.headerTag, { try txn.get(databases.entries, key: $0) }) else {
+                        missing = next
+                        break
+                    }
+                    let body = try LedgerKeys.withEntryKey(next, LedgerKeys.bodyTag) { try txn.get(databases.entries, key: $0) }
+                    raws.append(ParallelEntryDecoder.Raw(seq: next, header: header, body: body))
+                    next += 1
                 }
-                let body = try LedgerKeys.withEntryKey(next, LedgerKeys.bodyTag) { try txn.get(databases.entries, key: $0) }
-                raws.append(ParallelEntryDecoder.Raw(seq: next, header: header, body: body))
-                next += 1
+            } catch {
+                readFailure = error
             }
             return ParallelEntryDecoder(raws, threads: threads, indexKey: indexKey)
         }
-        var decoding = try start()
+        var decoding = start()
         while let current = decoding {
             // The next chunk is read (on this thread: the transaction's) and decoded while this one is checked.
             var upcoming: ParallelEntryDecoder?? = .none
             try current.forEach { entry in
-                if upcoming == nil { upcoming = .some(try start()) }
+                if upcoming == nil { upcoming = .some(start()) }
                 let seq = entry.seq
                 defer {
                     prev = entry.leaf
@@ -135,8 +141,9 @@ extension Ledger {
                 }
                 try derived.check(seq: seq, header: header, keys: keys)
             }
-            decoding = try upcoming ?? start()
+            decoding = upcoming ?? start()
         }
+        if let readFailure { throw readFailure }
         if let missing {
             problems.append(LedgerError(.chainBroken, "entry \(missing) is missing"))
         }
