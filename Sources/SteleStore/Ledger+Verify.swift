@@ -78,7 +78,9 @@ extension Ledger {
         // threads, a chunk ahead of the checks below, which need them in seq order.
         var next: UInt64 = 0
         var missing: UInt64?
-        // A read that fails (a damaged page) ends the check once the entries read before it are checked.
+        // A read that fails (a damaged page) leaves the transaction unusable (LMDB marks it failed):
+        // the entries read before it still get every check that needs no further read, and then
+        // the failure ends the check.
         var readFailure: (any Error)?
         func start() -> ParallelEntryDecoder? {
             guard next < head.size, missing == nil, readFailure == nil else { return nil }
@@ -101,9 +103,13 @@ extension Ledger {
             return ParallelEntryDecoder(raws, threads: threads, indexKey: indexKey)
         }
         var decoding = start()
+        // The next chunk is read (on this thread: the transaction's) and decoded while this one is
+        // checked. No decoder may outlive this transaction (its pages are what it reads): however
+        // this returns, it first waits for the one still running.
+        var upcoming: ParallelEntryDecoder?? = .none
+        defer { if case .some(let running?) = upcoming { running.wait() } }
         while let current = decoding {
-            // The next chunk is read (on this thread: the transaction's) and decoded while this one is checked.
-            var upcoming: ParallelEntryDecoder?? = .none
+            upcoming = .none
             try current.forEach { entry in
                 if upcoming == nil { upcoming = .some(start()) }
                 let seq = entry.seq
@@ -139,7 +145,7 @@ extension Ledger {
                 case .missing:
                     problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing"))
                 }
-                try derived.check(seq: seq, header: header, keys: keys)
+                if readFailure == nil { try derived.check(seq: seq, header: header, keys: keys) }
             }
             decoding = upcoming ?? start()
         }

@@ -10,7 +10,7 @@ import SteleCrypto
 /// The raw bytes are pointers into one LMDB read transaction's memory map, lent by the caller: a
 /// read snapshot's pages are read-only and never change while it is open, so other threads may read
 /// them (only calls into LMDB itself are bound to the transaction's thread). The caller keeps the
-/// transaction open until ``forEach(_:)`` has returned.
+/// transaction open until ``wait()`` or ``forEach(_:)`` has returned.
 struct ParallelEntryDecoder: @unchecked Sendable {
     /// One stored entry's raw records, as the store holds them (in the lender's read snapshot; see
     /// the type's notes for why other threads may read them).
@@ -68,6 +68,11 @@ struct ParallelEntryDecoder: @unchecked Sendable {
                 DispatchQueue.concurrentPerform(iterations: parts) { decode(part: $0) }
             }
         }
+    }
+
+    /// Waits until every entry is decoded.
+    func wait() {
+        group.wait()
     }
 
     /// Waits until every entry is decoded, then calls `body` with each, in the order given.

@@ -43,4 +43,40 @@ struct VerifyChunkingTests {
         #expect(Set(reports.map { $0.root }).count == 1)
         #expect(reports.allSatisfy { $0.size == 100 })
     }
+
+    @Test("a damaged entries page ends the check with the same report for every chunk size and thread count")
+    func damagedEntriesPageIsReportedAlike() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let ledger = try Fixture.create(dir)
+            _ = try ledger.append((0..<300).map { Fixture.login($0, users: 9) })
+        }
+        let file = URL(fileURLWithPath: dir.appending("data.mdb"))
+        var data = try Data(contentsOf: file)
+        // In a branch page (flags 0x01) of the entries database (keys of 9 bytes: seq and tag), the
+        // child page number of the middle node now points past the end of the file.
+        let pageSize = 4096
+        var damaged = false
+        for page in 2..<(data.count / pageSize) where !damaged {
+            let base = page * pageSize
+            let flags = UInt16(data[base + 10]) | UInt16(data[base + 11]) << 8
+            let lower = Int(UInt16(data[base + 12]) | UInt16(data[base + 13]) << 8)
+            let nodes = (lower - 16) / 2
+            guard flags == 0x01, nodes >= 3 else { continue }
+            let node = base + Int(UInt16(data[base + 16 + 2 * (nodes / 2)]) | UInt16(data[base + 17 + 2 * (nodes / 2)]) << 8)
+            guard Int(UInt16(data[node + 6]) | UInt16(data[node + 7]) << 8) == 9 else { continue }
+            for i in 0..<6 { data[node + i] = 0xFF }
+            damaged = true
+        }
+        #expect(damaged)
+        try data.write(to: file)
+        let ledger = try Fixture.readOnly(dir)
+        var messages: [[String]] = []
+        for (chunk, threads) in [(1, 1), (7, 2), (64, 2), (4096, 1), (4096, 2)] {
+            let report = try ledger.verifyIntegrity(chunkSize: chunk, threads: threads)
+            #expect(report.problems.contains { $0.code == .corrupt && $0.message.contains("LMDB file is damaged") })
+            messages.append(report.problems.map(\.message))
+        }
+        for other in messages.dropFirst() { #expect(other == messages[0]) }
+    }
 }
