@@ -104,7 +104,7 @@ struct DaemonJournalTests {
         for n in 0..<3 { _ = try connection.request(login("only\(n)")) }
         let ingest = try SteleBinary.run(["ingest", "--data", daemon.data], input: login("beside") + "\n")
         #expect(ingest.status == 2 && ingest.output.isEmpty, "\(ingest.output)")
-        let sign = try SteleBinary.run(["checkpoint", "--sign", "--data", daemon.data, "--key", daemon.key])
+        let sign = try SteleBinary.run(["checkpoint", "--sign", "--data", daemon.data, "--key", daemon.key, "--checkpoints", daemon.checkpoints])
         #expect(sign.status == 0 && sign.output.contains("\n3\n"), "\(sign.output)")  // signs the committed size
         #expect(daemon.stop() == 0)
         // Nothing but the daemon's three appends; once it has stopped, ingest works again.

@@ -32,12 +32,26 @@ public enum SteleBinary {
         fatalError("stele executable not found near \(CommandLine.arguments[0]); run `swift build` first")
     }()
 
-    /// Starts `stele arguments…` with pipes for standard input and output.
+    /// The working directory of every `stele` a test starts without naming one: a scratch directory
+    /// of this test process (removed when it exits), so that a default path such as
+    /// `./stele-checkpoints` never lands in the checkout, where the README's run command would
+    /// later find it.
+    public static let scratch: String = {
+        let directory = TemporaryDirectory("stele-test-cwd")
+        let path = directory.path
+        keptAlive = directory
+        atexit { try? FileManager.default.removeItem(atPath: SteleBinary.scratch) }
+        return path
+    }()
+    nonisolated(unsafe) private static var keptAlive: TemporaryDirectory?
+
+    /// Starts `stele arguments…` with pipes for standard input and output, in `currentDirectory`
+    /// (by default ``scratch``).
     public static func start(_ arguments: [String], currentDirectory: String? = nil) throws -> (Process, stdin: Pipe, stdout: Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory ?? scratch)
         let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
