@@ -30,8 +30,10 @@ start() {  # start DIR [config]: a daemon whose files are all under DIR
 }
 start "$work/journal"
 start "$work/baseline" '{"journal": false}'
+start "$work/keep" '{"store_keep_written_pages": true}'
 socket="$work/journal/stele-data/stele.sock"
 baseline="$work/baseline/stele-data/stele.sock"
+keep="$work/keep/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
 ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
@@ -79,11 +81,22 @@ half() {  # half LABEL ARGS...: the median p99 of the rounds at half the pipelin
 }
 scenario --clients 4
 rate=$(echo "$last" | eps)
+# The page-cache release (store.md, "Processes") against a daemon that keeps every written page
+# cached, as the kernel would: 4 pipelining clients, interleaved.
+released=(); kept=()
+for _ in $(seq "$rounds"); do
+    released+=("$("$load" --socket "$socket" --clients 4 --seconds "$seconds")")
+    kept+=("$("$load" --socket "$keep" --clients 4 --seconds "$seconds")")
+done
+echo "written store pages released: $(median eps "${released[@]}")"
+echo "written store pages kept:     $(median eps "${kept[@]}")"
+echo "  released/kept = $(ratio "$(median eps "${released[@]}")" "$(median eps "${kept[@]}")")   (medians of $rounds)"
+echo "  rounds, events/s: released $(values eps "${released[@]}"); kept $(values eps "${kept[@]}")"
 half "half load:                  "
 half "half load, 1 ms send queue: " --flush-us 1000
 for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
-for dir in journal baseline; do  # a benchmark must notice if its subject died
-    pid=${daemons[0]}; [ "$dir" = baseline ] && pid=${daemons[1]}
+for dir in journal baseline keep; do  # a benchmark must notice if its subject died
+    pid=${daemons[0]}; [ "$dir" = baseline ] && pid=${daemons[1]}; [ "$dir" = keep ] && pid=${daemons[2]}
     kill -0 "$pid" 2>/dev/null || { echo "the $dir daemon died: $(tail -5 "$work/$dir/serve.log")" >&2; exit 1; }
 done
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true

@@ -41,6 +41,10 @@ public struct ServerConfiguration: Sendable {
     public var journal = true
     /// Requests one connection may have in flight before the daemon stops reading from it.
     public var maximumInFlightPerConnection = 4096
+    /// Keep every store page the daemon writes in the page cache (the kernel's default). When false
+    /// (the default), written pages more than 64 MiB behind the end of the store file are dropped
+    /// from the cache once clean, unless someone has read them (`store.md`, "Processes").
+    public var storeKeepsWrittenPages = false
     /// Checkpoint files kept in the checkpoint directory, the newest (0: every one). At most one
     /// checkpoint is signed per second, so the default keeps at least the last 2.7 hours' worth.
     public var checkpointFilesKept = 10_000
@@ -96,7 +100,7 @@ extension ServerConfiguration {
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "journal", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
-            "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept",
+            "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages",
         ]
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigurationError("unknown configuration member \"\(extra)\"")
@@ -127,6 +131,10 @@ extension ServerConfiguration {
         if let member = object["journal"] {
             guard case .bool(let v) = member else { throw ConfigurationError("\"journal\" must be true or false") }
             journal = v
+        }
+        if let member = object["store_keep_written_pages"] {
+            guard case .bool(let v) = member else { throw ConfigurationError("\"store_keep_written_pages\" must be true or false") }
+            storeKeepsWrittenPages = v
         }
         if let v = try integer("max_in_flight_per_connection", 1...1_000_000) { maximumInFlightPerConnection = Int(v) }
         if let v = try integer("max_line_bytes", 256...16_777_216) { limits.maximumLineLength = Int(v) }

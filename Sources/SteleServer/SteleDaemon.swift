@@ -49,6 +49,7 @@ public final class SteleDaemon {
         options.createWithOrigin = config.origin ?? Self.defaultOrigin
         options.idempotencyWindow = config.idempotencyWindowSeconds * 1_000_000
         options.idempotencyMaximumKeys = config.idempotencyMaximumKeys
+        options.releasesWrittenPages = !config.storeKeepsWrittenPages
         let ledger: Ledger
         do { ledger = try Ledger(path: config.dataDirectory, options: options) } catch let error as LedgerError {
             throw DaemonError("cannot open the ledger at \(config.dataDirectory): \(error.message)")

@@ -191,7 +191,6 @@ final class StoreApplier: @unchecked Sendable {
         }
         stats.recordStoreCommit(microseconds: Timestamp.now().microseconds - start.microseconds)
         journal?.markApplied(size: round[round.count - 1].seq + 1)
-        releaseWrittenPages()
         condition.lock()
         queue.removeFirst(round.count)
         if failed != nil { logger.notice("the store committed the entries waiting in the journal; appends are acknowledged again") }
@@ -200,25 +199,6 @@ final class StoreApplier: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         return true
-    }
-
-    /// Below this offset of the store file, written pages were released from the page cache.
-    private var releasedBelow = 0
-    /// The newest part of the store file kept cached: the pages the next commits modify, and recent
-    /// entries for retries and queries.
-    static let cachedTail = 64 << 20
-
-    /// Lets the kernel drop the pages this thread wrote that lie more than ``cachedTail`` behind the
-    /// end of the store file, 8 MiB at a time. The daemon never reads them again (what it reads
-    /// stays mapped, and mapped pages are kept), so caching them would only grow the page cache by
-    /// every byte appended; on a virtual machine that returns free memory to its host, each new
-    /// cached page then costs a host fault, which made the page-cache copy of the store's writes the
-    /// largest single cost of an append (`Specs/store.md`, "Page cache").
-    private func releaseWrittenPages() {
-        let target = ledger.usedBytes - Self.cachedTail
-        guard target - releasedBelow >= 8 << 20 else { return }
-        ledger.releaseCachedPages(releasedBelow..<target)
-        releasedBelow = target
     }
 
     private var isIdle: Bool {

@@ -151,6 +151,7 @@ extension Ledger {
             state.idempotency.commit(head: head.size)
             state.postings.committed()
             state.frontierHead = head
+            if releasesWrittenPages { releaseWrittenPages(state) }
             return result
         } catch let error as LMDBError {
             state.idempotency.reset()
@@ -233,6 +234,19 @@ extension Ledger {
         if let subjectHash { records.append((.subject, subjectHash)) }
         for (role, hash) in records { try index.add(txn, seq: seq, role: role, hash: hash) }
         state.postings.append(seq: seq, records)
+    }
+
+    /// Lets the kernel drop the pages written more than ``cachedTail`` behind the end of the store
+    /// file, an eighth of it (8 MiB) at a time, each range once. A writer never reads them again (what it reads stays
+    /// mapped, and mapped pages are kept), so caching them only grows the page cache by every byte
+    /// appended; on a virtual machine that returns free memory to its host, each newly cached page
+    /// then costs a host fault, which made the kernel's copy of the store's writes the largest
+    /// single cost of an append.
+    private func releaseWrittenPages(_ state: WriterState) {
+        let target = environment.usedBytes - cachedTail
+        guard target - state.pagesReleasedBelow >= cachedTail / 8 else { return }
+        environment.adviseNotNeeded(state.pagesReleasedBelow..<target)
+        state.pagesReleasedBelow = target
     }
 
     /// How many redactions the store has seen (`meta/redactions`).

@@ -21,6 +21,10 @@ public final class Ledger: Sendable {
     public let idempotencyWindow: Int64
     /// Most idempotency keys a writer keeps (``Options/idempotencyMaximumKeys``).
     public let idempotencyMaximumKeys: Int
+    /// ``Options/releasesWrittenPages``.
+    let releasesWrittenPages: Bool
+    /// ``Options/cachedTail``.
+    let cachedTail: Int
 
     let environment: Environment
     let databases: Databases
@@ -46,6 +50,8 @@ public final class Ledger: Sendable {
         /// the tree whose head is `frontierHead`; reloaded from the store when the head moved.
         var frontier: [SHA256Digest] = []
         var frontierHead: ChainHead?
+        /// Below this offset of the store file, written pages were released from the page cache.
+        var pagesReleasedBelow = 0
         /// The store's journal, if it has one; `journalOwner` when this process writes through it.
         var journal: Journal?
         var journalOwner = false
@@ -74,6 +80,15 @@ public final class Ledger: Sendable {
         public static let defaultIdempotencyMaximumKeys = 1 << 24
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
+        /// After each commit, let the kernel drop from its page cache the store file's pages lying
+        /// more than ``cachedTail`` behind the file's end that no process has mapped: pages this
+        /// writer wrote and nobody has read since (`Specs/store.md`, "Processes"). Only the page
+        /// cache changes. Off by default; the daemon turns it on.
+        public var releasesWrittenPages = false
+        /// The newest part of the store file kept cached when releasing written pages: the pages
+        /// the next commits modify, and recent entries for retries and queries. Released an eighth
+        /// of it at a time. (Internal: tests use a small one.)
+        var cachedTail = 64 << 20
 
         /// Default options: open an existing store for writing.
         public init() {}
@@ -86,6 +101,8 @@ public final class Ledger: Sendable {
         self.isReadOnly = options.readOnly
         self.idempotencyWindow = options.idempotencyWindow
         self.idempotencyMaximumKeys = options.idempotencyMaximumKeys
+        self.releasesWrittenPages = options.releasesWrittenPages
+        self.cachedTail = options.cachedTail
         do {
             self.environment = try Environment(
                 path: path, maxDatabases: LedgerKeys.all.count, mapSize: options.initialMapSize,
@@ -190,9 +207,4 @@ public final class Ledger: Sendable {
     /// Bytes of the data file in use.
     public var usedBytes: Int { environment.usedBytes }
 
-    /// Lets the kernel drop the store file's cached pages in `range` (bytes) that no process has
-    /// mapped: pages a writer wrote and nobody has read since. Only the page cache changes.
-    public func releaseCachedPages(_ range: Range<Int>) {
-        environment.adviseNotNeeded(range)
-    }
 }
