@@ -236,12 +236,13 @@ extension Ledger {
         state.postings.append(seq: seq, records)
     }
 
-    /// Lets the kernel drop the pages written more than ``cachedTail`` behind the end of the store
-    /// file, an eighth of it (8 MiB) at a time, each range once. A writer never reads them again (what it reads stays
-    /// mapped, and mapped pages are kept), so caching them only grows the page cache by every byte
-    /// appended; on a virtual machine that returns free memory to its host, each newly cached page
-    /// then costs a host fault, which made the kernel's copy of the store's writes the largest
-    /// single cost of an append.
+    /// Lets the kernel drop the cached pages more than ``cachedTail`` behind the end of the store
+    /// file, an eighth of that (8 MiB) at a time, each range once (after a restart the first range
+    /// starts at the beginning of the file). A writer never reads the pages it appended again (what
+    /// it reads stays mapped, and mapped pages are kept), so caching them only grows the page cache
+    /// by every byte appended; on a virtual machine that returns free memory to its host, each newly
+    /// cached page then costs a host fault, which made the kernel's copy of the store's writes the
+    /// largest single cost of an append.
     private func releaseWrittenPages(_ state: WriterState) {
         let target = environment.usedBytes - cachedTail
         guard target - state.pagesReleasedBelow >= cachedTail / 8 else { return }

@@ -81,9 +81,9 @@ public final class Ledger: Sendable {
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
         /// After each commit, let the kernel drop from its page cache the store file's pages lying
-        /// more than ``cachedTail`` behind the file's end that no process has mapped: pages this
-        /// writer wrote and nobody has read since (`Specs/store.md`, "Processes"). Only the page
-        /// cache changes. Off by default; the daemon turns it on.
+        /// more than ``cachedTail`` behind the file's end that no process has mapped: in practice the
+        /// pages appended and not read since (`Specs/store.md`, "Processes"). Only the page cache
+        /// changes. Off by default; the daemon turns it on.
         public var releasesWrittenPages = false
         /// The newest part of the store file kept cached when releasing written pages: the pages
         /// the next commits modify, and recent entries for retries and queries. Released an eighth
