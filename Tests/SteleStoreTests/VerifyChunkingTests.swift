@@ -9,14 +9,17 @@ import Testing
 /// checks. Where the chunks fall must change nothing it reports.
 @Suite("Integrity check in chunks")
 struct VerifyChunkingTests {
+    /// A closed store of `count` logins by 9 users.
+    static func store(logins count: Int) throws -> TemporaryDirectory {
+        let dir = TemporaryDirectory()
+        _ = try Fixture.create(dir).append((0..<count).map { Fixture.login($0, users: 9) })
+        return dir
+    }
+
     @Test("tampering on and beside chunk boundaries is reported the same for every chunk size")
     func chunkingDoesNotChangeTheReport() throws {
-        let dir = TemporaryDirectory()
-        do {
-            let ledger = try Fixture.create(dir)
-            _ = try ledger.append((0..<100).map { Fixture.login($0, users: 9) })
-            for chunk in [1, 7, 4096] { #expect(try ledger.verifyIntegrity(chunkSize: chunk).isSound) }
-        }
+        let dir = try Self.store(logins: 100)
+        for chunk in [1, 7, 4096] { #expect(try Fixture.readOnly(dir).verifyIntegrity(chunkSize: chunk).isSound) }
         func key(_ seq: UInt64, _ tag: UInt8) -> [UInt8] { withUnsafeBytes(of: seq.bigEndian) { Array($0) } + [tag] }
         try DerivedRecordAuditTests.tamper(dir, "entries") { txn, db in
             // Entry 14 (last of the second chunk of 7): one byte of its header's ts, so entry 15 no
@@ -46,11 +49,7 @@ struct VerifyChunkingTests {
 
     @Test("a damaged entries page ends the check with the same report for every chunk size and thread count")
     func damagedEntriesPageIsReportedAlike() throws {
-        let dir = TemporaryDirectory()
-        do {
-            let ledger = try Fixture.create(dir)
-            _ = try ledger.append((0..<300).map { Fixture.login($0, users: 9) })
-        }
+        let dir = try Self.store(logins: 300)
         let file = URL(fileURLWithPath: dir.appending("data.mdb"))
         var data = try Data(contentsOf: file)
         // In a branch page (flags 0x01) of the entries database (keys of 9 bytes: seq and tag), the
