@@ -50,7 +50,7 @@ public struct ServerConfiguration: Sendable {
     public var checkpointFilesKept = 10_000
     /// Idempotency window in seconds.
     public var idempotencyWindowSeconds: Int64 = 86_400
-    /// Most idempotency keys the writer keeps in memory (about 64 bytes each); past it the oldest
+    /// Most idempotency keys the writer keeps in memory (90–140 bytes each; `store.md`); past it the oldest
     /// are dropped before their window ends, and `stats` counts them.
     public var idempotencyMaximumKeys = Ledger.Options.defaultIdempotencyMaximumKeys
 

@@ -22,12 +22,19 @@ final class IdempotencyIndex {
     /// An index holding at most `maximumKeys` keys.
     init(maximumKeys: Int = Ledger.Options.defaultIdempotencyMaximumKeys) {
         self.maximumKeys = max(1, maximumKeys)
+        seqByKey = KeyedHashTable(maximumCount: self.maximumKeys)
     }
 
-    private let seqByKey = KeyedHashTable()
-    /// Keys in seq order with their entries' `ts`, for expiry.
-    private var order: [(seq: UInt64, key: Key, ts: Timestamp)] = []
-    private var orderStart = 0
+    private let seqByKey: KeyedHashTable
+    /// A key held, with its entry's seq and `ts`.
+    private struct Held {
+        let seq: UInt64
+        let key: Key
+        let ts: Timestamp
+    }
+
+    /// Keys in seq order, for expiry.
+    private var order = ChunkedQueue<Held>()
     /// The log is loaded for seqs below this.
     private var loadedThrough: UInt64?
     /// Keys added by the transaction in progress (removed again if it does not commit).
@@ -54,14 +61,9 @@ final class IdempotencyIndex {
             }
         }
         loadedThrough = head
-        while orderStart < order.count, order[orderStart].ts < windowStart {
-            let (seq, key, _) = order[orderStart]
-            if seqByKey[key] == seq { seqByKey.remove(key) }
-            orderStart += 1
-        }
-        if orderStart > 4096 && orderStart * 2 > order.count {
-            order.removeFirst(orderStart)
-            orderStart = 0
+        while let oldest = order.first, oldest.ts < windowStart {
+            if seqByKey[oldest.key] == oldest.seq { seqByKey.remove(oldest.key) }
+            order.removeFirst(1)
         }
     }
 
@@ -85,7 +87,7 @@ final class IdempotencyIndex {
         for key in pending { seqByKey.remove(key) }
         if !pending.isEmpty {
             // Entries of the abandoned transaction are at the end of `order`.
-            order.removeLast(min(pending.count, order.count - orderStart))
+            order.removeLast(min(pending.count, order.count))
         }
         pending.removeAll(keepingCapacity: true)
     }
@@ -93,20 +95,19 @@ final class IdempotencyIndex {
     /// Forgets everything (reloaded on the next transaction).
     func reset() {
         seqByKey.removeAll()
-        order.removeAll()
-        orderStart = 0
+        order = ChunkedQueue()
         loadedThrough = nil
         pending.removeAll()
     }
 
     private func insert(_ key: Key, seq: UInt64, ts: Timestamp) {
-        seqByKey.set(key, seq)
-        order.append((seq, key, ts))
-        if order.count - orderStart > maximumKeys {
-            let (oldSeq, oldKey, _) = order[orderStart]
-            if seqByKey[oldKey] == oldSeq { seqByKey.remove(oldKey) }
-            orderStart += 1
+        // The oldest goes first, so the table never holds more than `maximumKeys`.
+        if order.count >= maximumKeys, let oldest = order.first {
+            if seqByKey[oldest.key] == oldest.seq { seqByKey.remove(oldest.key) }
+            order.removeFirst(1)
             evicted += 1
         }
+        seqByKey.set(key, seq)
+        order.append(Held(seq: seq, key: key, ts: ts))
     }
 }

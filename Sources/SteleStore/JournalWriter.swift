@@ -19,7 +19,7 @@ public final class JournalWriter: @unchecked Sendable {
     private var head: ChainHead
     private var record = JournalRecordBuilder()
     /// Entries journaled but perhaps not yet in the store, in log order, for answering retries.
-    private var unapplied: [JournalEntry] = []
+    private var unapplied = ChunkedQueue<JournalEntry>()
     /// The store's size after the last apply that committed.
     private let appliedSize: Mutex<UInt64>
     private var lastExpiry = Timestamp.now()
@@ -86,7 +86,7 @@ public final class JournalWriter: @unchecked Sendable {
     public func append(prepared: [PreparedEvent], now: () -> Timestamp = Timestamp.now) throws -> (results: [Result<Receipt, LedgerError>], entries: [JournalEntry]) {
         let applied = appliedSize.withLock { $0 }
         if let first = unapplied.first, first.seq < applied {
-            unapplied.removeFirst(unapplied.firstIndex { $0.seq >= applied } ?? unapplied.count)
+            unapplied.removeFirst(Int(min(applied - first.seq, UInt64(unapplied.count))))  // consecutive seqs
         }
         try expireIdempotencyKeys()
         var results: [Result<Receipt, LedgerError>] = []
@@ -150,7 +150,7 @@ public final class JournalWriter: @unchecked Sendable {
             results += Array(repeating: .failure(failure), count: prepared.count - durable.results)
             entries.removeLast(entries.count - durable.entries)
         }
-        unapplied += entries
+        unapplied.append(contentsOf: entries)
         return (results, entries)
     }
 

@@ -3,14 +3,15 @@ import SteleCrypto
 /// The first 16 bytes of a SHA-256 keyed with the store's secret index key: what the indexes and
 /// the idempotency log store instead of raw identifiers (`Specs/store.md`). Held inline (no heap
 /// storage), so the append path can carry and compare it freely.
-struct KeyedHash: Hashable, Sendable {
+@_spi(Benchmarks) public struct KeyedHash: Hashable, Sendable {
     /// Bytes 0–7 and 8–15 of the digest, big-endian.
     let high: UInt64
     let low: UInt64
 
     static let byteCount = 16
 
-    init(high: UInt64, low: UInt64) {
+    /// The hash whose digest bytes 0–7 are `high` and 8–15 are `low`.
+    @_spi(Benchmarks) public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
@@ -34,7 +35,7 @@ struct KeyedHash: Hashable, Sendable {
     var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
     // The value is already a uniformly random keyed hash; half of it is plenty for a hash table.
-    func hash(into hasher: inout Hasher) { hasher.combine(low) }
+    @_spi(Benchmarks) public func hash(into hasher: inout Hasher) { hasher.combine(low) }
 
     /// SHA-256(indexKey ‖ label ‖ 0x00 ‖ part), cut to 16 bytes; with `second`, ‖ 0x00 ‖ second follows.
     static func compute(indexKey: SHA256Digest, label: String, _ part: String, _ second: String? = nil, sha: SHA256) -> KeyedHash {

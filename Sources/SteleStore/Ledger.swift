@@ -71,12 +71,12 @@ public final class Ledger: Sendable {
         /// Create the store if the directory holds none, with this origin.
         public var createWithOrigin: String?
         /// How long idempotency keys are honoured (default 24 hours). The writer keeps the window's
-        /// keys in memory (about 64 bytes each), at most `idempotencyMaximumKeys` of them.
+        /// keys in memory (90–140 bytes each), at most `idempotencyMaximumKeys` of them.
         public var idempotencyWindow: Int64 = 86_400_000_000
-        /// Most idempotency keys a writer keeps in memory (about 64 bytes each); past it the oldest
+        /// Most idempotency keys a writer keeps in memory (90–140 bytes each; `store.md`); past it the oldest
         /// are dropped before their window ends. Default ``defaultIdempotencyMaximumKeys``.
         public var idempotencyMaximumKeys = Options.defaultIdempotencyMaximumKeys
-        /// 16,777,216 keys, about 1 GiB: the whole default window up to about 190 appends/s.
+        /// 16,777,216 keys, about 1.4 GB: the whole default window up to about 190 appends/s.
         public static let defaultIdempotencyMaximumKeys = 1 << 24
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
