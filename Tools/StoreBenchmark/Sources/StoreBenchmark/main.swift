@@ -72,6 +72,12 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
     exit(0)
 }
 
+if let flag = CommandLine.arguments.firstIndex(of: "--idempotency-table") {
+    let count = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 8_000_000
+    IdempotencyTableGrowth.run(keys: count, rounds: 3)
+    exit(0)
+}
+
 if let flag = CommandLine.arguments.firstIndex(of: "--requests") {
     let count = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 200_000
     try RequestPath.run(count: count, rounds: 5)
