@@ -12,6 +12,9 @@
 //                      store behind them (the transport's ceiling on this machine, measured in the same run)
 //   --seconds S        measured duration (default 10), after a 1-second warm-up
 //   --socket PATH      the daemon's socket (default ./stele-data/stele.sock)
+//   --trace PATH       also write each request sent in the measured window to PATH, in send order, as
+//                      "<ms since the window began> <ack latency ms>" (pipeline mode): where the slow
+//                      acknowledgements cluster in time, for finding what stalled
 import Foundation
 import SteleClient
 
@@ -24,6 +27,7 @@ struct Options {
     var socket = "./stele-data/stele.sock"
     var op = "append"
     var flushMicroseconds = 0
+    var trace: String?
 }
 
 /// Prints `message` and the usage (the comment at the top of this file) and exits 2.
@@ -31,7 +35,7 @@ func usage(_ message: String? = nil) -> Never {
     if let message { FileHandle.standardError.write(Data("LoadGenerator: \(message)\n".utf8)) }
     FileHandle.standardError.write(Data("""
         usage: LoadGenerator [--clients N] [--mode pipeline|wait] [--window N] [--rate R] [--flush-us T]
-                             [--op append|ping] [--seconds S] [--socket PATH]
+                             [--op append|ping] [--seconds S] [--socket PATH] [--trace PATH]
 
         """.utf8))
     exit(message == nil ? 0 : 2)
@@ -55,6 +59,7 @@ while let flag = arguments.next() {
     case "--socket": options.socket = value
     case "--flush-us": options.flushMicroseconds = number(Int.self)
     case "--op" where value == "append" || value == "ping": options.op = value
+    case "--trace": options.trace = value
     default: usage("unknown option or value: \(flag) \(value)")
     }
 }
@@ -139,6 +144,7 @@ func isOK(_ line: UnsafeRawBufferPointer) -> Bool {
 
 final class ClientStats: @unchecked Sendable {
     var latencies: [UInt64] = []  // nanoseconds, requests sent inside the measured window
+    var sendTimes: [UInt64] = []  // with --trace: when each of them was sent (or due)
     var completed = 0
     var errors = 0
 }
@@ -231,7 +237,10 @@ func runPipelining(client: Int, stats: ClientStats) throws {
         if !ok { stats.errors += 1 }
         // Throughput counts replies inside the measured window; latency counts every request sent
         // inside it, even if its reply came after (so a stall at the end is not left out).
-        if sentTime >= measureStart && sentTime < measureEnd { stats.latencies.append(t - sentTime) }
+        if sentTime >= measureStart && sentTime < measureEnd {
+            stats.latencies.append(t - sentTime)
+            if options.trace != nil { stats.sendTimes.append(sentTime) }
+        }
         if sentTime >= measureStart && t <= measureEnd { stats.completed += 1 }
     }
 }
@@ -267,6 +276,16 @@ let threads = (0..<options.clients).map { c in
 threads.forEach { $0.start() }
 while threads.contains(where: { !$0.isFinished }) { usleep(50_000) }
 
+if let path = options.trace {
+    let requests = all.flatMap { zip($0.sendTimes, $0.latencies) }.sorted { $0.0 < $1.0 }
+    var text = ""
+    for (sent, latency) in requests {
+        text += String(format: "%.3f %.3f\n", Double(sent - measureStart) / 1e6, Double(latency) / 1e6)
+    }
+    do { try text.write(toFile: path, atomically: false, encoding: .utf8) } catch {
+        FileHandle.standardError.write(Data("LoadGenerator: cannot write the trace to \(path): \(error)\n".utf8))
+    }
+}
 let latencies = all.flatMap(\.latencies).sorted()
 let completed = all.reduce(0) { $0 + $1.completed }
 let errors = all.reduce(0) { $0 + $1.errors }
