@@ -48,13 +48,7 @@
 
     /// Removes the `k` oldest elements.
     @_spi(Benchmarks) public mutating func removeFirst(_ k: Int) {
-        precondition(k >= 0 && k <= count, "cannot remove \(k) of \(count) queued elements")
-        count -= k
-        if count == 0 {
-            chunks.removeAll()
-            head = 0
-            return
-        }
+        if uncount(k) { return }
         head += k
         let emptied = head >> Self.chunkShift
         if emptied > 0 {
@@ -65,13 +59,7 @@
 
     /// Removes the `k` newest elements.
     mutating func removeLast(_ k: Int) {
-        precondition(k >= 0 && k <= count, "cannot remove \(k) of \(count) queued elements")
-        count -= k
-        if count == 0 {
-            chunks.removeAll()
-            head = 0
-            return
-        }
+        if uncount(k) { return }
         var left = k
         while left > 0 {
             let last = chunks.count - 1
@@ -80,5 +68,15 @@
             if chunks[last].isEmpty { chunks.removeLast() }
             left -= n
         }
+    }
+
+    /// Takes `k` elements off the count; true if none are left (then every chunk is freed).
+    private mutating func uncount(_ k: Int) -> Bool {
+        precondition(k >= 0 && k <= count, "cannot remove \(k) of \(count) queued elements")
+        count -= k
+        guard count == 0 else { return false }
+        chunks.removeAll()
+        head = 0
+        return true
     }
 }
