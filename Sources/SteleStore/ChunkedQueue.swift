@@ -21,7 +21,7 @@
     var isEmpty: Bool { count == 0 }
 
     /// The oldest element.
-    var first: Element? { count == 0 ? nil : chunks[0][head] }
+    @_spi(Benchmarks) public var first: Element? { count == 0 ? nil : chunks[0][head] }
 
     /// The element `offset` places after the oldest one (0 is the oldest).
     subscript(offset: Int) -> Element {

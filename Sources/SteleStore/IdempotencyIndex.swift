@@ -61,9 +61,16 @@ final class IdempotencyIndex {
             }
         }
         loadedThrough = head
-        while let oldest = order.first, oldest.ts < windowStart {
+        expire(before: windowStart)
+    }
+
+    /// Drops keys whose entries' `ts` is before `windowStart`, oldest first, at most `limit` of them.
+    func expire(before windowStart: Timestamp, atMost limit: Int = .max) {
+        var dropped = 0
+        while dropped < limit, let oldest = order.first, oldest.ts < windowStart {
             if seqByKey[oldest.key] == oldest.seq { seqByKey.remove(oldest.key) }
             order.removeFirst(1)
+            dropped += 1
         }
     }
 

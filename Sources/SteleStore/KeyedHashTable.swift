@@ -83,7 +83,7 @@ import Glibc
     }
 
     /// Removes `key` if present.
-    func remove(_ key: KeyedHash) {
+    @_spi(Benchmarks) public func remove(_ key: KeyedHash) {
         moveSomeSlots()
         if let index = table.find(key) {
             table.remove(at: index)

@@ -24,6 +24,30 @@ struct JournalTests {
 
     private func journalPath(_ dir: TemporaryDirectory) -> String { dir.path + "/journal" }
 
+    @Test("journaled ids leave the window: a retry within it gets the original receipt, one over a second after it appends anew")
+    func journaledIdsExpireWithTheWindow() throws {
+        let dir = TemporaryDirectory()
+        var options = Ledger.Options()
+        options.createWithOrigin = "stele.test/log"
+        options.idempotencyWindow = 1_000_000
+        let ledger = try Ledger(path: dir.path, options: options)
+        try ledger.adoptJournal()
+        let writer = try JournalWriter(ledger: ledger)
+        let t0 = Timestamp(microseconds: 1_800_000_000_000_000)
+        func append(_ ids: [Int], at offset: Int64) throws -> [Receipt] {
+            let events = ids.map { Fixture.login($0, id: "id-\($0)") }
+            return try Fixture.receipts(writer.append(prepared: ledger.prepare(events), now: { t0.adding(microseconds: offset) }).results)
+        }
+        let originals = try append(Array(0..<1000), at: 0)
+        let within = try append([0, 999], at: 500_000)
+        #expect(within.map(\.duplicate) == [true, true])
+        #expect(within.map(\.seq) == [originals[0].seq, originals[999].seq])
+        // Far more keys expire here than one small batch drops; all of them are gone anyway.
+        let after = try append([999, 0], at: 2_100_000)
+        #expect(after.map(\.duplicate) == [false, false])
+        #expect(after[0].seq == 1000)
+    }
+
     /// A new store in `dir` whose journal holds two records (entries 0–3, then 4–5), acknowledged
     /// and, if `applied`, committed to the store.
     private func twoJournalRecords(_ dir: TemporaryDirectory, applied: Bool) throws {
