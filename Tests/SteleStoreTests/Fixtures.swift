@@ -21,10 +21,11 @@ enum Fixture {
             attributes: ["purpose": .string(purpose), "notice": .string("n-2026"), "method": .string("checkbox")])
     }
 
-    static func create(_ directory: TemporaryDirectory, mapSize: Int = 1 << 24) throws -> Ledger {
+    static func create(_ directory: TemporaryDirectory, mapSize: Int = 1 << 24, idempotencyWindow: Int64? = nil) throws -> Ledger {
         var options = Ledger.Options()
         options.createWithOrigin = "stele.test/log"
         options.initialMapSize = mapSize
+        if let idempotencyWindow { options.idempotencyWindow = idempotencyWindow }
         return try Ledger(path: directory.path, options: options)
     }
 

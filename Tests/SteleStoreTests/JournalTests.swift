@@ -27,10 +27,7 @@ struct JournalTests {
     @Test("journaled ids leave the window: a retry within it gets the original receipt, one over a second after it appends anew")
     func journaledIdsExpireWithTheWindow() throws {
         let dir = TemporaryDirectory()
-        var options = Ledger.Options()
-        options.createWithOrigin = "stele.test/log"
-        options.idempotencyWindow = 1_000_000
-        let ledger = try Ledger(path: dir.path, options: options)
+        let ledger = try Fixture.create(dir, idempotencyWindow: 1_000_000)
         try ledger.adoptJournal()
         let writer = try JournalWriter(ledger: ledger)
         let t0 = Timestamp(microseconds: 1_800_000_000_000_000)

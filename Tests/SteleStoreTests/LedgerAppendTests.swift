@@ -104,10 +104,7 @@ struct LedgerAppendTests {
     @Test("idempotency keys expire after the window")
     func idempotencyWindow() throws {
         let dir = TemporaryDirectory()
-        var options = Ledger.Options()
-        options.createWithOrigin = "stele.test/log"
-        options.idempotencyWindow = 1_000_000
-        let ledger = try Ledger(path: dir.path, options: options)
+        let ledger = try Fixture.create(dir, idempotencyWindow: 1_000_000)
         let t0 = Timestamp(microseconds: 1_800_000_000_000_000)
         _ = try ledger.append([Fixture.login(1, id: "w")], now: { t0 })
         #expect(try ledger.append([Fixture.login(1, id: "w")], now: { t0.adding(microseconds: 500_000) })[0].get().duplicate)
