@@ -8,21 +8,21 @@ import Glibc
 /// low bits, with none of the per-operation SipHash a `Dictionary` runs, and a probe touches one
 /// contiguous slot array. Removal shifts later entries of the probe run back, so no tombstones build up.
 ///
-/// Growth never stops the caller for long. From three eighths full, each insert also zeroes a
-/// little of the next table, twice the size; past half full, that table takes the inserts and the
-/// keys move over a few slots at a time, with each later insert or removal. A `Dictionary`
-/// rehashes everything at once; at a few million keys that held the daemon's writer, and so every
-/// acknowledgement, for tenths of a second. (Zeroed memory straight from the kernel is no way out:
-/// a lookup that reads a page before anything wrote it maps the shared zero page, and the first
-/// write then replaces it, which makes the kernel interrupt every other processor running the
-/// process to flush its TLB, thousands of times per second.)
+/// Growth never stops the caller for long. At three eighths full the next table, twice the size,
+/// is allocated, and another thread has the kernel fault its pages in, a little after every few
+/// hundred inserts (all at once, it takes a processor away for as long as the whole table takes,
+/// and on a 2-core machine every acknowledgement feels that); past half full, that table
+/// takes the inserts and the keys move over a few slots at a time, with each later insert or
+/// removal. A `Dictionary` rehashes everything at once; at a few million keys that held the
+/// daemon's writer, and so every acknowledgement, for tenths of a second. (Leaving the pages to
+/// fault in as they are used is no way out: a lookup that reads a page before anything wrote it
+/// maps the shared zero page, and the first write then replaces it, which makes the kernel
+/// interrupt every other processor running the process to flush its TLB, thousands of times per
+/// second; and on a virtual machine each first touch of a page can cost a fault in the host too.)
 @_spi(Benchmarks) public final class KeyedHashTable {
     /// Slots each insert or removal moves from the old table while growing. With growth at half
     /// full, the old table is empty long before the new one is half full.
     private static let slotsMovedPerChange = 16
-    /// Bytes of the next table each insert zeroes; it is ready well before it is needed (a table of
-    /// c slots takes 24c bytes to double, with c/8 inserts to do it in).
-    private static let bytesZeroedPerInsert = 1024
 
     /// The number of keys held.
     @_spi(Benchmarks) public private(set) var count = 0
@@ -35,10 +35,15 @@ import Glibc
     /// runs stay intact until it is freed.
     private var old: SlotTable?
     private var moved = 0
-    /// The table the next growth moves to, once `table` is three eighths full; its first `zeroed`
-    /// bytes are empty slots, the rest not yet written.
+    /// The table the next growth moves to, once `table` is three eighths full, and how many of its
+    /// bytes have been handed to ``SlotTable/pager`` to fault in.
     private var next: SlotTable?
-    private var zeroed = 0
+    private var requested = 0
+    private var insertsSinceRequest = 0
+    /// Bytes of the next table to fault in per insert: the eighth of inserts before growth needs
+    /// 384 (24 bytes a slot, twice the slots), so it is ready well before it is used.
+    private static let bytesPerInsert = 512
+    private static let insertsPerRequest = 512
     /// The most keys the owner keeps: no next table is prepared that could only serve more.
     private let maximumCount: Int
 
@@ -46,7 +51,6 @@ import Glibc
     /// keeps at most `maximumCount` keys (more still fit, but no growth is prepared for them ahead).
     @_spi(Benchmarks) public init(capacity: Int = 1 << 12, maximumCount: Int = .max) {
         table = SlotTable(capacity: max(16, 1 << (Int.bitWidth - (capacity * 2 - 1).leadingZeroBitCount)))
-        table.zero(bytes: 0..<table.byteCount)
         self.maximumCount = maximumCount
     }
 
@@ -99,7 +103,7 @@ import Glibc
     func removeAll() {
         old?.free()
         old = nil
-        table.zero(bytes: 0..<table.byteCount)
+        table.clear()
         occupied = 0
         count = 0
     }
@@ -110,23 +114,26 @@ import Glibc
         return index
     }
 
-    /// Zeroes a little more of the next table, allocating it once `table` is three eighths full.
+    /// Allocates the next table once `table` is three eighths full, then has a little more of it
+    /// faulted in every ``insertsPerRequest`` inserts.
     private func prepareNext() {
         if next == nil {
             guard old == nil, occupied * 8 >= table.capacity * 3, maximumCount > table.capacity / 2 else { return }
             next = SlotTable(capacity: table.capacity * 2)
-            zeroed = 0
+            (requested, insertsSinceRequest) = (0, 0)
         }
-        guard let next, zeroed < next.byteCount else { return }
-        let end = min(next.byteCount, zeroed + Self.bytesZeroedPerInsert)
-        next.zero(bytes: zeroed..<end)
-        zeroed = end
+        guard let next, requested < next.byteCount else { return }
+        insertsSinceRequest += 1
+        guard insertsSinceRequest >= Self.insertsPerRequest else { return }
+        insertsSinceRequest = 0
+        let end = min(next.byteCount, requested + Self.bytesPerInsert * Self.insertsPerRequest)
+        next.faultIn(bytes: requested..<end)
+        requested = end
     }
 
     private func startGrowing() {
         let grown = next ?? SlotTable(capacity: table.capacity * 2)
-        if next == nil { zeroed = 0 }
-        grown.zero(bytes: zeroed..<grown.byteCount)  // nothing left, unless removals slowed the inserts
+        if next != nil { grown.faultIn(bytes: requested..<grown.byteCount) }  // if removals slowed the inserts
         next = nil
         old = table
         moved = 0
@@ -166,30 +173,52 @@ private struct SlotTable {
     let slots: UnsafeMutableBufferPointer<Slot>
     var capacity: Int { slots.count }
     private var mask: Int { slots.count - 1 }
+    var byteCount: Int { slots.count * MemoryLayout<Slot>.stride }
+    /// Tables from this size on are anonymous mappings rather than `malloc` blocks.
+    private static let mappedFrom = 1 << 20
+    private var mapped: Bool { byteCount >= Self.mappedFrom }
 
-    /// A table of `capacity` slots, not yet written: ``zero(bytes:)`` all of it before use.
+    /// Where large tables' pages are faulted in and freed: one thread, off the writer's.
+    private static let pager = DispatchQueue(label: "stele-idempotency-pages", qos: .utility)
+
+    /// A table of `capacity` empty slots. A large one is a fresh anonymous mapping, which the
+    /// kernel hands out zeroed, its pages not yet faulted in (``faultIn(bytes:)``).
     init(capacity: Int) {
-        guard let memory = malloc(capacity * MemoryLayout<Slot>.stride) else {
-            fatalError("out of memory for \(capacity) idempotency slots")
+        let bytes = capacity * MemoryLayout<Slot>.stride
+        let memory: UnsafeMutableRawPointer?
+        if bytes >= Self.mappedFrom {
+            let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            memory = mapping == MAP_FAILED ? nil : mapping
+        } else {
+            memory = calloc(capacity, MemoryLayout<Slot>.stride)
         }
+        guard let memory else { fatalError("out of memory for \(capacity) idempotency slots") }
         slots = UnsafeMutableBufferPointer(start: memory.bindMemory(to: Slot.self, capacity: capacity), count: capacity)
     }
 
-    var byteCount: Int { slots.count * MemoryLayout<Slot>.stride }
-
-    /// Makes the slots in this byte range empty.
-    func zero(bytes range: Range<Int>) {
-        memset(UnsafeMutableRawPointer(slots.baseAddress!) + range.lowerBound, 0, range.count)
+    /// Has ``pager`` fault in this byte range of a large table, writable: `MADV_POPULATE_WRITE`
+    /// never changes the memory's contents, so it may race with use. (Older kernels refuse the
+    /// advice; the pages then fault in as they are used.)
+    func faultIn(bytes range: Range<Int>) {
+        guard mapped, !range.isEmpty else { return }
+        let address = UInt(bitPattern: slots.baseAddress) + UInt(range.lowerBound)
+        let count = range.count
+        Self.pager.async { _ = madvise(UnsafeMutableRawPointer(bitPattern: address), count, 23 /* MADV_POPULATE_WRITE */) }
     }
 
-    func free() { Glibc.free(slots.baseAddress) }
+    /// Makes every slot empty.
+    func clear() { memset(slots.baseAddress!, 0, byteCount) }
+
+    func free() {
+        if mapped { munmap(slots.baseAddress, byteCount) } else { Glibc.free(slots.baseAddress) }
+    }
 
     /// Frees a large table on another thread: handing hundreds of megabytes back to the kernel
     /// takes milliseconds (about 10 ms for 96 MiB here), which the writer would otherwise wait out.
     func freeElsewhere() {
-        guard byteCount >= 1 << 20 else { return free() }
-        let address = UInt(bitPattern: slots.baseAddress)
-        DispatchQueue.global(qos: .utility).async { Glibc.free(UnsafeMutableRawPointer(bitPattern: address)) }
+        guard mapped else { return free() }
+        let (address, bytes) = (UInt(bitPattern: slots.baseAddress), byteCount)
+        Self.pager.async { _ = munmap(UnsafeMutableRawPointer(bitPattern: address), bytes) }
     }
 
     /// The slot holding `key` (removed keys of an old table included), or nil.
