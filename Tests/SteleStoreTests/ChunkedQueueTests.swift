@@ -14,7 +14,7 @@ struct ChunkedQueueTests {
             case 0..<6:
                 // Runs of up to three chunks' worth, so chunks fill, empty and are dropped.
                 let n = Int.random(in: 0...9000, using: &generator)
-                queue.append(contentsOf: next..<next + n)
+                queue.append(contentsOf: Array(next..<next + n))
                 reference += next..<next + n
                 next += n
             case 6..<8:
