@@ -55,9 +55,10 @@ import Glibc
     }
 
     deinit {
-        table.free()
-        old?.free()
-        next?.free()
+        // After any page requests still queued for these tables.
+        table.freeElsewhere()
+        old?.freeElsewhere()
+        next?.freeElsewhere()
     }
 
     /// The seq recorded for `key`.
@@ -101,7 +102,7 @@ import Glibc
 
     /// Forgets every key.
     func removeAll() {
-        old?.free()
+        old?.freeElsewhere()
         old = nil
         table.clear()
         occupied = 0

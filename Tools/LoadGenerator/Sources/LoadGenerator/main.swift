@@ -276,16 +276,6 @@ let threads = (0..<options.clients).map { c in
 threads.forEach { $0.start() }
 while threads.contains(where: { !$0.isFinished }) { usleep(50_000) }
 
-if let path = options.trace {
-    let requests = all.flatMap { zip($0.sendTimes, $0.latencies) }.sorted { $0.0 < $1.0 }
-    var text = ""
-    for (sent, latency) in requests {
-        text += String(format: "%.3f %.3f\n", Double(sent - measureStart) / 1e6, Double(latency) / 1e6)
-    }
-    do { try text.write(toFile: path, atomically: false, encoding: .utf8) } catch {
-        FileHandle.standardError.write(Data("LoadGenerator: cannot write the trace to \(path): \(error)\n".utf8))
-    }
-}
 let latencies = all.flatMap(\.latencies).sorted()
 let completed = all.reduce(0) { $0 + $1.completed }
 let errors = all.reduce(0) { $0 + $1.errors }
@@ -296,3 +286,16 @@ print(String(
     format: "op=%@ mode=%@ clients=%d rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d",
     options.op, options.mode, options.clients, options.rate > 0 ? String(Int(options.rate)) : "max", options.seconds,
     Double(completed) / options.seconds, percentile(0.5), percentile(0.99), percentile(0.999), errors))
+
+// Written after the summary line, so a trace that cannot be written loses nothing else.
+if let path = options.trace {
+    let requests = all.flatMap { zip($0.sendTimes, $0.latencies) }.sorted { $0.0 < $1.0 }
+    var text = ""
+    for (sent, latency) in requests {
+        text += String(format: "%.3f %.3f\n", Double(sent - measureStart) / 1e6, Double(latency) / 1e6)
+    }
+    do { try text.write(toFile: path, atomically: false, encoding: .utf8) } catch {
+        FileHandle.standardError.write(Data("LoadGenerator: cannot write the trace to \(path): \(error.localizedDescription)\n".utf8))
+        exit(1)
+    }
+}
