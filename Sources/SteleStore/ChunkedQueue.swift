@@ -25,8 +25,6 @@
     /// An empty queue.
     @_spi(Benchmarks) public init() {}
 
-    var isEmpty: Bool { count == 0 }
-
     /// The oldest element.
     @_spi(Benchmarks) public var first: Element? {
         count == 0 ? nil : chunks.isEmpty ? tail[head] : chunks[0][head]
