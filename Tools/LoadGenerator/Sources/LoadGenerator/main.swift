@@ -4,6 +4,10 @@
 //   --clients N        concurrent connections (default 4)
 //   --mode pipeline    each client keeps up to --window requests in flight (default)
 //   --mode wait        each client waits for each reply before sending the next (how most services log)
+//   --threads T        wait mode: the clients share T threads, each watching its connections with poll
+//                      (default 0: one blocking thread per client). Each client still has one request
+//                      in flight; the generator's own cost on the shared cores falls (no sleep and wakeup
+//                      of a thread per reply), so more of the machine measures the daemon
 //   --rate R           total requests per second, paced evenly across clients (pipeline mode; 0 = as fast as possible);
 //                      each request's latency counts from when it was due, so a late sender counts as latency
 //   --flush-us T       with --rate: write whatever is due every T microseconds in one write, as a client
@@ -28,13 +32,14 @@ struct Options {
     var op = "append"
     var flushMicroseconds = 0
     var trace: String?
+    var threads = 0
 }
 
 /// Prints `message` and the usage (the comment at the top of this file) and exits 2.
 func usage(_ message: String? = nil) -> Never {
     if let message { FileHandle.standardError.write(Data("LoadGenerator: \(message)\n".utf8)) }
     FileHandle.standardError.write(Data("""
-        usage: LoadGenerator [--clients N] [--mode pipeline|wait] [--window N] [--rate R] [--flush-us T]
+        usage: LoadGenerator [--clients N] [--mode pipeline|wait] [--threads T] [--window N] [--rate R] [--flush-us T]
                              [--op append|ping] [--seconds S] [--socket PATH] [--trace PATH]
 
         """.utf8))
@@ -60,6 +65,7 @@ while let flag = arguments.next() {
     case "--flush-us": options.flushMicroseconds = number(Int.self)
     case "--op" where value == "append" || value == "ping": options.op = value
     case "--trace": options.trace = value
+    case "--threads": options.threads = number(Int.self)
     default: usage("unknown option or value: \(flag) \(value)")
     }
 }
@@ -263,13 +269,27 @@ func runWaiting(client: Int, stats: ClientStats) throws {
     }
 }
 
+if options.threads > 0 && options.mode != "wait" { usage("--threads is for --mode wait") }
 let all = (0..<options.clients).map { _ in ClientStats() }
-let threads = (0..<options.clients).map { c in
-    Thread {
-        do {
-            if options.mode == "wait" { try runWaiting(client: c, stats: all[c]) } else { try runPipelining(client: c, stats: all[c]) }
-        } catch {
-            FileHandle.standardError.write(Data("client \(c): \(error)\n".utf8))
+let threads: [Thread]
+if options.threads > 0 {
+    // Clients c, c + T, c + 2T, ... share thread c; each keeps its own statistics.
+    threads = (0..<min(options.threads, options.clients)).map { t in
+        Thread {
+            let clients = Array(stride(from: t, to: options.clients, by: options.threads))
+            do { try runWaitingShared(clients: clients, stats: clients.map { all[$0] }) } catch {
+                FileHandle.standardError.write(Data("thread \(t): \(error)\n".utf8))
+            }
+        }
+    }
+} else {
+    threads = (0..<options.clients).map { c in
+        Thread {
+            do {
+                if options.mode == "wait" { try runWaiting(client: c, stats: all[c]) } else { try runPipelining(client: c, stats: all[c]) }
+            } catch {
+                FileHandle.standardError.write(Data("client \(c): \(error)\n".utf8))
+            }
         }
     }
 }
