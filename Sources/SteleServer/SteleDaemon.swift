@@ -77,7 +77,7 @@ public final class SteleDaemon {
         if !config.journal { ledger.detachJournal() }
         let committer = GroupCommitter(
             ledger: ledger, journal: journal, signer: signer, checkpoints: directory, stats: stats, logger: logger,
-            maximumBatch: config.maximumBatch, storeCommitInterval: config.storeCommitIntervalMilliseconds, signedSize: signedSize)
+            maximumBatch: config.maximumBatch, pollMicroseconds: config.writerPollMicroseconds, storeCommitInterval: config.storeCommitIntervalMilliseconds, signedSize: signedSize)
         committer.start()
         let context = DaemonContext(
             configuration: config, ledger: ledger, committer: committer,

@@ -79,6 +79,36 @@ struct DaemonJournalTests {
         #expect(bad.log.contains("\"journal\" must be true or false"), "\(bad.log)")
     }
 
+    @Test("waiting clients get the same answers whether the writer polls before sleeping or sleeps at once; the poll is bounded")
+    func writerPollKeepsEveryAnswer() throws {
+        for poll in [0, 10_000] {
+            let daemon = try DaemonProcess(config: #"{"writer_poll_us": \#(poll)}"#)
+            let seqs = Mutex<[Int]>([])
+            let socket = daemon.socket
+            let clients = (0..<4).map { client in
+                Thread {
+                    guard let connection = try? SteleConnection(socketPath: socket) else { return }
+                    for n in 0..<25 {
+                        guard let line = try? connection.request(login("poll\(poll)-\(client)-\(n)")),
+                            let answer = try? reply(line), answer["ok"] as? Bool == true, let seq = answer["seq"] as? Int
+                        else { return }
+                        seqs.withLock { $0.append(seq) }
+                    }
+                }
+            }
+            clients.forEach { $0.start() }
+            let deadline = Date().addingTimeInterval(30)
+            while clients.contains(where: { !$0.isFinished }) && Date() < deadline { usleep(10_000) }
+            // Every request answered once, each with its own place in the log.
+            #expect(seqs.withLock { $0.sorted() } == Array(0..<100), "writer_poll_us \(poll)")
+            #expect(daemon.stop() == 0)
+            #expect(try SteleBinary.run(["verify", "--data", daemon.data]).status == 0)
+        }
+        let bad = try DaemonProcess(config: #"{"writer_poll_us": 10001}"#, wait: false)
+        #expect(bad.waitForExit() == 2)
+        #expect(bad.log.contains("\"writer_poll_us\" must be an integer in 0...10000"), "\(bad.log)")
+    }
+
     @Test("stats report store commits apart from the latency of answering batches")
     func storeCommitStats() throws {
         let daemon = try DaemonProcess()
