@@ -303,8 +303,8 @@ func percentile(_ p: Double) -> Double {
     latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1e6
 }
 print(String(
-    format: "op=%@ mode=%@ clients=%d rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d",
-    options.op, options.mode, options.clients, options.rate > 0 ? String(Int(options.rate)) : "max", options.seconds,
+    format: "op=%@ mode=%@ clients=%d%@ rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d",
+    options.op, options.mode, options.clients, options.threads > 0 ? " threads=\(options.threads)" : "", options.rate > 0 ? String(Int(options.rate)) : "max", options.seconds,
     Double(completed) / options.seconds, percentile(0.5), percentile(0.99), percentile(0.999), errors))
 
 // Written after the summary line, so a trace that cannot be written loses nothing else.
