@@ -7,10 +7,9 @@
 # (every batch its own store transaction, answered after its commit). Each scenario runs pings
 # (the same socket, framing, decoder and reply path with no store behind them: what this machine's
 # transport allows), appends on the default daemon, and appends on the baseline, with the ratios of the
-# medians over STELE_BENCH_ROUNDS interleaved rounds (default 3). Two more daemons each differ from
-# the default in one setting, measured against it where that setting matters: one keeps every written
-# store page cached (`store_keep_written_pages`), one has its writer sleep at once after each batch
-# (`"writer_poll_us": 0`).
+# medians over STELE_BENCH_ROUNDS interleaved rounds (default 3). One more keeps every written store page
+# cached (`store_keep_written_pages`), measured against the default; and a fresh default daemon is
+# measured against one whose writer sleeps at once after each batch (`"writer_poll_us": 0`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-8}"
@@ -34,10 +33,12 @@ start() {  # start DIR [config]: a daemon whose files are all under DIR
 start "$work/journal"
 start "$work/baseline" '{"journal": false}'
 start "$work/keep" '{"store_keep_written_pages": true}'
+start "$work/polled"
 start "$work/nopoll" '{"writer_poll_us": 0}'
 socket="$work/journal/stele-data/stele.sock"
 baseline="$work/baseline/stele-data/stele.sock"
 keep="$work/keep/stele-data/stele.sock"
+polled="$work/polled/stele-data/stele.sock"
 nopoll="$work/nopoll/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
@@ -104,17 +105,18 @@ for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
 # thread each: the generator takes less of the two cores, so more of them measure the daemon.
 scenario --clients 32 --mode wait --threads 1
 # The writer's poll before sleeping (protocol.md, "Group commit") against a daemon whose writer sleeps
-# at once ("writer_poll_us": 0), waiting clients; the order alternates between rounds, as whichever
-# daemon runs first in a round tends to do better on this VM.
+# at once ("writer_poll_us": 0), waiting clients. Both daemons take only this load, so their stores
+# grow alike (the default daemon above has taken every earlier scenario's appends); the order
+# alternates between rounds, as whichever daemon runs first in a round tends to do better on this VM.
 for clients in 1 8 32; do
     polled=(); slept=()
     for r in $(seq "$rounds"); do
         if [ $((r % 2)) = 1 ]; then
-            polled+=("$("$load" --socket "$socket" --mode wait --clients "$clients" --seconds "$seconds")")
+            polled+=("$("$load" --socket "$polled" --mode wait --clients "$clients" --seconds "$seconds")")
             slept+=("$("$load" --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
         else
             slept+=("$("$load" --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
-            polled+=("$("$load" --socket "$socket" --mode wait --clients "$clients" --seconds "$seconds")")
+            polled+=("$("$load" --socket "$polled" --mode wait --clients "$clients" --seconds "$seconds")")
         fi
     done
     echo "$clients waiting, writer polls 100 µs: $(median eps "${polled[@]}")"
@@ -122,8 +124,9 @@ for clients in 1 8 32; do
     echo "  polls/sleeps = $(ratio "$(median eps "${polled[@]}")" "$(median eps "${slept[@]}")")   (medians of $rounds)"
     echo "  rounds, events/s: polls $(values eps "${polled[@]}"); sleeps $(values eps "${slept[@]}")"
 done
-for dir in journal baseline keep nopoll; do  # a benchmark must notice if its subject died
-    pid=${daemons[0]}; [ "$dir" = baseline ] && pid=${daemons[1]}; [ "$dir" = keep ] && pid=${daemons[2]}; [ "$dir" = nopoll ] && pid=${daemons[3]}
+dirs=(journal baseline keep polled nopoll)
+for i in "${!dirs[@]}"; do  # a benchmark must notice if its subject died
+    dir=${dirs[$i]}; pid=${daemons[$i]}
     kill -0 "$pid" 2>/dev/null || { echo "the $dir daemon died: $(tail -5 "$work/$dir/serve.log")" >&2; exit 1; }
 done
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
