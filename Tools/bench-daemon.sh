@@ -33,12 +33,12 @@ start() {  # start DIR [config]: a daemon whose files are all under DIR
 start "$work/journal"
 start "$work/baseline" '{"journal": false}'
 start "$work/keep" '{"store_keep_written_pages": true}'
-start "$work/polled"
+start "$work/fresh"
 start "$work/nopoll" '{"writer_poll_us": 0}'
 socket="$work/journal/stele-data/stele.sock"
 baseline="$work/baseline/stele-data/stele.sock"
 keep="$work/keep/stele-data/stele.sock"
-polled="$work/polled/stele-data/stele.sock"
+fresh="$work/fresh/stele-data/stele.sock"
 nopoll="$work/nopoll/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
@@ -112,11 +112,11 @@ for clients in 1 8 32; do
     polled=(); slept=()
     for r in $(seq "$rounds"); do
         if [ $((r % 2)) = 1 ]; then
-            polled+=("$("$load" --socket "$polled" --mode wait --clients "$clients" --seconds "$seconds")")
+            polled+=("$("$load" --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
             slept+=("$("$load" --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
         else
             slept+=("$("$load" --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
-            polled+=("$("$load" --socket "$polled" --mode wait --clients "$clients" --seconds "$seconds")")
+            polled+=("$("$load" --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
         fi
     done
     echo "$clients waiting, writer polls 100 µs: $(median eps "${polled[@]}")"
@@ -124,7 +124,7 @@ for clients in 1 8 32; do
     echo "  polls/sleeps = $(ratio "$(median eps "${polled[@]}")" "$(median eps "${slept[@]}")")   (medians of $rounds)"
     echo "  rounds, events/s: polls $(values eps "${polled[@]}"); sleeps $(values eps "${slept[@]}")"
 done
-dirs=(journal baseline keep polled nopoll)
+dirs=(journal baseline keep fresh nopoll)
 for i in "${!dirs[@]}"; do  # a benchmark must notice if its subject died
     dir=${dirs[$i]}; pid=${daemons[$i]}
     kill -0 "$pid" 2>/dev/null || { echo "the $dir daemon died: $(tail -5 "$work/$dir/serve.log")" >&2; exit 1; }

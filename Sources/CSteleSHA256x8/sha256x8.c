@@ -2,12 +2,12 @@
 //
 // Hand-written because libcrypto, the library Stele uses for hashing, keeps its multi-buffer
 // SHA-256 (sha256_multi_block) internal: every appended event needs one salted digest per body
-// field, and hashing them side by side costs about a third of hashing them one after another on the
-// AMD EPYC hosts this was measured on (no SHA extensions), and still under half with libcrypto's
+// field, and hashing them side by side costs about a third of hashing them one after another on
+// the AMD EPYC hosts this was measured on (no SHA extensions), and still under half of libcrypto's
 // SHA-NI code on an Intel Xeon that has them (eight 40-120 byte messages: 2.1 µs against 4.5 µs;
-// three: about even, so fewer than three go one at a time). Checked against libcrypto on random inputs of every
-// length class in SteleCryptoTests. Compiled for AVX2 per function (target attribute), selected
-// at run time, so the package builds and runs on any x86-64.
+// three: about even, so fewer than three go one at a time). Checked against libcrypto on random
+// inputs of every length class in SteleCryptoTests. Compiled for AVX2 per function (target
+// attribute), selected at run time, so the package builds and runs on any x86-64.
 #include "stele_sha256x8.h"
 
 #include <string.h>

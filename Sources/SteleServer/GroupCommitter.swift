@@ -119,10 +119,10 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// Waits up to `pollNanoseconds` for something to be queued without sleeping, giving the CPU to
-    /// any other thread that wants it at each turn. A writer asleep on the condition costs each
-    /// wake-up a system call on the submitting event loop and a thread wake-up before the next batch
-    /// starts; clients that wait for each reply send their next request within a few tens of
-    /// microseconds of their answer, so on this path most batches start without either.
+    /// any other thread that wants it at each turn. A writer asleep on the condition is woken by a
+    /// system call on the submitting event loop and then waits to be scheduled; a request that
+    /// arrives while the writer polls starts its batch with neither (`Tools/bench-daemon.sh`
+    /// compares waiting clients against a writer that sleeps at once).
     private func pollBeforeSleeping() {
         guard pollNanoseconds > 0, queuedCount.load(ordering: .acquiring) == 0 else { return }
         let deadline = DispatchTime.now().uptimeNanoseconds + pollNanoseconds

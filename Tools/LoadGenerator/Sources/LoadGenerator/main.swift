@@ -21,6 +21,7 @@
 //                      acknowledgements cluster in time, for finding what stalled
 import Foundation
 import SteleClient
+import Synchronization
 
 struct Options {
     var clients = 4
@@ -270,6 +271,9 @@ func runWaiting(client: Int, stats: ClientStats) throws {
 }
 
 if options.threads > 0 && options.mode != "wait" { usage("--threads is for --mode wait") }
+/// Set when a client could not connect or its connection failed: the run still prints what it
+/// measured, then exits 1, so a script does not take a broken run for a slow one.
+let clientFailed = Atomic<Bool>(false)
 let all = (0..<options.clients).map { _ in ClientStats() }
 let threads: [Thread]
 if options.threads > 0 {
@@ -279,6 +283,7 @@ if options.threads > 0 {
             let clients = Array(stride(from: t, to: options.clients, by: options.threads))
             do { try runWaitingShared(clients: clients, stats: clients.map { all[$0] }) } catch {
                 FileHandle.standardError.write(Data("thread \(t): \(error)\n".utf8))
+                clientFailed.store(true, ordering: .relaxed)
             }
         }
     }
@@ -289,6 +294,7 @@ if options.threads > 0 {
                 if options.mode == "wait" { try runWaiting(client: c, stats: all[c]) } else { try runPipelining(client: c, stats: all[c]) }
             } catch {
                 FileHandle.standardError.write(Data("client \(c): \(error)\n".utf8))
+                clientFailed.store(true, ordering: .relaxed)
             }
         }
     }
@@ -319,3 +325,4 @@ if let path = options.trace {
         exit(1)
     }
 }
+if clientFailed.load(ordering: .relaxed) { exit(1) }
