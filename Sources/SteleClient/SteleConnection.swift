@@ -24,6 +24,11 @@ public final class SteleConnection: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// The connection's socket, for a caller that waits on several connections at once (`poll(2)`
+    /// for `POLLIN`) and then calls ``receive()`` on a ready one. Read and write only through this
+    /// connection: it keeps received bytes that ``receive()`` has not yet returned.
+    public var descriptor: Int32 { fd }
+
     /// Sends one request line (a newline is added).
     public func send(_ line: String) throws {
         try send(bytes: Array(line.utf8) + [0x0A])
