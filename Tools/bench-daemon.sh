@@ -41,6 +41,9 @@ keep="$work/keep/stele-data/stele.sock"
 fresh="$work/fresh/stele-data/stele.sock"
 nopoll="$work/nopoll/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
+# The scheduling floor, measured while the daemons are idle: every acknowledgement takes several
+# thread wake-ups, each at least this late (WakeLateness.swift).
+Tools/StoreBenchmark/.build/release/StoreBenchmark --wakeups 20000
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
 ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
 # Each measurement runs STELE_BENCH_ROUNDS times (default 3), the variants interleaved, and the median
@@ -74,7 +77,9 @@ scenario() {
     last=$append
 }
 half() {  # half LABEL ARGS...: the median p99 of the rounds at half the pipelined rate, appends and
-    # (the baseline: the same socket, pacing and client with no store behind them) pings, interleaved
+    # (the baseline: the same socket, pacing and client with no store behind them) pings, interleaved.
+    # Each line ends with how late the generator itself wrote its requests (late_p50, late_p99): a
+    # request's latency counts from when it was due, so that much of it is the generator's own.
     local label=$1 runs=() pings=()
     shift
     for _ in $(seq "$rounds"); do

@@ -9,7 +9,9 @@
 //                      in flight; the generator's own cost on the shared cores falls (no sleep and wakeup
 //                      of a thread per reply), so more of the machine measures the daemon
 //   --rate R           total requests per second, paced evenly across clients (pipeline mode; 0 = as fast as possible);
-//                      each request's latency counts from when it was due, so a late sender counts as latency
+//                      each request's latency counts from when it was due, so a late sender counts as latency;
+//                      the summary then ends with how late the generator wrote its requests (late_p50,
+//                      late_p99, ms): the part of the latency that is the generator's own thread waking late
 //   --flush-us T       with --rate: write whatever is due every T microseconds in one write, as a client
 //                      library with a send queue does (default 0: each request is its own write, sent when due)
 //   --op ping          send pings instead of appends: the same socket, framing and decoder with no
@@ -152,6 +154,7 @@ func isOK(_ line: UnsafeRawBufferPointer) -> Bool {
 final class ClientStats: @unchecked Sendable {
     var latencies: [UInt64] = []  // nanoseconds, requests sent inside the measured window
     var sendTimes: [UInt64] = []  // with --trace: when each of them was sent (or due)
+    var lateness: [UInt64] = []  // paced: how long after it was due each request was written (nanoseconds)
     var completed = 0
     var errors = 0
 }
@@ -175,6 +178,7 @@ func runPipelining(client: Int, stats: ClientStats) throws {
     defer { sentAt.deallocate() }
     let senderFinished = DispatchSemaphore(value: 0)
     nonisolated(unsafe) var sent = 0  // written by the sender before it signals `senderFinished`
+    nonisolated(unsafe) var lateness: [UInt64] = []  // likewise
     let sender = Thread {
         var n = 0
         var batch: [UInt8] = []
@@ -183,9 +187,16 @@ func runPipelining(client: Int, stats: ClientStats) throws {
         let flush = UInt64(options.flushMicroseconds) * 1000
         var nextFlush = start
         func due(_ n: Int) -> UInt64 { start + UInt64(Double(n) / perClientRate * 1e9) }
+        // Requests gathered since the last write, by due time: a paced write records how late each was.
+        var gathered: [UInt64] = []
         func send() {
             try? connection.send(bytes: batch)
             batch.removeAll(keepingCapacity: true)
+            if perClientRate > 0 {
+                let t = now()
+                for due in gathered where due >= measureStart && due < measureEnd { lateness.append(t > due ? t - due : 0) }
+                gathered.removeAll(keepingCapacity: true)
+            }
         }
         func add() {
             if n % windowUnit == 0 {
@@ -196,6 +207,7 @@ func runPipelining(client: Int, stats: ClientStats) throws {
             }
             // Paced requests count from when they were due: a late sender is latency too.
             sentAt[n] = perClientRate > 0 ? due(n) : now()
+            if perClientRate > 0 { gathered.append(due(n)) }
             request(client: client, n: n, into: &batch)
             n += 1
         }
@@ -219,7 +231,7 @@ func runPipelining(client: Int, stats: ClientStats) throws {
                 nextFlush += flush * ((t - nextFlush) / flush + 1)
             }
         }
-        if !batch.isEmpty { try? connection.send(bytes: batch) }
+        if !batch.isEmpty { send() }
         connection.finishSending()
         sent = n
         senderFinished.signal()
@@ -232,6 +244,7 @@ func runPipelining(client: Int, stats: ClientStats) throws {
     defer {
         for _ in 0...(units + capacity / windowUnit) { window.signal() }
         senderFinished.wait()
+        stats.lateness = lateness
         if index < sent {
             FileHandle.standardError.write(Data("client \(client): the connection ended after \(index) of \(sent) replies\n".utf8))
         }
@@ -305,13 +318,19 @@ while threads.contains(where: { !$0.isFinished }) { usleep(50_000) }
 let latencies = all.flatMap(\.latencies).sorted()
 let completed = all.reduce(0) { $0 + $1.completed }
 let errors = all.reduce(0) { $0 + $1.errors }
-func percentile(_ p: Double) -> Double {
-    latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1e6
+func percentile(_ p: Double, of values: [UInt64] = latencies) -> Double {
+    values.isEmpty ? 0 : Double(values[min(values.count - 1, Int(Double(values.count) * p))]) / 1e6
 }
+// Paced runs: how late the generator itself wrote requests (each one's latency counts from when it
+// was due, so this part of it is the generator's, not the daemon's: its thread woke late).
+let lateness = all.flatMap(\.lateness).sorted()
+let senderLateness = options.rate > 0
+    ? String(format: "  sender late ms late_p50=%.3f late_p99=%.3f", percentile(0.5, of: lateness), percentile(0.99, of: lateness)) : ""
+
 print(String(
-    format: "op=%@ mode=%@ clients=%d%@ rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d",
+    format: "op=%@ mode=%@ clients=%d%@ rate=%@ seconds=%.0f  events/s=%.0f  ack latency ms p50=%.3f p99=%.3f p99.9=%.3f  errors=%d%@",
     options.op, options.mode, options.clients, options.threads > 0 ? " threads=\(options.threads)" : "", options.rate > 0 ? String(Int(options.rate)) : "max", options.seconds,
-    Double(completed) / options.seconds, percentile(0.5), percentile(0.99), percentile(0.999), errors))
+    Double(completed) / options.seconds, percentile(0.5), percentile(0.99), percentile(0.999), errors, senderLateness))
 
 // Written after the summary line, so a trace that cannot be written loses nothing else.
 if let path = options.trace {

@@ -84,6 +84,12 @@ if let flag = CommandLine.arguments.firstIndex(of: "--requests") {
     exit(0)
 }
 
+if let flag = CommandLine.arguments.firstIndex(of: "--wakeups") {
+    let count = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 20_000
+    WakeLateness.run(count: max(1, count))
+    exit(0)
+}
+
 var plan: [(batch: Int, total: Int)] = [(1, 2_000), (10, 20_000), (100, 100_000), (1000, 300_000)]
 // STELE_BENCH_BATCHES=1000 (comma-separated) runs only those rows, e.g. under a profiler.
 if let only = ProcessInfo.processInfo.environment["STELE_BENCH_BATCHES"] {
