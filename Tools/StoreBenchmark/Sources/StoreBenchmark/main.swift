@@ -32,10 +32,22 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+/// The positive count given after the option at `flag`, or `fallback` when none is given; anything
+/// else stops the benchmark with a usage error (exit 2) instead of a crash.
+func count(after flag: Int, default fallback: Int) -> Int {
+    guard CommandLine.arguments.count > flag + 1 else { return fallback }
+    let text = CommandLine.arguments[flag + 1]
+    guard let value = Int(text), value > 0 else {
+        FileHandle.standardError.write(Data("StoreBenchmark: \(CommandLine.arguments[flag]) needs a positive count, not \"\(text)\"\n".utf8))
+        exit(2)
+    }
+    return value
+}
+
 // `--proofs N`: build an N-entry store (default 1,000,000) and check roots, inclusion and consistency
 // proofs at random sizes against a Merkle tree rebuilt in memory from the receipts' leaf hashes.
 if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
-    let total = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 1_000_000
+    let total = count(after: flag, default: 1_000_000)
     let directory = temporaryDirectory()
     var options = Ledger.Options()
     options.createWithOrigin = "bench.example/proofs"
@@ -73,20 +85,20 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
 }
 
 if let flag = CommandLine.arguments.firstIndex(of: "--idempotency-table") {
-    let count = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 8_000_000
+    let count = count(after: flag, default: 8_000_000)
     IdempotencyTableGrowth.run(keys: count, rounds: 3)
     exit(0)
 }
 
 if let flag = CommandLine.arguments.firstIndex(of: "--requests") {
-    let count = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 200_000
+    let count = count(after: flag, default: 200_000)
     try RequestPath.run(count: count, rounds: 5)
     exit(0)
 }
 
 if let flag = CommandLine.arguments.firstIndex(of: "--wakeups") {
-    let count = CommandLine.arguments.count > flag + 1 ? Int(CommandLine.arguments[flag + 1])! : 20_000
-    WakeLateness.run(count: max(1, count))
+    let count = count(after: flag, default: 20_000)
+    WakeLateness.run(count: count)
     exit(0)
 }
 
