@@ -5,9 +5,9 @@ import PackageDescription
 
 let package = Package(
     name: "LoadGenerator",
-    dependencies: [.package(path: "../..")],
+    dependencies: [.package(name: "stele", path: "../..")],
     targets: [
-        .executableTarget(name: "LoadGenerator", dependencies: [.product(name: "SteleClient", package: "main")])
+        .executableTarget(name: "LoadGenerator", dependencies: [.product(name: "SteleClient", package: "stele")])
     ],
     // A measuring tool built from plain threads and locks; strict concurrency checking adds nothing here.
     swiftLanguageModes: [.v5]

@@ -5,15 +5,15 @@ import PackageDescription
 
 let package = Package(
     name: "StoreBenchmark",
-    dependencies: [.package(path: "../..")],
+    dependencies: [.package(name: "stele", path: "../..")],
     targets: [
         .executableTarget(
             name: "StoreBenchmark",
             dependencies: [
-                .product(name: "SteleStore", package: "main"),
-                .product(name: "SteleCore", package: "main"),
-                .product(name: "SteleLMDB", package: "main"),
-                .product(name: "SteleProtocol", package: "main"),
+                .product(name: "SteleStore", package: "stele"),
+                .product(name: "SteleCore", package: "stele"),
+                .product(name: "SteleLMDB", package: "stele"),
+                .product(name: "SteleProtocol", package: "stele"),
             ]
         )
     ]
