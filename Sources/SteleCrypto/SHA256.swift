@@ -30,6 +30,13 @@ public final class SHA256 {
         return finish()
     }
 
+    /// The digest of one buffer, written to the 32 bytes at `out`.
+    func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
+        stele_sha256_init(context)
+        if bytes.count > 0 { stele_sha256_update(context, bytes.baseAddress, bytes.count) }
+        stele_sha256_final(context, out.assumingMemoryBound(to: UInt8.self))
+    }
+
     /// The digest of a byte array.
     public func hash(_ bytes: [UInt8]) -> SHA256Digest {
         bytes.withUnsafeBytes { hash($0) }

@@ -14,6 +14,7 @@ let package = Package(
                 .product(name: "SteleCore", package: "stele"),
                 .product(name: "SteleLMDB", package: "stele"),
                 .product(name: "SteleProtocol", package: "stele"),
+                .product(name: "SteleCrypto", package: "stele"),
             ]
         )
     ]

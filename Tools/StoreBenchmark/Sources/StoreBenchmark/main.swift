@@ -102,6 +102,11 @@ if let flag = CommandLine.arguments.firstIndex(of: "--wakeups") {
     exit(0)
 }
 
+if let flag = CommandLine.arguments.firstIndex(of: "--field-hashes") {
+    FieldHashes.run(events: count(after: flag, default: 200_000), rounds: 5)
+    exit(0)
+}
+
 var plan: [(batch: Int, total: Int)] = [(1, 2_000), (10, 20_000), (100, 100_000), (1000, 300_000)]
 // STELE_BENCH_BATCHES=1000 (comma-separated) runs only those rows, e.g. under a profiler.
 if let only = ProcessInfo.processInfo.environment["STELE_BENCH_BATCHES"] {
