@@ -4,7 +4,7 @@
 //
 // Layers, each depending only on the ones above it in this list:
 //   CLMDB, COpenSSL, CSteleLinux   thin C modules; nothing but the wrappers below import them
-//   CSteleSHA256x8                 eight-lane AVX2 SHA-256 (libcrypto keeps its multi-buffer code internal)
+//   CSteleSHA256x8                 eight-lane AVX2 SHA-256 (libcrypto keeps its multi-buffer code internal), used without SHA-NI
 //   CSteleCRC32C                   CRC-32C with SSE 4.2 (the journal's record checksum; no library here offers it)
 //   SteleCrypto                    SHA-256 and Ed25519 over libcrypto (the only importer of COpenSSL)
 //   SteleLMDB                      a small owner of LMDB environments and transactions (the only importer of CLMDB)
