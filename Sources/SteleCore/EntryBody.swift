@@ -138,9 +138,10 @@ public struct EntryBody: Hashable, Sendable {
 
     /// ``seal(values:using:randomness:)`` for fields given as a list.
     /// - Throws: ``EntryFormatError`` for an invalid or repeated field name.
-    public static func seal(fields unsorted: [PlainField], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
-        var fields = unsorted
-        for field in fields { try validate(name: field.name) }
+    /// (`fields` is consumed: sorted in place rather than copied.)
+    public static func seal(fields unsorted: consuming [PlainField], using sha: SHA256, randomness: SecureRandomPool? = nil) throws -> Sealed {
+        var fields = consume unsorted
+        for n in fields.indices { try validate(name: fields[n].name) }
         // Valid names are ASCII, for which String order is byte order.
         fields.sort { $0.name < $1.name }
         for n in fields.indices.dropFirst() where fields[n].name == fields[n - 1].name {

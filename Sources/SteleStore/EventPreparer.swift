@@ -7,8 +7,20 @@ import SteleCrypto
 ///
 /// A reference type: prepared events are queued, batched and handed between threads, and copying a
 /// reference costs one retain where copying the event's many strings would cost one each.
+///
+/// It keeps of the event only what committing needs: the decoded event (its attribute tree and
+/// strings) is freed on the thread that prepared it, while its memory is still in that core's
+/// cache, rather than on whichever thread frees the batch. A retried id is compared with the
+/// original entry through the sealed body record (``Ledger/sameEvent(_:_:)``).
 public final class PreparedEvent: Sendable {
-    let event: Event
+    /// The event's kind, as in the header.
+    let kind: String
+    /// The authenticated source, as in the header.
+    let source: String
+    /// The client's idempotency key, if given.
+    let id: String?
+    /// How long after `ts` the body is kept, in microseconds (nil: not fixed at append time).
+    let retention: Int64?
     let bodyBytes: [UInt8]
     let commitment: SHA256Digest
     let idempotencyKey: KeyedHash?
@@ -27,7 +39,10 @@ public final class PreparedEvent: Sendable {
     ) {
         self.headerTemplate = EntryHeaderTemplate(
             kind: event.kind, retentionClass: event.retentionClass, source: event.source, bodyCommitment: commitment, using: sha)
-        self.event = event
+        self.kind = event.kind
+        self.source = event.source
+        self.id = event.id
+        self.retention = event.retention
         self.bodyBytes = bodyBytes
         self.commitment = commitment
         self.idempotencyKey = idempotencyKey

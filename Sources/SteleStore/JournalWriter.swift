@@ -123,7 +123,7 @@ public final class JournalWriter: @unchecked Sendable {
                 let clock = now()
                 let ts = Timestamp(microseconds: max(clock.microseconds, head.lastTimestamp.microseconds &+ 1))
                 let header = event.headerTemplate.bytes(
-                    prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: event.event.retention.map { ts.adding(microseconds: $0) })
+                    prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: event.retention.map { ts.adding(microseconds: $0) })
                 let leaf = event.headerTemplate.leafHash(of: header, using: sha)
                 let entry = JournalEntry(
                     seq: seq, timestamp: ts, idempotencyKey: event.idempotencyKey, actorHash: event.actorHash,
@@ -164,8 +164,8 @@ public final class JournalWriter: @unchecked Sendable {
         } else {
             stored = try ledger.entry(seq)
         }
-        guard Ledger.sameEvent(stored, event.event) else {
-            return .failure(LedgerError(.idempotencyConflict, "id \"\(event.event.id!)\" was already used for a different event"))
+        guard Ledger.sameEvent(stored, event) else {
+            return .failure(LedgerError(.idempotencyConflict, "id \"\(event.id ?? "")\" was already used for a different event"))
         }
         return .success(Receipt(seq: seq, leafHash: MerkleHasher().leafHash(stored.headerBytes), header: stored.headerBytes, duplicate: true))
     }

@@ -24,7 +24,7 @@ extension Ledger {
         pipeline.startHelper(preparers[1])
         defer {
             pipeline.finish()
-            // Freeing a batch's prepared events (records, templates, event copies) is left to another
+            // Freeing a batch's prepared events (records and templates) is left to another
             // thread, off the caller's path.
             DispatchQueue.global().async { withExtendedLifetime(pipeline) {} }
         }
@@ -172,15 +172,16 @@ extension Ledger {
         }
     }
 
-    /// True when the stored entry records the same event: same kind, source and field names, and equal
-    /// values wherever the stored field is still disclosed. (Checked only when an id repeats, so
-    /// the append path never hashes event content twice.)
-    static func sameEvent(_ stored: StoredEntry, _ event: Event) -> Bool {
-        let values = event.bodyValues
-        guard stored.header.kind == event.kind, stored.header.source == event.source,
-            Set(stored.body.fields.keys) == Set(values.keys)
+    /// True when the stored entry records the same event as `prepared`: same kind, source and field
+    /// names, and equal values wherever the stored field is still disclosed. Checked only when an id
+    /// repeats, so the append path never hashes or parses event content twice; the values are read
+    /// back from the prepared body record (its salts are new, its values are the event's).
+    static func sameEvent(_ stored: StoredEntry, _ prepared: PreparedEvent) -> Bool {
+        guard stored.header.kind == prepared.kind, stored.header.source == prepared.source,
+            let body = try? EntryBody(parsing: prepared.bodyBytes),
+            Set(stored.body.fields.keys) == Set(body.fields.keys)
         else { return false }
-        return stored.body.fields.allSatisfy { name, field in field.value.map { $0 == values[name] } ?? true }
+        return stored.body.fields.allSatisfy { name, field in field.value.map { $0 == body.fields[name]?.value } ?? true }
     }
 
     private func appendOne(
@@ -188,15 +189,15 @@ extension Ledger {
     ) throws -> Result<Receipt, LedgerError> {
         if let key = prepared.idempotencyKey, let seq = state.idempotency.seq(for: key) {
             let stored = try entry(seq, txn: txn)
-            guard Self.sameEvent(stored, prepared.event) else {
-                return .failure(LedgerError(.idempotencyConflict, "id \"\(prepared.event.id!)\" was already used for a different event"))
+            guard Self.sameEvent(stored, prepared) else {
+                return .failure(LedgerError(.idempotencyConflict, "id \"\(prepared.id ?? "")\" was already used for a different event"))
             }
             return .success(Receipt(seq: seq, leafHash: state.merkle.leafHash(stored.headerBytes), header: stored.headerBytes, duplicate: true))
         }
         let seq = head.size
         let ts = Timestamp(microseconds: max(now.microseconds, head.lastTimestamp.microseconds &+ 1))
         let headerBytes = prepared.headerTemplate.bytes(
-            prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: prepared.event.retention.map { ts.adding(microseconds: $0) })
+            prev: head.lastLeaf, seq: seq, timestamp: ts, retainUntil: prepared.retention.map { ts.adding(microseconds: $0) })
         let leaf = prepared.headerTemplate.leafHash(of: headerBytes, using: state.sha)
         try storeEntry(
             seq: seq, timestamp: ts, leaf: leaf, header: headerBytes, body: prepared.bodyBytes,

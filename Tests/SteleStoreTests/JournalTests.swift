@@ -45,6 +45,39 @@ struct JournalTests {
         #expect(after[0].seq == 1000)
     }
 
+    @Test("through the journal, a retried id is compared with its original by value, whether the original is in this batch, the journal or the store")
+    func journaledRetryComparedByValue() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        try ledger.adoptJournal()
+        let writer = try JournalWriter(ledger: ledger)
+        let original = Fixture.login(1, id: "abc")
+        var changed = original
+        changed.attributes["ip"] = .string("198.51.100.1")
+        var journaledEntries: [JournalEntry] = []
+        func outcomes(_ events: [Event]) throws -> [Result<Receipt, LedgerError>] {
+            let outcome = try writer.append(prepared: ledger.prepare(events))
+            journaledEntries += outcome.entries
+            return outcome.results
+        }
+        // The original earlier in the same batch.
+        let sameBatch = try outcomes([original, original, changed])
+        #expect(try sameBatch[1].get().duplicate)
+        #expect(throws: LedgerError.self) { try sameBatch[2].get() }
+        // The original journaled but not yet in the store.
+        let journaled = try outcomes([changed, original])
+        #expect(throws: LedgerError.self) { try journaled[0].get() }
+        #expect(try journaled[1].get().duplicate)
+        #expect(try journaled[1].get().seq == sameBatch[0].get().seq)
+        // The original in the store, and no longer in the journal's memory.
+        try ledger.apply(journaledEntries)
+        writer.markApplied(size: try ledger.size)
+        let stored = try outcomes([changed, original])
+        #expect(throws: LedgerError.self) { try stored[0].get() }
+        #expect(try stored[1].get().duplicate)
+        #expect(try ledger.size == 1)
+    }
+
     /// A new store in `dir` whose journal holds two records (entries 0–3, then 4–5), acknowledged
     /// and, if `applied`, committed to the store.
     private func twoJournalRecords(_ dir: TemporaryDirectory, applied: Bool) throws {

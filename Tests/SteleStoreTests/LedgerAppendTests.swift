@@ -101,6 +101,31 @@ struct LedgerAppendTests {
         #expect(try ledger.size == 3)
     }
 
+    @Test("a retried id is compared with its original by value: any changed, added or missing field is a conflict; a field redacted since matches anything")
+    func retryComparedByValue() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Fixture.create(dir)
+        let original = Fixture.login(1, id: "abc")
+        _ = try ledger.append([original])[0].get()
+        var changedValue = original
+        changedValue.attributes["ip"] = .string("198.51.100.1")
+        var addedField = original
+        addedField.attributes["method"] = .string("password")
+        var missingField = original
+        missingField.attributes["user_agent"] = nil
+        var addedOccurred = original
+        addedOccurred.occurred = Timestamp(microseconds: 1_800_000_000_000_000)
+        for variant in [changedValue, addedField, missingField, addedOccurred] {
+            #expect(throws: LedgerError.self) { try ledger.append([variant])[0].get() }
+        }
+        #expect(try ledger.append([original])[0].get().duplicate)
+        // After the ip is redacted, a retry carrying any ip still matches: the stored value is gone.
+        _ = try ledger.redact(seq: 0, fields: ["ip"])
+        #expect(try ledger.append([changedValue])[0].get().duplicate)
+        #expect(throws: LedgerError.self) { try ledger.append([addedField])[0].get() }
+        #expect(try ledger.size == 1)
+    }
+
     @Test("idempotency keys expire after the window")
     func idempotencyWindow() throws {
         let dir = TemporaryDirectory()
