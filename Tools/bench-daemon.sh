@@ -44,6 +44,22 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 # The scheduling floor, measured while the daemons are idle: every acknowledgement takes several
 # thread wake-ups, each at least this late (WakeLateness.swift).
 Tools/StoreBenchmark/.build/release/StoreBenchmark --wakeups 20000
+# Runs the load generator once all daemons are idle: after a pipelined run a store thread still has
+# seconds of journaled entries to commit, and a run started meanwhile would share the two cores with
+# it (a daemon's store is idle once its tree_size holds still for 0.2 s; at most 10 s is waited).
+measure() {
+    local sock last now
+    for sock in "$socket" "$baseline" "$keep" "$fresh" "$nopoll"; do
+        last=""
+        for _ in $(seq 50); do
+            now=$(.build/release/stele status --socket "$sock" | sed -E 's/.*"tree_size":([0-9]+).*/\1/')
+            [ "$now" = "$last" ] && break
+            last=$now
+            sleep 0.2
+        done
+    done
+    "$load" "$@"
+}
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
 ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
 # Each measurement runs STELE_BENCH_ROUNDS times (default 3), the variants interleaved, and the median
@@ -64,9 +80,9 @@ values() {  # values KEY LINE...: each run's events/s or p99, in order
 scenario() {
     local pings=() appends=() bases=() ping append base
     for _ in $(seq "$rounds"); do
-        pings+=("$("$load" --socket "$socket" --op ping --seconds "$seconds" "$@")")
-        appends+=("$("$load" --socket "$socket" --seconds "$seconds" "$@")")
-        bases+=("$("$load" --socket "$baseline" --seconds "$seconds" "$@")")
+        pings+=("$(measure --socket "$socket" --op ping --seconds "$seconds" "$@")")
+        appends+=("$(measure --socket "$socket" --seconds "$seconds" "$@")")
+        bases+=("$(measure --socket "$baseline" --seconds "$seconds" "$@")")
     done
     ping=$(median eps "${pings[@]}"); append=$(median eps "${appends[@]}"); base=$(median eps "${bases[@]}")
     echo "pings:                      $ping"
@@ -83,8 +99,8 @@ half() {  # half LABEL ARGS...: the median p99 of the rounds at half the pipelin
     local label=$1 runs=() pings=()
     shift
     for _ in $(seq "$rounds"); do
-        pings+=("$("$load" --socket "$socket" --op ping --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")")
-        runs+=("$("$load" --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")")
+        pings+=("$(measure --socket "$socket" --op ping --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")")
+        runs+=("$(measure --socket "$socket" --clients 4 --seconds "$seconds" --rate $((rate / 2)) "$@")")
     done
     echo "$label$(median p99 "${runs[@]}")"
     echo "  pings at the same rate:   $(median p99 "${pings[@]}")"
@@ -96,8 +112,8 @@ rate=$(echo "$last" | eps)
 # cached, as the kernel would: 4 pipelining clients, interleaved.
 released=(); kept=()
 for _ in $(seq "$rounds"); do
-    released+=("$("$load" --socket "$socket" --clients 4 --seconds "$seconds")")
-    kept+=("$("$load" --socket "$keep" --clients 4 --seconds "$seconds")")
+    released+=("$(measure --socket "$socket" --clients 4 --seconds "$seconds")")
+    kept+=("$(measure --socket "$keep" --clients 4 --seconds "$seconds")")
 done
 echo "written store pages released: $(median eps "${released[@]}")"
 echo "written store pages kept:     $(median eps "${kept[@]}")"
@@ -117,11 +133,11 @@ for clients in 1 8 32; do
     polled=(); slept=()
     for r in $(seq "$rounds"); do
         if [ $((r % 2)) = 1 ]; then
-            polled+=("$("$load" --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
-            slept+=("$("$load" --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
+            polled+=("$(measure --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
+            slept+=("$(measure --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
         else
-            slept+=("$("$load" --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
-            polled+=("$("$load" --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
+            slept+=("$(measure --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
+            polled+=("$(measure --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
         fi
     done
     echo "$clients waiting, writer polls 100 µs: $(median eps "${polled[@]}")"
