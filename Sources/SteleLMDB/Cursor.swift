@@ -29,6 +29,18 @@ public struct Cursor {
     /// The record before the current one.
     public mutating func previous() throws -> Record? { var k = MDB_val(); return try move(MDB_PREV, &k) }
 
+    /// Stores `value` under `key`, which must sort after every key in the database (LMDB's
+    /// `MDB_APPEND`; otherwise this throws `keyExists`), and leaves the cursor on the new record.
+    ///
+    /// Appending through one cursor is what makes a run of appends cheap: the cursor stays on the
+    /// last leaf page, where ``Transaction/put(_:key:value:mode:)`` (a fresh cursor each time)
+    /// searches down from the root for every record.
+    public mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_cursor_put(cursor, &k, &v, UInt32(MDB_APPEND)), "write to \(name)")
+    }
+
     /// Deletes the record at the cursor.
     public mutating func deleteCurrent() throws {
         try check(mdb_cursor_del(cursor, 0), "delete from \(name)")

@@ -32,9 +32,11 @@ extension Ledger {
             try write(state, now: now) { txn, head in
                 var results: [Result<Receipt, LedgerError>] = []
                 results.reserveCapacity(events.count)
-                for index in 0..<pipeline.chunkCount {
-                    for prepared in try pipeline.chunk(index, preparer: preparers[0]) {
-                        results.append(try appendOne(prepared, txn: txn, head: &head, now: now(), state: state))
+                try withEntryAppender(txn) { appender in
+                    for index in 0..<pipeline.chunkCount {
+                        for prepared in try pipeline.chunk(index, preparer: preparers[0]) {
+                            results.append(try appendOne(prepared, txn: txn, appender: &appender, head: &head, now: now(), state: state))
+                        }
                     }
                 }
                 return results
@@ -70,7 +72,9 @@ extension Ledger {
         return try writer.withLock { state in
             try write(state, now: now) { txn, head in
                 if let parsed, let checkpoint { try store(parsed, checkpoint, txn: txn) }
-                return try prepared.map { try appendOne($0, txn: txn, head: &head, now: now(), state: state) }
+                return try withEntryAppender(txn) { appender in
+                    try prepared.map { try appendOne($0, txn: txn, appender: &appender, head: &head, now: now(), state: state) }
+                }
             }
         }
     }
@@ -104,7 +108,9 @@ extension Ledger {
                 }
                 var receiptOut: Receipt?
                 if let preparedReceipt {
-                    receiptOut = try appendOne(preparedReceipt, txn: txn, head: &head, now: now(), state: state).get()
+                    receiptOut = try withEntryAppender(txn) { appender in
+                        try appendOne(preparedReceipt, txn: txn, appender: &appender, head: &head, now: now(), state: state).get()
+                    }
                 }
                 return (names, receiptOut)
             }
@@ -185,7 +191,8 @@ extension Ledger {
     }
 
     private func appendOne(
-        _ prepared: PreparedEvent, txn: Transaction, head: inout ChainHead, now: Timestamp, state: WriterState
+        _ prepared: PreparedEvent, txn: Transaction, appender: inout EntryAppender, head: inout ChainHead, now: Timestamp,
+        state: WriterState
     ) throws -> Result<Receipt, LedgerError> {
         if let key = prepared.idempotencyKey, let seq = state.idempotency.seq(for: key) {
             let stored = try entry(seq, txn: txn)
@@ -202,7 +209,7 @@ extension Ledger {
         try storeEntry(
             seq: seq, timestamp: ts, leaf: leaf, header: headerBytes, body: prepared.bodyBytes,
             idempotencyKey: prepared.idempotencyKey, actorHash: prepared.actorHash, kindHash: prepared.kindHash,
-            subjectHash: prepared.subjectHash, txn: txn, state: state)
+            subjectHash: prepared.subjectHash, appender: &appender, state: state)
         head = ChainHead(size: seq + 1, lastLeaf: leaf, lastTimestamp: ts)
         return .success(Receipt(seq: seq, leafHash: leaf, header: headerBytes, duplicate: false))
     }
@@ -211,29 +218,28 @@ extension Ledger {
     /// its index records. Shared by appends and by moving journaled entries into the store.
     func storeEntry(
         seq: UInt64, timestamp: Timestamp, leaf: SHA256Digest, header: [UInt8], body: [UInt8], idempotencyKey: KeyedHash?,
-        actorHash: KeyedHash?, kindHash: KeyedHash, subjectHash: KeyedHash?, txn: Transaction, state: WriterState
+        actorHash: KeyedHash?, kindHash: KeyedHash, subjectHash: KeyedHash?, appender: inout EntryAppender, state: WriterState
     ) throws {
         // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
-        let entries = databases.entries
         try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag) { key in
-            try header.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
+            try header.withUnsafeBytes { try appender.entries.append(key: key, value: $0) }
         }
         try LedgerKeys.withEntryKey(seq, LedgerKeys.bodyTag) { key in
-            try body.withUnsafeBytes { try txn.put(entries, key: key, value: $0, mode: .append) }
+            try body.withUnsafeBytes { try appender.entries.append(key: key, value: $0) }
         }
         if let idempotencyKey {
             try LedgerKeys.withEntryKey(seq, LedgerKeys.idempotencyTag) { k in
-                try idempotencyKey.withUnsafeBytes { try txn.put(entries, key: k, value: $0, mode: .append) }
+                try idempotencyKey.withUnsafeBytes { try appender.entries.append(key: k, value: $0) }
             }
             if state.tracksIdempotency { state.idempotency.add(idempotencyKey, seq: seq, timestamp: timestamp) }
         }
-        try appendTree(leaf: leaf, seq: seq, txn: txn, state: state)
+        try appendTree(leaf: leaf, seq: seq, cursor: &appender.tree, state: state)
         let index = self.index
         var records: [(SecondaryIndex.Role, KeyedHash)] = []
         if let actorHash { records.append((.actor, actorHash)) }
         records.append((.kind, kindHash))
         if let subjectHash { records.append((.subject, subjectHash)) }
-        for (role, hash) in records { try index.add(txn, seq: seq, role: role, hash: hash) }
+        for (role, hash) in records { try index.add(&appender.index, seq: seq, role: role, hash: hash) }
         state.postings.append(seq: seq, records)
     }
 
@@ -279,16 +285,15 @@ extension Ledger {
     /// Stores the leaf hash and every subtree it completes, in ``MerkleSubtrees`` storage order. The
     /// siblings come from the writer's frontier (the right edge of the tree), which `write` has
     /// checked against the stored head.
-    private func appendTree(leaf: SHA256Digest, seq: UInt64, txn: Transaction, state: WriterState) throws {
-        let tree = databases.tree
+    private func appendTree(leaf: SHA256Digest, seq: UInt64, cursor: inout Cursor, state: WriterState) throws {
         var position = MerkleSubtrees.storedCount(leaves: seq)
         var hash = leaf
-        try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try txn.put(tree, key: key, value: $0, mode: .append) } }
+        try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try cursor.append(key: key, value: $0) } }
         var index = seq
         while index & 1 == 1 {
             hash = state.merkle.nodeHash(state.frontier.removeLast(), hash)
             position += 1
-            try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try txn.put(tree, key: key, value: $0, mode: .append) } }
+            try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try cursor.append(key: key, value: $0) } }
             index >>= 1
         }
         state.frontier.append(hash)

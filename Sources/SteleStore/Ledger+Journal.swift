@@ -64,6 +64,12 @@ extension Ledger {
     }
 
     private func moveEntries(_ entries: [JournalEntry], txn: Transaction, head: inout ChainHead, state: WriterState) throws {
+        try withEntryAppender(txn) { appender in try moveEntries(entries, txn: txn, appender: &appender, head: &head, state: state) }
+    }
+
+    private func moveEntries(
+        _ entries: [JournalEntry], txn: Transaction, appender: inout EntryAppender, head: inout ChainHead, state: WriterState
+    ) throws {
         for entry in entries {
             if entry.seq < head.size {
                 let stored = try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.headerTag) { try txn.get(databases.entries, key: $0).map(Array.init) }
@@ -98,7 +104,7 @@ extension Ledger {
             try storeEntry(
                 seq: entry.seq, timestamp: entry.timestamp, leaf: leaf, header: entry.header, body: entry.body,
                 idempotencyKey: entry.idempotencyKey, actorHash: entry.actorHash, kindHash: entry.kindHash,
-                subjectHash: entry.subjectHash, txn: txn, state: state)
+                subjectHash: entry.subjectHash, appender: &appender, state: state)
             head = ChainHead(size: entry.seq + 1, lastLeaf: leaf, lastTimestamp: entry.timestamp)
         }
     }

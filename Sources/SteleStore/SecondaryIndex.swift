@@ -67,10 +67,11 @@ struct SecondaryIndex {
     }
 
     /// Records that entry `seq` has `hash` for `role` (in the recent region, whose keys are the
-    /// largest in the database and grow with seq, so the record is appended).
-    func add(_ txn: Transaction, seq: UInt64, role: Role, hash: KeyedHash) throws {
+    /// largest in the database and grow with seq, so the record is appended through `cursor`, an
+    /// append cursor on this index's database).
+    func add(_ cursor: inout Cursor, seq: UInt64, role: Role, hash: KeyedHash) throws {
         try Self.withRecentKey(seq: seq, role: role) { key in
-            try hash.withUnsafeBytes { try txn.put(db, key: key, value: $0, mode: .append) }
+            try hash.withUnsafeBytes { try cursor.append(key: key, value: $0) }
         }
     }
 
