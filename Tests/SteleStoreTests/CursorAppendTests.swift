@@ -10,6 +10,12 @@ struct CursorAppendTests {
     private static func key(_ n: UInt64) -> [UInt8] { withUnsafeBytes(of: n.bigEndian) { Array($0) } }
     private static func value(_ n: UInt64) -> [UInt8] { Array("value \(n) ".utf8) + Array(repeating: UInt8(n & 0xFF), count: Int(n % 300)) }
 
+    private static func database(in dir: TemporaryDirectory) throws -> (Environment, Database) {
+        let environment = try Environment(path: dir.path, maxDatabases: 4)
+        return (environment, try environment.openDatabase("t", create: true))
+    }
+
+    /// Appends `n`'s key and value.
     private static func append(_ cursor: inout Cursor, _ n: UInt64) throws {
         try key(n).withUnsafeBytes { k in try value(n).withUnsafeBytes { v in try cursor.append(key: k, value: v) } }
     }
@@ -17,8 +23,7 @@ struct CursorAppendTests {
     @Test("thousands of appends in one transaction, over many page splits, read back in order with their values")
     func appendsReadBackInOrder() throws {
         let dir = TemporaryDirectory()
-        let environment = try Environment(path: dir.path, maxDatabases: 4)
-        let db = try environment.openDatabase("t", create: true)
+        let (environment, db) = try Self.database(in: dir)
         try environment.withWriteTransaction { txn in
             try txn.withCursor(db) { cursor in
                 for n in 0..<20_000 as Range<UInt64> { try Self.append(&cursor, n * 3) }
@@ -49,8 +54,7 @@ struct CursorAppendTests {
     @Test("a key not after the last is refused with keyExists, and the database keeps what it had")
     func outOfOrderKeyRefused() throws {
         let dir = TemporaryDirectory()
-        let environment = try Environment(path: dir.path, maxDatabases: 4)
-        let db = try environment.openDatabase("t", create: true)
+        let (environment, db) = try Self.database(in: dir)
         try environment.withWriteTransaction { txn in
             try txn.withCursor(db) { cursor in for n in 1...100 as ClosedRange<UInt64> { try Self.append(&cursor, n) } }
         }
@@ -71,8 +75,7 @@ struct CursorAppendTests {
     @Test("ordinary writes to the same database between cursor appends leave both correct")
     func mixedWithOrdinaryWrites() throws {
         let dir = TemporaryDirectory()
-        let environment = try Environment(path: dir.path, maxDatabases: 4)
-        let db = try environment.openDatabase("t", create: true)
+        let (environment, db) = try Self.database(in: dir)
         try environment.withWriteTransaction { txn in
             try txn.withCursor(db) { cursor in
                 for n in 0..<5_000 as Range<UInt64> {
