@@ -20,21 +20,22 @@ struct CursorAppendTests {
         try key(n).withUnsafeBytes { k in try value(n).withUnsafeBytes { v in try cursor.append(key: k, value: v) } }
     }
 
+    /// Appends the keys `keys` (and their values) through one cursor in one transaction.
+    private static func appendAll(_ keys: some Sequence<UInt64>, to db: Database, in environment: Environment) throws {
+        try environment.withWriteTransaction { txn in
+            try txn.withCursor(db) { cursor in
+                for n in keys { try append(&cursor, n) }
+            }
+        }
+    }
+
     @Test("thousands of appends in one transaction, over many page splits, read back in order with their values")
     func appendsReadBackInOrder() throws {
         let dir = TemporaryDirectory()
         let (environment, db) = try Self.database(in: dir)
-        try environment.withWriteTransaction { txn in
-            try txn.withCursor(db) { cursor in
-                for n in 0..<20_000 as Range<UInt64> { try Self.append(&cursor, n * 3) }
-            }
-        }
+        try Self.appendAll((0..<20_000 as Range<UInt64>).map { $0 * 3 }, to: db, in: environment)
         // A second transaction continues after the last key of the first.
-        try environment.withWriteTransaction { txn in
-            try txn.withCursor(db) { cursor in
-                for n in 20_000..<20_100 as Range<UInt64> { try Self.append(&cursor, n * 3) }
-            }
-        }
+        try Self.appendAll((20_000..<20_100 as Range<UInt64>).map { $0 * 3 }, to: db, in: environment)
         try environment.withReadTransaction { (txn: Transaction) throws in
             #expect(try txn.count(db) == 20_100)
             try txn.withCursor(db) { cursor in
@@ -55,15 +56,9 @@ struct CursorAppendTests {
     func outOfOrderKeyRefused() throws {
         let dir = TemporaryDirectory()
         let (environment, db) = try Self.database(in: dir)
-        try environment.withWriteTransaction { txn in
-            try txn.withCursor(db) { cursor in for n in 1...100 as ClosedRange<UInt64> { try Self.append(&cursor, n) } }
-        }
+        try Self.appendAll(1...100 as ClosedRange<UInt64>, to: db, in: environment)
         for stale in [100, 50, 0] as [UInt64] {
-            let error = #expect(throws: LMDBError.self) {
-                try environment.withWriteTransaction { txn in
-                    try txn.withCursor(db) { cursor in try Self.append(&cursor, stale) }
-                }
-            }
+            let error = #expect(throws: LMDBError.self) { try Self.appendAll([stale], to: db, in: environment) }
             #expect(error?.code == LMDBError.keyExists)
         }
         try environment.withReadTransaction { (txn: Transaction) throws in
