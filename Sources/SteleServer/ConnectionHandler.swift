@@ -235,19 +235,25 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Writes every answered reply at the head of the queue, in order.
     private func flushReplies(context: ChannelHandlerContext) {
-        guard case .ready = slots.first else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 4096)
+        var bytes = 0
+        for slot in slots {
+            guard case .ready(let reply) = slot else { break }
+            bytes += reply.count + 1
+        }
+        guard bytes > 0 else { return }
+        var buffer = context.channel.allocator.buffer(capacity: bytes)
         while case .ready(let reply) = slots.first {
             buffer.writeBytes(reply)
             buffer.writeInteger(UInt8(0x0A))
             slots.removeFirst()
             firstSlot += 1
         }
-        let written = context.writeAndFlush(wrapOutboundOut(buffer))
         if draining && slots.isEmpty {
             // Close only once the last replies are on the socket.
-            written.whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
         } else {
+            // No promise: a future per write costs an allocation and its callbacks.
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             resumeReading(context: context)
         }
     }
