@@ -130,11 +130,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Fills the reply slots of committed (or failed) appends and writes what is ready. Called on
     /// this connection's event loop by ``ReplySink``.
-    func complete(_ outcomes: [ReplySink.Outcome], context: ChannelHandlerContext) {
+    func complete(_ outcomes: [ReplySink.Outcome], of batch: BatchResults, context: ChannelHandlerContext) {
         for outcome in outcomes {
             let slot = outcome.slot
             guard case .waiting(let id, let wantsReceipt) = slots[index(of: slot)] else { continue }
-            switch outcome.result {
+            switch batch.results[outcome.index] {
             case .success(let receipt):
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
             case .failure(let error) where error.code == .idempotencyConflict:

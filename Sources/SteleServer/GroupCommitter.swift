@@ -202,8 +202,10 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// Hands each connection its outcomes, with one hop per event loop for all of the batch's
-    /// connections on it (each hop wakes that loop's thread; the writer pays for it).
+    /// connections on it (each hop wakes that loop's thread; the writer pays for it). The results
+    /// themselves are shared, not copied per connection.
     private func deliver(_ batch: [Item], _ results: [Result<Receipt, LedgerError>]) {
+        let shared = BatchResults(results)
         // As many entries as event loops (the core count): a list is cheaper than a dictionary.
         var byLoop: [(loop: any EventLoop, deliveries: [Delivery])] = []
         func hand(_ sink: ReplySink, _ outcomes: [ReplySink.Outcome]) {
@@ -217,17 +219,18 @@ final class GroupCommitter: @unchecked Sendable {
         // A connection's items arrive together (one submit per read), so runs are long.
         var run: [ReplySink.Outcome] = []
         var current: ReplySink?
-        for (item, result) in zip(batch, results) {
+        for index in batch.indices {
+            let item = batch[index]
             if item.sink !== current {
                 if let current { hand(current, run) }
                 run = []
                 current = item.sink
             }
-            run.append(ReplySink.Outcome(slot: item.slot, result: result))
+            run.append(ReplySink.Outcome(slot: item.slot, index: index))
         }
         if let current { hand(current, run) }
         for (loop, deliveries) in byLoop {
-            loop.execute { for delivery in deliveries { delivery.sink.complete(delivery.outcomes) } }
+            loop.execute { for delivery in deliveries { delivery.sink.complete(delivery.outcomes, of: shared) } }
         }
     }
 }
