@@ -147,61 +147,69 @@ public struct EntryBody: Hashable, Sendable {
         for n in fields.indices.dropFirst() where fields[n].name == fields[n - 1].name {
             throw EntryFormatError(.invalidField, "body field \"\(fields[n].name)\" is given twice (an attribute may not be named actor, subject, id or occurred)")
         }
-        let count = fields.count
+        let sorted = fields  // immutable from here: its elements are read without being copied
+        let count = sorted.count
         let saltLength = BodyField.saltLength
         return try withUnsafeTemporaryAllocation(byteCount: count * (saltLength + 32), alignment: 8) { scratch in
             let salts = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<count * saltLength])
             let digests = UnsafeMutableRawBufferPointer(rebasing: scratch[count * saltLength..<scratch.count])
             defer { salts.initializeMemory(as: UInt8.self, repeating: 0) }
             if let randomness { try randomness.fill(salts) } else { try SecureRandom.fill(salts) }
-            return withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: count) { values in
+            return withUnsafeTemporaryAllocation(of: WrittenField.self, capacity: count) { written in
                 var record = [UInt8]()
                 record.reserveCapacity(112 * count + 2)
                 record.append(UInt8(ascii: "{"))
                 for n in 0..<count {
                     if n > 0 { record.append(UInt8(ascii: ",")) }
+                    // A valid name needs no escaping: its bytes sit between the quotes as they are.
+                    let nameStart = record.count + 1
                     writeDisclosedOpening(
-                        name: fields[n].name, salt: UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]), to: &record)
+                        name: sorted[n].name, salt: UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]), to: &record)
+                    let nameEnd = nameStart + sorted[n].name.utf8.count
                     let valueStart = record.count
-                    CanonicalJSON.write(fields[n].value, to: &record)
-                    values.initializeElement(at: n, to: valueStart..<record.count)
+                    CanonicalJSON.write(sorted[n].value, to: &record)
+                    written.initializeElement(at: n, to: WrittenField(name: nameStart..<nameEnd, value: valueStart..<record.count))
                     record.append(UInt8(ascii: "}"))
                 }
                 record.append(UInt8(ascii: "}"))
-                digestFields(fields, salts: UnsafeRawBufferPointer(salts), values: UnsafeBufferPointer(values), record: record, into: digests, using: sha)
-                values.deinitialize()
+                digestFields(salts: UnsafeRawBufferPointer(salts), written: UnsafeBufferPointer(written), record: record, into: digests, using: sha)
+                written.deinitialize()
                 return Sealed(record: record, commitment: sha.hash(UnsafeRawBufferPointer(digests)))
             }
         }
     }
 
-    /// Writes each field's digest, SHA-256(salt ‖ name ‖ 0x00 ‖ canonical value), with the canonical
-    /// values taken from where they were written in `record`. The digests are computed side by side
-    /// (``SHA256/hash(each:into:)``), so the inputs are first laid out one after another.
+    /// Where a field's name and canonical value were written in a record being sealed.
+    private struct WrittenField {
+        let name: Range<Int>
+        let value: Range<Int>
+    }
+
+    /// Writes each field's digest, SHA-256(salt ‖ name ‖ 0x00 ‖ canonical value), with the names and
+    /// canonical values taken from where they were written in `record`. The digests are computed
+    /// side by side (``SHA256/hash(each:into:)``), so the inputs are first laid out one after another.
     private static func digestFields(
-        _ fields: [PlainField], salts: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Range<Int>>, record: [UInt8],
+        salts: UnsafeRawBufferPointer, written: UnsafeBufferPointer<WrittenField>, record: [UInt8],
         into digests: UnsafeMutableRawBufferPointer, using sha: SHA256
     ) {
         let saltLength = BodyField.saltLength
         var total = 0
-        for n in fields.indices { total += saltLength + fields[n].name.utf8.count + 1 + values[n].count }
+        for field in written { total += saltLength + field.name.count + 1 + field.value.count }
         withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { inputs in
             defer { inputs.initializeMemory(as: UInt8.self, repeating: 0) }
-            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: fields.count) { messages in
+            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: written.count) { messages in
                 record.withUnsafeBytes { recordBytes in
                     var offset = 0
-                    for n in fields.indices {
+                    for n in written.indices {
                         let start = offset
                         inputs.baseAddress!.advanced(by: offset).copyMemory(from: salts.baseAddress!.advanced(by: n * saltLength), byteCount: saltLength)
                         offset += saltLength
-                        var name = fields[n].name
-                        name.withUTF8 { utf8 in
-                            inputs.baseAddress!.advanced(by: offset).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count)
-                            offset += utf8.count
-                        }
+                        let name = written[n].name
+                        inputs.baseAddress!.advanced(by: offset).copyMemory(from: recordBytes.baseAddress!.advanced(by: name.lowerBound), byteCount: name.count)
+                        offset += name.count
                         inputs[offset] = 0
                         offset += 1
-                        let value = UnsafeRawBufferPointer(rebasing: recordBytes[values[n]])
+                        let value = UnsafeRawBufferPointer(rebasing: recordBytes[written[n].value])
                         if value.count > 0 { inputs.baseAddress!.advanced(by: offset).copyMemory(from: value.baseAddress!, byteCount: value.count) }
                         offset += value.count
                         messages.initializeElement(at: n, to: UnsafeRawBufferPointer(rebasing: inputs[start..<offset]))

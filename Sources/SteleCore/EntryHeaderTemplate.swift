@@ -6,34 +6,34 @@ public import SteleCrypto
 /// ``bytes(prev:seq:timestamp:retainUntil:)`` produces exactly ``EntryHeader/canonicalBytes`` of the
 /// same header.
 public struct EntryHeaderTemplate: Sendable {
-    /// `{"body":"…","class":…,"kind":…,"prev":"`
-    private let prefix: [UInt8]
-    /// `,"source":…,"ts":"`
-    private let sourcePart: [UInt8]
+    /// `{"body":"…","class":…,"kind":…,"prev":"` (the prefix, `split` bytes) then `,"source":…,"ts":"`:
+    /// one array rather than two, so that a template costs one allocation.
+    private let parts: [UInt8]
+    /// Where the prefix ends in `parts`.
+    private let split: Int
     /// SHA-256 after absorbing `0x00 ‖ prefix`: the leaf hash's first blocks, computed with the template.
     private let leafMidstate: SHA256.State
 
     /// A template for a header with these members.
     public init(kind: String, retentionClass: String, source: String, bodyCommitment: SHA256Digest, using sha: SHA256) {
-        var prefix = [UInt8]()
-        prefix.reserveCapacity(96 + kind.utf8.count + retentionClass.utf8.count)
-        CanonicalJSON.writeLiteral(#"{"body":""#, to: &prefix)
-        bodyCommitment.withUnsafeBytes { Base64.encode($0, into: &prefix) }
-        CanonicalJSON.writeLiteral(#"","class":"#, to: &prefix)
-        CanonicalJSON.writeString(retentionClass, to: &prefix)
-        CanonicalJSON.writeLiteral(#","kind":"#, to: &prefix)
-        CanonicalJSON.writeString(kind, to: &prefix)
-        CanonicalJSON.writeLiteral(#","prev":""#, to: &prefix)
-        var sourcePart = [UInt8]()
-        sourcePart.reserveCapacity(20 + source.utf8.count)
-        CanonicalJSON.writeLiteral(#","source":"#, to: &sourcePart)
-        CanonicalJSON.writeString(source, to: &sourcePart)
-        CanonicalJSON.writeLiteral(#","ts":""#, to: &sourcePart)
-        self.prefix = prefix
-        self.sourcePart = sourcePart
+        var parts = [UInt8]()
+        parts.reserveCapacity(116 + kind.utf8.count + retentionClass.utf8.count + source.utf8.count)
+        CanonicalJSON.writeLiteral(#"{"body":""#, to: &parts)
+        bodyCommitment.withUnsafeBytes { Base64.encode($0, into: &parts) }
+        CanonicalJSON.writeLiteral(#"","class":"#, to: &parts)
+        CanonicalJSON.writeString(retentionClass, to: &parts)
+        CanonicalJSON.writeLiteral(#","kind":"#, to: &parts)
+        CanonicalJSON.writeString(kind, to: &parts)
+        CanonicalJSON.writeLiteral(#","prev":""#, to: &parts)
+        let split = parts.count
+        CanonicalJSON.writeLiteral(#","source":"#, to: &parts)
+        CanonicalJSON.writeString(source, to: &parts)
+        CanonicalJSON.writeLiteral(#","ts":""#, to: &parts)
+        self.parts = parts
+        self.split = split
         sha.begin()
         sha.update(byte: 0x00)
-        sha.update(prefix)
+        parts.withUnsafeBytes { sha.update(UnsafeRawBufferPointer(rebasing: $0[..<split])) }
         self.leafMidstate = sha.state
     }
 
@@ -41,17 +41,17 @@ public struct EntryHeaderTemplate: Sendable {
     /// ``bytes(prev:seq:timestamp:retainUntil:)`` for this template, continuing from the prefix
     /// already absorbed.
     public func leafHash(of header: [UInt8], using sha: SHA256) -> SHA256Digest {
-        precondition(header.count >= prefix.count, "not a header built from this template")
+        precondition(header.count >= split, "not a header built from this template")
         sha.resume(leafMidstate)
-        header.withUnsafeBytes { sha.update(UnsafeRawBufferPointer(rebasing: $0[prefix.count...])) }
+        header.withUnsafeBytes { sha.update(UnsafeRawBufferPointer(rebasing: $0[split...])) }
         return sha.finish()
     }
 
     /// The header text for this position in the log.
     public func bytes(prev: SHA256Digest, seq: UInt64, timestamp: Timestamp, retainUntil: Timestamp?) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(prefix.count + sourcePart.count + 160)
-        out.append(contentsOf: prefix)
+        out.reserveCapacity(parts.count + 160)
+        parts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<split])) }
         prev.withUnsafeBytes { Base64.encode($0, into: &out) }
         CanonicalJSON.writeLiteral(#"","retain_until":"#, to: &out)
         if let retainUntil {
@@ -63,7 +63,7 @@ public struct EntryHeaderTemplate: Sendable {
         }
         CanonicalJSON.writeLiteral(#","seq":"#, to: &out)
         CanonicalJSON.writeInteger(Int64(seq), to: &out)
-        out.append(contentsOf: sourcePart)
+        parts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[split...])) }
         timestamp.write(to: &out)
         CanonicalJSON.writeLiteral(#"","v":1}"#, to: &out)
         return out

@@ -29,6 +29,9 @@ public struct EventCatalogue: Sendable {
         public let required: [String: AttributeType]
         /// Attributes that may be present.
         public let optional: [String: AttributeType]
+        /// The required and optional attributes as one list, for checking an event's few
+        /// attributes by comparing names: cheaper than hashing each name into both dictionaries.
+        let attributes: [Attribute]
 
         /// A kind definition.
         public init(_ name: String, class retentionClass: String, required: [String: AttributeType] = [:], optional: [String: AttributeType] = [:]) {
@@ -36,7 +39,22 @@ public struct EventCatalogue: Sendable {
             self.retentionClass = retentionClass
             self.required = required
             self.optional = optional
+            self.attributes = required.map { Attribute(name: $0.key, type: $0.value, required: true) }
+                + optional.compactMap { required[$0.key] == nil ? Attribute(name: $0.key, type: $0.value, required: false) : nil }
         }
+
+        /// The definition of the attribute named `name`, if the kind has one.
+        func attribute(named name: String) -> Attribute? {
+            for attribute in attributes where attribute.name == name { return attribute }
+            return nil
+        }
+    }
+
+    /// One attribute a kind defines.
+    struct Attribute: Sendable, Hashable {
+        let name: String
+        let type: AttributeType
+        let required: Bool
     }
 
     /// A retention class: how long bodies of its entries are kept after `ts`.
@@ -86,15 +104,18 @@ public struct EventCatalogue: Sendable {
     /// Checks `attributes` against the kind's required and optional attributes.
     /// - Returns: nil if valid, else the name of the offending attribute and what was wrong.
     public func problem(with attributes: [String: JSONValue], for kind: Kind) -> (attribute: String, reason: String)? {
-        // Fast path: every required attribute present and every attribute known and well-typed.
-        if kind.required.keys.allSatisfy({ attributes[$0] != nil }),
-            attributes.allSatisfy({ entry in
-                guard let type = kind.required[entry.key] ?? kind.optional[entry.key] else { return false }
-                return Self.mismatch(entry.value, type) == nil
-            })
-        {
-            return nil
+        // Fast path: every attribute known and well-typed, and as many required ones as the kind has
+        // (names are unique, so that is all of them).
+        var requiredSeen = 0
+        var valid = true
+        for (name, value) in attributes {
+            guard let attribute = kind.attribute(named: name), Self.mismatch(value, attribute.type) == nil else {
+                valid = false
+                break
+            }
+            if attribute.required { requiredSeen += 1 }
         }
+        if valid && requiredSeen == kind.required.count { return nil }
         // Slow path, in name order so the error names the same attribute every time.
         for (name, type) in kind.required.sorted(by: { $0.key < $1.key }) {
             guard let value = attributes[name] else { return (name, "is required for \(kind.name)") }

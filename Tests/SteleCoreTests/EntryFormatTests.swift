@@ -83,6 +83,30 @@ struct EntryFormatTests {
         #expect(a.commitment(using: sha) != b.commitment(using: sha))
     }
 
+    @Test("a sealed record parses back to its values, and its commitment is the parsed body's")
+    func sealedRecordMatchesCommitment() throws {
+        let sha = SHA256()
+        let pool = SecureRandomPool()
+        let values: [JSONValue] = [
+            .string("user:1"), .string("quote \" backslash \\ tab \t ctl \u{1}"), .string("é-ünïcødé"), .string(""),
+            .integer(-42), .bool(true), .null, .array([.string("a"), .integer(1)]),
+            .object(["nested": .object(["k": .string("v")]), "b": .bool(false)]),
+        ]
+        for n in 1...40 {
+            // Names of 1 to 64 bytes, so some are stored inline in the String and some are not.
+            var fields: [EntryBody.PlainField] = []
+            for f in 0..<(n % 9 + 1) {
+                let name = "f\(f)" + String(repeating: "x", count: (n * 7 + f * 13) % 55) + "._\(n)"
+                fields.append(EntryBody.PlainField(name: name, value: values[(n + f) % values.count]))
+            }
+            let sealed = try EntryBody.seal(fields: fields, using: sha, randomness: n % 2 == 0 ? pool : nil)
+            let body = try EntryBody(parsing: sealed.record)
+            #expect(body.commitment(using: sha) == sealed.commitment)
+            #expect(body.canonicalBytes == sealed.record)
+            #expect(body.disclosedValues == Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0.value) }))
+        }
+    }
+
     @Test("malformed headers are refused with typed errors", arguments: [
         "", "[]", "{}", #"{"v":2}"#,
         #"{"body":"AAAA","class":"security","kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":0,"source":"web","ts":"2026-11-22T02:24:31.000001Z","v":1}"#,

@@ -1,0 +1,70 @@
+import SteleCore
+import Testing
+
+@Suite("Event catalogue: the attributes each kind requires and allows")
+struct EventCatalogueTests {
+    typealias AttributeType = EventCatalogue.AttributeType
+
+    static func valid(_ type: AttributeType) -> JSONValue {
+        switch type {
+        case .string: .string("x")
+        case .timestamp: .string("2026-01-01T00:00:00Z")
+        case .boolean: .bool(true)
+        case .integer: .integer(1)
+        case .stringList: .array([.string("a")])
+        case .oneOf(let options): .string(options[0])
+        case .any: .object(["k": .string("v")])
+        }
+    }
+
+    static func invalid(_ type: AttributeType) -> JSONValue? {
+        switch type {
+        case .string: .integer(1)
+        case .timestamp: .string("yesterday")
+        case .boolean: .string("true")
+        case .integer: .string("1")
+        case .stringList: .array([.integer(1)])
+        case .oneOf: .string("none of the options")
+        case .any: nil
+        }
+    }
+
+    @Test("for every built-in kind: its attributes pass; a missing, unknown or mistyped one is named")
+    func everyKindChecksEachAttribute() {
+        let catalogue = EventCatalogue.builtIn
+        #expect(catalogue.kinds.count > 20)
+        for kind in catalogue.kinds.values {
+            var full: [String: JSONValue] = [:]
+            for (name, type) in kind.optional { full[name] = Self.valid(type) }
+            for (name, type) in kind.required { full[name] = Self.valid(type) }
+            #expect(catalogue.problem(with: full, for: kind) == nil, "\(kind.name)")
+            let requiredOnly = full.filter { kind.required[$0.key] != nil }
+            #expect(catalogue.problem(with: requiredOnly, for: kind) == nil, "\(kind.name)")
+
+            for name in kind.required.keys {
+                var missing = full
+                missing[name] = nil
+                let problem = catalogue.problem(with: missing, for: kind)
+                #expect(problem?.attribute == name && problem?.reason == "is required for \(kind.name)", "\(kind.name) without \(name)")
+            }
+            var unknown = full
+            unknown["zz_not_defined"] = .string("x")
+            #expect(catalogue.problem(with: unknown, for: kind)?.attribute == "zz_not_defined", "\(kind.name)")
+            for (name, type) in kind.required.merging(kind.optional, uniquingKeysWith: { required, _ in required }) {
+                guard let wrong = Self.invalid(type) else { continue }
+                var mistyped = full
+                mistyped[name] = wrong
+                #expect(catalogue.problem(with: mistyped, for: kind)?.attribute == name, "\(kind.name).\(name) = \(wrong)")
+            }
+        }
+    }
+
+    @Test("an attribute both required and optional is required, with the required type")
+    func requiredWinsOverOptional() {
+        let kind = EventCatalogue.Kind("custom.both", class: "audit", required: ["n": .integer], optional: ["n": .string, "note": .string])
+        let catalogue = EventCatalogue(kinds: [kind], classes: [EventCatalogue.RetentionClass("audit", days: 365)])
+        #expect(catalogue.problem(with: ["n": .integer(3)], for: kind) == nil)
+        #expect(catalogue.problem(with: ["n": .string("3")], for: kind)?.attribute == "n")
+        #expect(catalogue.problem(with: ["note": .string("x")], for: kind)?.attribute == "n")
+    }
+}
