@@ -125,6 +125,7 @@ private struct Parser {
     /// (request lines have a handful of members), so no dictionary is built.
     mutating func parseMembers(_ visit: (String, JSONValue) -> Void) throws(JSONError) {
         var seen: [String] = []
+        seen.reserveCapacity(16)  // one allocation, not one per doubling
         var seenSet: Set<String>?
         try walkObject(depth: 1) { (key, keyOffset, value) throws(JSONError) in
             // A linear check for the usual handful of members; a set once there are many.

@@ -107,6 +107,17 @@ struct EntryFormatTests {
         }
     }
 
+    @Test("field names are 1-64 of a-z 0-9 _ . starting with a letter; anything else is refused")
+    func fieldNames() {
+        let long = String(repeating: "n", count: 64)
+        for name in ["a", "a.b_c9", "z0", long, "user_agent", "x.y.z"] {
+            #expect(throws: Never.self, "\(name)") { try EntryBody.validate(name: name) }
+        }
+        for name in ["", "A", "9a", "_a", ".a", "a-b", "a b", "é", "aé", "a\u{0}", long + "n", "Ab", "aB"] {
+            #expect(throws: EntryFormatError.self, "\(name)") { try EntryBody.validate(name: name) }
+        }
+    }
+
     @Test("malformed headers are refused with typed errors", arguments: [
         "", "[]", "{}", #"{"v":2}"#,
         #"{"body":"AAAA","class":"security","kind":"k","prev":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","retain_until":null,"seq":0,"source":"web","ts":"2026-11-22T02:24:31.000001Z","v":1}"#,

@@ -63,6 +63,7 @@ struct DaemonProtocolTests {
         (#"{"kind":"ledger.prune"}"#, "forbidden_kind"),
         (#"{"kind":"login.succeeded","subject":"user 1"}"#, "invalid_identifier"),
         (#"{"kind":"login.succeeded","actor":""}"#, "invalid_identifier"),
+        (#"{"kind":"login.succeeded","actor":"usér:1"}"#, "invalid_identifier"),
         (#"{"kind":"login.succeeded","id":7}"#, "invalid_identifier"),
         (#"{"kind":"login.succeeded","subject":"\#(String(repeating: "x", count: 129))"}"#, "invalid_identifier"),
         (#"{"kind":"consent.granted","attrs":{"purpose":"p","notice":"n","method":"m","evidence":\#(String(repeating: "[", count: 12))1\#(String(repeating: "]", count: 12))}}"#, "too_large"),
