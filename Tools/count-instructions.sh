@@ -89,7 +89,7 @@ fi
 
 read -r hd hp hr hb <<<"$(requestPath head)"
 echo "request path, instructions per request ($requests lines of the load generator's mix, 5 rounds):"
-echo "  head $(git rev-parse --short HEAD): decode $hd  prepare $hp  reply $hr  (JSONSerialization on the same lines: $hb)"
+echo "  head $(git describe --always --dirty): decode $hd  prepare $hp  reply $hr  (JSONSerialization on the same lines: $hb)"
 if [ -n "$base" ]; then
     read -r bd bp br bb <<<"$(requestPath base)"
     echo "  base $base: decode $bd  prepare $bp  reply $br  (JSONSerialization on the same lines: $bb)"

@@ -234,13 +234,12 @@ extension Ledger {
             if state.tracksIdempotency { state.idempotency.add(idempotencyKey, seq: seq, timestamp: timestamp) }
         }
         try appendTree(leaf: leaf, seq: seq, cursor: &appender.tree, state: state)
+        // In role order (actor, kind, subject), the order of their keys; no list per entry.
         let index = self.index
-        var records: [(SecondaryIndex.Role, KeyedHash)] = []
-        if let actorHash { records.append((.actor, actorHash)) }
-        records.append((.kind, kindHash))
-        if let subjectHash { records.append((.subject, subjectHash)) }
-        for (role, hash) in records { try index.add(&appender.index, seq: seq, role: role, hash: hash) }
-        state.postings.append(seq: seq, records)
+        if let actorHash { try index.add(&appender.index, seq: seq, role: .actor, hash: actorHash) }
+        try index.add(&appender.index, seq: seq, role: .kind, hash: kindHash)
+        if let subjectHash { try index.add(&appender.index, seq: seq, role: .subject, hash: subjectHash) }
+        state.postings.append(seq: seq, actor: actorHash, kind: kindHash, subject: subjectHash)
     }
 
     /// Lets the kernel drop the cached pages more than ``cachedTail`` behind the end of the store

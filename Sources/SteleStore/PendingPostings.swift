@@ -26,8 +26,9 @@ final class PendingPostings {
         self.shift = blockShift
     }
 
-    /// Records entry `seq`'s index records (role and keyed hash).
-    func append(seq: UInt64, _ entries: [(SecondaryIndex.Role, KeyedHash)]) {
+    /// Records entry `seq`'s index records: the keyed hashes of its actor and subject (when it has
+    /// them) and of its kind.
+    func append(seq: UInt64, actor: KeyedHash?, kind: KeyedHash, subject: KeyedHash?) {
         let offset = UInt16(truncatingIfNeeded: seq & ((1 << shift) - 1))
         if offset == 0 {
             filling = (seq >> shift, seq, [])
@@ -37,7 +38,9 @@ final class PendingPostings {
             filling = nil
             return
         }
-        for (role, hash) in entries { filling!.records.append(Record(role: role.rawValue, hash: hash, offset: offset)) }
+        if let actor { filling!.records.append(Record(role: SecondaryIndex.Role.actor.rawValue, hash: actor, offset: offset)) }
+        filling!.records.append(Record(role: SecondaryIndex.Role.kind.rawValue, hash: kind, offset: offset))
+        if let subject { filling!.records.append(Record(role: SecondaryIndex.Role.subject.rawValue, hash: subject, offset: offset)) }
         filling!.next = seq + 1
         if Int(offset) == (1 << shift) - 1 {
             completed[filling!.block] = filling!.records
