@@ -39,8 +39,11 @@ public struct EventCatalogue: Sendable {
             self.retentionClass = retentionClass
             self.required = required
             self.optional = optional
-            self.attributes = required.map { Attribute(name: $0.key, type: $0.value, required: true) }
-                + optional.compactMap { required[$0.key] == nil ? Attribute(name: $0.key, type: $0.value, required: false) : nil }
+            // In name order, so that kinds with equal definitions are equal (dictionaries with equal
+            // contents need not iterate in the same order).
+            self.attributes = (required.map { Attribute(name: $0.key, type: $0.value, required: true) }
+                + optional.compactMap { required[$0.key] == nil ? Attribute(name: $0.key, type: $0.value, required: false) : nil })
+                .sorted { $0.name < $1.name }
         }
 
         /// The definition of the attribute named `name`, if the kind has one.

@@ -67,4 +67,17 @@ struct EventCatalogueTests {
         #expect(catalogue.problem(with: ["n": .string("3")], for: kind)?.attribute == "n")
         #expect(catalogue.problem(with: ["note": .string("x")], for: kind)?.attribute == "n")
     }
+
+    @Test("kinds defined alike are equal, however their dictionaries were built")
+    func equalDefinitionsAreEqual() {
+        var grown: [String: EventCatalogue.AttributeType] = [:]
+        for n in 0..<40 { grown["a\(n)"] = .string }
+        for n in 8..<40 { grown["a\(n)"] = nil }
+        var direct: [String: EventCatalogue.AttributeType] = [:]
+        for n in (0..<8).reversed() { direct["a\(n)"] = .string }
+        let a = EventCatalogue.Kind("custom.k", class: "audit", optional: grown)
+        let b = EventCatalogue.Kind("custom.k", class: "audit", optional: direct)
+        #expect(a == b)
+        #expect(a.hashValue == b.hashValue)
+    }
 }
