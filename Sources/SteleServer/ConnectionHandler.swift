@@ -11,6 +11,11 @@ struct DrainEvent: Sendable {}
 /// One client connection: authenticates the peer by `SO_PEERCRED`, decodes and prepares requests,
 /// hands appends to the group committer, and writes replies strictly in request order.
 ///
+/// Read coalescing: after a read burst of fewer than ``smallReadLines`` lines, the connection is
+/// not read again until its appends are answered: requests that arrive meanwhile wait for that
+/// commit in the socket instead of one by one in the queue, and are then read, decoded and queued
+/// together, so a client that trickles requests costs one read and one wake-up per batch.
+///
 /// Backpressure: with `maximumInFlight` requests unanswered, or while the client is not reading its
 /// replies (the channel is not writable: NIO's outbound buffer is above its high-water mark), the
 /// handler stops asking the socket for more data until half of them are answered and the replies
@@ -36,6 +41,16 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var firstSlot: UInt64 = 0
     private var pending: [GroupCommitter.Item] = []
     private var readRequested = false
+    /// Appends handed to the group committer and not yet answered.
+    private var appendsInFlight = 0
+    /// Lines read since the last `channelReadComplete`, and in the read burst before it.
+    private var linesThisRead = 0
+    private var linesLastRead = 0
+    /// A read burst with fewer lines than this is "small": until its appends are answered, the
+    /// connection is not read again, so that requests arriving meanwhile are read, decoded and
+    /// queued together, for the next batch, instead of one system call and wake-up each. A client
+    /// sending faster than that fills larger bursts and is read as fast as it sends.
+    static let smallReadLines = 64
     private var draining = false
     private var sink: ReplySink?
 
@@ -89,6 +104,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let peer, let sink, !draining else { return }
         let slot = reserveSlot()
+        linesThisRead += 1
         switch unwrapInboundIn(data) {
         case .oversized:
             fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(shared.configuration.limits.maximumLineLength) bytes"))
@@ -124,6 +140,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 }
                 setSlot(slot, .waiting(id: id, wantsReceipt: wantsReceipt))
                 pending.append(GroupCommitter.Item(prepared: prepared, sink: sink, slot: slot))
+                appendsInFlight += 1
             }
         }
     }
@@ -134,6 +151,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         for outcome in outcomes {
             let slot = outcome.slot
             guard case .waiting(let id, let wantsReceipt) = slots[index(of: slot)] else { continue }
+            appendsInFlight -= 1
             switch batch.results[outcome.index] {
             case .success(let receipt):
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
@@ -149,6 +167,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        linesLastRead = linesThisRead
+        linesThisRead = 0
         if !pending.isEmpty {
             shared.committer.submit(pending)
             pending.removeAll(keepingCapacity: true)
@@ -170,16 +190,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    /// True while fewer than `maximumInFlight` requests are unanswered and the client keeps
-    /// reading its replies.
+    /// True while fewer than `maximumInFlight` requests are unanswered, the client keeps reading
+    /// its replies, and no small read burst waits for its batch.
     private func mayRead(_ context: ChannelHandlerContext) -> Bool {
         slots.count < shared.configuration.maximumInFlightPerConnection && context.channel.isWritable
+            && smallReadAnswered
+    }
+
+    /// False while appends from a small read burst wait for their batch (``smallReadLines``).
+    private var smallReadAnswered: Bool {
+        appendsInFlight == 0 || linesLastRead >= Self.smallReadLines
     }
 
     /// Asks for more data again once half the in-flight requests are answered and the replies drain.
     private func resumeReading(context: ChannelHandlerContext) {
         if readRequested && !draining && context.channel.isWritable
-            && slots.count <= shared.configuration.maximumInFlightPerConnection / 2 {
+            && slots.count <= shared.configuration.maximumInFlightPerConnection / 2
+            && smallReadAnswered {
             readRequested = false
             context.read()
         }

@@ -225,6 +225,44 @@ struct DaemonBoundsTests {
         #expect(replies == total && lastID == "p\(total - 1)\(padding)")
     }
 
+    @Test("requests trickled one write at a time while appends are in flight are all read and answered, in order")
+    func trickledRequestsAreAnsweredInOrder() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let total = 400
+        let ids = (0..<total).map { $0 % 5 == 0 ? "p\($0)" : "t\($0)" }
+        // Each line its own write, a little apart: the daemon reads them in small bursts, and holds
+        // further reads until a burst's appends are answered. A read that never resumed would leave
+        // the rest unanswered: the watchdog then ends the wait and the count below fails.
+        let sender = Thread {
+            for (i, id) in ids.enumerated() {
+                let line = i % 5 == 0 ? #"{"op":"ping","id":"\#(id)"}"# : login(id, user: "user:\(i % 7)")
+                guard (try? connection.send(line)) != nil else { return }
+                usleep(UInt32(i % 3 == 0 ? 0 : 200))
+            }
+        }
+        let finished = SentCounter()
+        let watchdog = Thread {
+            for _ in 0..<600 where finished.value == 0 { usleep(50_000) }
+            if finished.value == 0 { shutdown(connection.descriptor, Int32(SHUT_RDWR)) }
+        }
+        sender.start()
+        watchdog.start()
+        var seqs: [Int] = []
+        var answered: [String] = []
+        while answered.count < total, let line = try connection.receive() {
+            let object = try reply(line)
+            #expect(object["ok"] as? Bool == true, "\(line)")
+            answered.append(object["id"] as? String ?? "")
+            if let seq = object["seq"] as? Int { seqs.append(seq) }
+        }
+        finished.add(1)
+        try #require(answered.count == total, "\(answered.count) of \(total) requests answered")
+        #expect(answered == ids)
+        #expect(seqs == Array(0..<(total - total / 5)))
+    }
+
     @Test("an idle connection is closed after the idle timeout")
     func idleTimeout() throws {
         let daemon = try DaemonProcess(config: #"{"idle_timeout_seconds":1}"#)
