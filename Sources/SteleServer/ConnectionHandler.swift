@@ -150,8 +150,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func complete(_ outcomes: [ReplySink.Outcome], of batch: BatchResults, context: ChannelHandlerContext) {
         for outcome in outcomes {
             let slot = outcome.slot
+            appendsInFlight -= 1  // one outcome for each append handed over, whatever its slot holds
             guard case .waiting(let id, let wantsReceipt) = slots[index(of: slot)] else { continue }
-            appendsInFlight -= 1
             switch batch.results[outcome.index] {
             case .success(let receipt):
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
