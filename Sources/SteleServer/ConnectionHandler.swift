@@ -11,10 +11,13 @@ struct DrainEvent: Sendable {}
 /// One client connection: authenticates the peer by `SO_PEERCRED`, decodes and prepares requests,
 /// hands appends to the group committer, and writes replies strictly in request order.
 ///
-/// Read coalescing: after a read burst of fewer than ``smallReadLines`` lines, the connection is
-/// not read again until its appends are answered: requests that arrive meanwhile wait for that
-/// commit in the socket instead of one by one in the queue, and are then read, decoded and queued
-/// together, so a client that trickles requests costs one read and one wake-up per batch.
+/// Read coalescing: a client that pipelines (sends while appends are in flight) is, after a read
+/// burst of fewer than ``smallReadLines`` lines, not read again until that burst's appends are
+/// answered: requests that arrive meanwhile wait for that commit in the socket instead of one by
+/// one in the queue, and are then read, decoded and queued together, so a client that trickles
+/// requests costs one read and one wake-up per batch. A client that waits for each reply is read
+/// as soon as it sends, and holding reads stops again when a held read finds at most one line
+/// (holding saved nothing, and each hold costs two changes of the socket's polling).
 ///
 /// Backpressure: with `maximumInFlight` requests unanswered, or while the client is not reading its
 /// replies (the channel is not writable: NIO's outbound buffer is above its high-water mark), the
@@ -46,6 +49,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Lines read since the last `channelReadComplete`, and in the read burst before it.
     private var linesThisRead = 0
     private var linesLastRead = 0
+    /// The client pipelines: a read burst began while appends were in flight. Cleared when a burst
+    /// after a hold finds at most one line.
+    private var coalescing = false
+    /// A read is being held for a batch, and the burst after it is the first since the hold.
+    private var heldForBatch = false
+    private var burstAfterHold = false
     /// A read burst with fewer lines than this is "small": until its appends are answered, the
     /// connection is not read again, so that requests arriving meanwhile are read, decoded and
     /// queued together, for the next batch, instead of one system call and wake-up each. A client
@@ -104,6 +113,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let peer, let sink, !draining else { return }
         let slot = reserveSlot()
+        if linesThisRead == 0 {  // a read burst begins
+            if appendsInFlight > 0 { coalescing = true }
+            burstAfterHold = heldForBatch
+            heldForBatch = false
+        }
         linesThisRead += 1
         switch unwrapInboundIn(data) {
         case .oversized:
@@ -167,6 +181,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if burstAfterHold && linesThisRead <= 1 { coalescing = false }
+        burstAfterHold = false
         linesLastRead = linesThisRead
         linesThisRead = 0
         if !pending.isEmpty {
@@ -180,6 +196,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) {
         if draining || !mayRead(context) {
             readRequested = true
+            if holdsForBatch { heldForBatch = true }
         } else {
             context.read()
         }
@@ -194,19 +211,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// its replies, and no small read burst waits for its batch.
     private func mayRead(_ context: ChannelHandlerContext) -> Bool {
         slots.count < shared.configuration.maximumInFlightPerConnection && context.channel.isWritable
-            && smallReadAnswered
+            && !holdsForBatch
     }
 
-    /// False while appends from a small read burst wait for their batch (``smallReadLines``).
-    private var smallReadAnswered: Bool {
-        appendsInFlight == 0 || linesLastRead >= Self.smallReadLines
+    /// True while a pipelining client's appends from a small read burst wait for their batch
+    /// (read coalescing).
+    private var holdsForBatch: Bool {
+        coalescing && appendsInFlight > 0 && linesLastRead < Self.smallReadLines
     }
 
     /// Asks for more data again once half the in-flight requests are answered and the replies drain.
     private func resumeReading(context: ChannelHandlerContext) {
         if readRequested && !draining && context.channel.isWritable
             && slots.count <= shared.configuration.maximumInFlightPerConnection / 2
-            && smallReadAnswered {
+            && !holdsForBatch {
             readRequested = false
             context.read()
         }
