@@ -58,7 +58,14 @@ measure() {
             sleep 0.2
         done
     done
-    "$load" "$@"
+    # Each line ends with the share of the machine's CPU time its hypervisor took back meanwhile
+    # (steal, from /proc/stat): on a shared VM, runs with much of it measure the host, not Stele.
+    local before
+    before=$(head -1 /proc/stat)
+    echo "$("$load" "$@")  steal=$(stolen "$before" "$(head -1 /proc/stat)")%"
+}
+stolen() {  # stolen "cpu …" "cpu …": percent of the CPU time between two /proc/stat lines that was stolen
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x); split(b, y); for (i = 2; i <= 9; i++) t += y[i] - x[i]; printf "%.0f", (t > 0 ? 100 * (y[9] - x[9]) / t : 0) }'
 }
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
 ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
