@@ -55,9 +55,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// A read is being held for a batch, and the burst after it is the first since the hold.
     private var heldForBatch = false
     private var burstAfterHold = false
-    /// A read burst with fewer lines than this is "small": until its appends are answered, the
-    /// connection is not read again, so that requests arriving meanwhile are read, decoded and
-    /// queued together, for the next batch, instead of one system call and wake-up each. A client
+    /// A read burst with fewer lines than this is "small": until its appends are answered, a
+    /// pipelining client's connection is not read again, so that requests arriving meanwhile are
+    /// read, decoded and queued together instead of one system call and wake-up each. A client
     /// sending faster than that fills larger bursts and is read as fast as it sends.
     static let smallReadLines = 64
     private var draining = false
