@@ -27,7 +27,7 @@ public struct SHA256Digest: Hashable, Sendable, Comparable, CustomStringConverti
         guard bytes.count == Self.byteCount else { return nil }
         self.storage = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &self.storage) { raw in
-            _ = raw.copyBytes(from: bytes)
+            raw.copyBytes(from: bytes)
         }
     }
 

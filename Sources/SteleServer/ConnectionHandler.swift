@@ -107,7 +107,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         shared.stats.recordError(error.code)
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeString(Reply.error(id: nil, error) + "\n")
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -295,7 +295,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         if draining && slots.isEmpty {
             // Close only once the last replies are on the socket.
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             // No promise: a future per write costs an allocation and its callbacks.
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)

@@ -1,5 +1,5 @@
 import NIOConcurrencyHelpers
-public import SteleCore
+import SteleCore
 
 /// Counters for `{"op":"stats"}` and `stele status`. Thread-safe.
 public final class ServerStats: Sendable {

@@ -1,4 +1,4 @@
-public import SteleCore
+import SteleCore
 import SteleCrypto
 
 /// An event with everything computed that does not depend on the chain head: the sealed body

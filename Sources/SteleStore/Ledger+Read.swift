@@ -42,7 +42,7 @@ extension Ledger {
             return StoredEntry(
                 seq: seq, headerBytes: headerBytes, header: try EntryHeader(parsing: headerBytes),
                 body: try EntryBody(parsing: bodyBytes))
-        } catch let error as EntryFormatError {
+        } catch {
             throw LedgerError(.corrupt, "entry \(seq) cannot be decoded: \(error.message)")
         }
     }

@@ -1,5 +1,5 @@
-public import SteleCore
-public import SteleCrypto
+import SteleCore
+import SteleCrypto
 import SteleLMDB
 import Synchronization
 import Glibc
@@ -107,7 +107,7 @@ public final class Ledger: Sendable {
             self.environment = try Environment(
                 path: path, maxDatabases: LedgerKeys.all.count, mapSize: options.initialMapSize,
                 readOnly: options.readOnly)
-        } catch let error as LMDBError {
+        } catch {
             if error.code == 2 { throw LedgerError(.notALedger, "no ledger at \(path)") }
             throw LedgerError(.storage, "cannot open the ledger at \(path): \(error.reason)")
         }

@@ -103,8 +103,8 @@ struct JournalTests {
 
     /// Gives `dir` a 64 KiB journal (two regions of 32 KiB, a few dozen entries each), so that
     /// writing moves between its regions after a few dozen entries.
-    private func smallJournal(_ dir: TemporaryDirectory) {
-        FileManager.default.createFile(atPath: journalPath(dir), contents: Data(count: 64 << 10))
+    private func smallJournal(_ dir: TemporaryDirectory) throws {
+        try #require(FileManager.default.createFile(atPath: journalPath(dir), contents: Data(count: 64 << 10)))
     }
 
     /// The seqs the journal in `dir` holds, in order.
@@ -235,7 +235,7 @@ struct JournalTests {
         let stored: UInt64
         do {
             let ledger = try Fixture.create(dir)
-            smallJournal(dir)
+            try smallJournal(dir)
             try ledger.adoptJournal()
             let writer = try JournalWriter(ledger: ledger)
             // The store applies every 7 batches: writing still moves on without waiting for it.
@@ -260,7 +260,7 @@ struct JournalTests {
     func eventLargerThanTheJournal() throws {
         let dir = TemporaryDirectory()
         let ledger = try Fixture.create(dir)
-        smallJournal(dir)
+        try smallJournal(dir)
         try ledger.adoptJournal()
         let writer = try JournalWriter(ledger: ledger)
         var huge = Fixture.login(60)
@@ -281,7 +281,7 @@ struct JournalTests {
         let backup = TemporaryDirectory()
         do {
             let ledger = try Fixture.create(dir)
-            smallJournal(dir)
+            try smallJournal(dir)
             try ledger.adoptJournal()
             _ = try appendAndApply(ledger, [Fixture.login(0)])
         }
