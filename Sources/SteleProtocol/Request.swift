@@ -154,8 +154,11 @@ public struct RequestDecoder: Sendable {
             throw ProtocolError(ProtocolError.invalidIdentifier, "\"\(name)\" must be a string")
         }
         // Over the contiguous bytes: iterating the UTF-8 view one index at a time cost several times more.
+        // The closure captures the bound, not `self`: capturing `self` would copy the decoder, one
+        // retain and release of each catalogue table per identifier.
+        let maximum = limits.maximumIdentifierLength
         let printable = { (bytes: UnsafeBufferPointer<UInt8>) in
-            (1...limits.maximumIdentifierLength).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
+            (1...maximum).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
         }
         guard text.utf8.withContiguousStorageIfAvailable(printable) ?? Array(text.utf8).withUnsafeBufferPointer(printable) else {
             throw ProtocolError(
@@ -166,6 +169,7 @@ public struct RequestDecoder: Sendable {
     }
 
     private func checkSize(_ attributes: [String: JSONValue]) throws(ProtocolError) {
+        let limits = self.limits  // what `walk` captures, instead of the whole decoder
         guard attributes.count <= limits.maximumAttributeCount else {
             throw ProtocolError(ProtocolError.tooLarge, "more than \(limits.maximumAttributeCount) attributes")
         }

@@ -24,7 +24,7 @@ struct DrainEvent: Sendable {}
 /// handler stops asking the socket for more data until half of them are answered and the replies
 /// drain, so nothing is buffered without bound.
 final class ConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -62,10 +62,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     static let smallReadLines = 64
     private var draining = false
     private var sink: ReplySink?
+    private var splitter: LineSplitter
 
     init(shared: DaemonContext) {
         self.shared = shared
         self.preparer = shared.ledger.makePreparer()
+        self.splitter = LineSplitter(maximumLength: shared.configuration.limits.maximumLineLength)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -112,6 +114,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let peer, let sink, !draining else { return }
+        splitter.split(unwrapInboundIn(data)) { handle($0, peer: peer, sink: sink) }
+    }
+
+    /// Answers one request line: at once, or once its append is committed.
+    private func handle(_ piece: LineSplitter.Piece, peer: PeerRule, sink: ReplySink) {
         let slot = reserveSlot()
         if linesThisRead == 0 {  // a read burst begins
             if appendsInFlight > 0 { coalescing = true }
@@ -119,11 +126,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             heldForBatch = false
         }
         linesThisRead += 1
-        switch unwrapInboundIn(data) {
+        switch piece {
         case .oversized:
             fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(shared.configuration.limits.maximumLineLength) bytes"))
-        case .line(let buffer):
-            let (request, id) = buffer.withUnsafeReadableBytes { shared.decoder.decode(line: $0, source: peer.source) }
+        case .line(let bytes):
+            let (request, id) = shared.decoder.decode(line: bytes, source: peer.source)
             switch request {
             case .failure(let error):
                 fail(slot, id: id, error)
@@ -232,8 +239,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is DrainEvent || (event as? ChannelEvent) == .inputClosed {
-            // Shutdown, or the client finished sending: answer everything received (including a
-            // final line without a newline, decoded just before this event), then close.
+            // Shutdown, or the client finished sending: answer everything received, then close.
+            // A final line without a newline is a request once the client has finished sending.
+            if event is ChannelEvent, !draining, let peer, let sink {
+                splitter.finish { handle($0, peer: peer, sink: sink) }
+            }
             draining = true
             if !pending.isEmpty {
                 shared.committer.submit(pending)

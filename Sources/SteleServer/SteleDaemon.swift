@@ -87,7 +87,6 @@ public final class SteleDaemon {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let children = ChannelRegistry()
         let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
-        let maximumLine = config.limits.maximumLineLength
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.autoRead, value: true)
@@ -96,7 +95,6 @@ public final class SteleDaemon {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
-                        ByteToMessageHandler(LineFrameDecoder(maximumLength: maximumLine)),
                         ConnectionHandler(shared: context),
                     ])
                     children.add(channel)

@@ -148,7 +148,7 @@ struct DaemonJournalTests {
         let root = TemporaryDirectory("stele-daemon")
         // A 64 KiB journal: its regions fill after a few dozen appends, long before the 600 s interval.
         try FileManager.default.createDirectory(atPath: root.appending("data"), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        FileManager.default.createFile(atPath: root.appending("data/journal"), contents: Data(count: 64 << 10))
+        try #require(FileManager.default.createFile(atPath: root.appending("data/journal"), contents: Data(count: 64 << 10)))
         let daemon = try DaemonProcess(root: root, config: #"{"store_commit_interval_ms": 600000}"#)
         let connection = try SteleConnection(socketPath: daemon.socket)
         for n in 0..<400 {

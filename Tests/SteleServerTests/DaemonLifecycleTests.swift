@@ -116,7 +116,7 @@ struct DaemonLifecycleTests {
         defer { SmallDisk.unmount(data) }
         // Space to give back later.
         let filler = data + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: Data(repeating: 0x55, count: 256 << 10))
+        try #require(FileManager.default.createFile(atPath: filler, contents: Data(repeating: 0x55, count: 256 << 10)))
         let daemon = try DaemonProcess(root: root)
         let connection = try SteleConnection(socketPath: daemon.socket)
         let padding = String(repeating: "m", count: 1500)

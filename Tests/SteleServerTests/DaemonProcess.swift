@@ -18,7 +18,9 @@ final class DaemonProcess {
     init(root: TemporaryDirectory = TemporaryDirectory("stele-daemon"), config: String? = nil, wait: Bool = true) throws {
         self.root = root
         stderrPath = root.appending("daemon-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        guard FileManager.default.createFile(atPath: stderrPath, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: stderrPath])
+        }
         process = Process()
         process.executableURL = URL(fileURLWithPath: SteleBinary.path)
         var arguments = ["serve", "--data", root.appending("data"), "--socket", root.appending("stele.sock"),
