@@ -60,8 +60,7 @@ public struct BodyField: Hashable, Sendable {
     public static func digest(salt: UnsafeRawBufferPointer, name: String, canonicalValue: UnsafeRawBufferPointer, using sha: SHA256) -> SHA256Digest {
         sha.begin()
         sha.update(salt)
-        var name = name
-        name.withUTF8 { sha.update(UnsafeRawBufferPointer($0)) }
+        name.withUTF8Bytes { sha.update($0) }
         sha.update(byte: 0)
         sha.update(canonicalValue)
         return sha.finish()

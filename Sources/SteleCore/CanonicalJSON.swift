@@ -72,8 +72,7 @@ public enum CanonicalJSON {
 
     /// Appends a string literal with RFC 8785 escaping.
     public static func writeString(_ string: String, to out: inout [UInt8]) {
-        var string = string
-        string.withUTF8 { bytes in writeString(utf8: UnsafeRawBufferPointer(bytes), to: &out) }
+        string.withUTF8Bytes { writeString(utf8: $0, to: &out) }
     }
 
     /// Appends a string literal, given as valid UTF-8, with RFC 8785 escaping.

@@ -144,7 +144,9 @@ public struct EntryBody: Hashable, Sendable {
         for n in fields.indices { try validate(name: fields[n].name) }
         // Valid names are ASCII, for which String order is byte order.
         fields.sort { $0.name < $1.name }
-        for n in fields.indices.dropFirst() where fields[n].name == fields[n - 1].name {
+        // Lengths first: comparing unequal strings takes String's slow path.
+        for n in fields.indices.dropFirst()
+        where fields[n].name.utf8.count == fields[n - 1].name.utf8.count && fields[n].name == fields[n - 1].name {
             throw EntryFormatError(.invalidField, "body field \"\(fields[n].name)\" is given twice (an attribute may not be named actor, subject, id or occurred)")
         }
         let sorted = fields  // immutable from here: its elements are read without being copied

@@ -48,7 +48,9 @@ public struct EventCatalogue: Sendable {
 
         /// The definition of the attribute named `name`, if the kind has one.
         func attribute(named name: String) -> Attribute? {
-            for attribute in attributes where attribute.name == name { return attribute }
+            // Lengths first: most names differ in length, and comparing unequal strings is slow.
+            let length = name.utf8.count
+            for attribute in attributes where attribute.name.utf8.count == length && attribute.name == name { return attribute }
             return nil
         }
     }

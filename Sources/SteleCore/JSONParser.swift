@@ -46,7 +46,7 @@ extension JSONParser {
     public static func parseMembers(
         _ raw: UnsafeRawBufferPointer,
         maximumDepth: Int = defaultMaximumDepth,
-        _ visit: (String, JSONValue) -> Void
+        _ visit: (consuming String, consuming JSONValue) -> Void
     ) throws(JSONError) -> Bool {
         let buffer = raw.assumingMemoryBound(to: UInt8.self)
         var parser = Parser(input: buffer, maximumDepth: maximumDepth)
@@ -123,7 +123,7 @@ private struct Parser {
 
     /// The top-level object's members, visited in order; names seen are kept in a small array
     /// (request lines have a handful of members), so no dictionary is built.
-    mutating func parseMembers(_ visit: (String, JSONValue) -> Void) throws(JSONError) {
+    mutating func parseMembers(_ visit: (consuming String, consuming JSONValue) -> Void) throws(JSONError) {
         var seen: [String] = []
         seen.reserveCapacity(16)  // one allocation, not one per doubling
         var seenSet: Set<String>?
@@ -145,7 +145,7 @@ private struct Parser {
 
     /// Parses an object (at its `{`), handing each member's name, the name's offset and the value to
     /// `member` in text order.
-    mutating func walkObject(depth: Int, _ member: (String, Int, JSONValue) throws(JSONError) -> Void) throws(JSONError) {
+    mutating func walkObject(depth: Int, _ member: (consuming String, Int, consuming JSONValue) throws(JSONError) -> Void) throws(JSONError) {
         position += 1
         skipWhitespace()
         if position < input.count, input[position] == UInt8(ascii: "}") {

@@ -66,16 +66,18 @@ public struct RequestDecoder: Sendable {
         var op, id, kind, actor, subject, occurred, attrs, receipt: JSONValue?
         var unknown: [String] = []
 
-        mutating func set(_ name: String, _ value: JSONValue) {
-            switch name {
-            case "op": op = value
-            case "id": id = value
-            case "kind": kind = value
-            case "actor": actor = value
-            case "subject": subject = value
-            case "occurred": occurred = value
-            case "attrs": attrs = value
-            case "receipt": receipt = value
+        mutating func set(_ name: consuming String, _ value: consuming JSONValue) {
+            // Dispatched on the name's length first: comparing unequal strings takes the standard
+            // library's slow path, and a `switch` over the names would compare each in turn.
+            switch name.utf8.count {
+            case 2 where name == "op": op = value
+            case 2 where name == "id": id = value
+            case 4 where name == "kind": kind = value
+            case 5 where name == "actor": actor = value
+            case 5 where name == "attrs": attrs = value
+            case 7 where name == "subject": subject = value
+            case 7 where name == "receipt": receipt = value
+            case 8 where name == "occurred": occurred = value
             default: unknown.append(name)
             }
         }
@@ -131,7 +133,7 @@ public struct RequestDecoder: Sendable {
         }
         try checkSize(attributes)
         for name in attributes.keys {
-            if name == "actor" || name == "subject" || name == "id" || name == "occurred" {
+            if Self.isReservedFieldName(name) {
                 throw ProtocolError(ProtocolError.invalidField, "attribute \"\(name)\" is reserved; send it as a top-level member")
             }
             do { try EntryBody.validate(name: name) } catch {
@@ -146,6 +148,17 @@ public struct RequestDecoder: Sendable {
             kind: kind.name, retentionClass: kind.retentionClass, retention: catalogue.retentionMicroseconds(for: kind),
             source: source, actor: actor, subject: subject, id: id, occurred: occurred, attributes: attributes)
         return .append(event, wantsReceipt: wantsReceipt)
+    }
+
+    /// The body fields a request gives as top-level members, never as attributes.
+    private static func isReservedFieldName(_ name: String) -> Bool {
+        switch name.utf8.count {  // see `Members.set`
+        case 2: name == "id"
+        case 5: name == "actor"
+        case 7: name == "subject"
+        case 8: name == "occurred"
+        default: false
+        }
     }
 
     private func identifier(_ member: JSONValue?, _ name: String) throws(ProtocolError) -> String? {

@@ -131,7 +131,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(shared.configuration.limits.maximumLineLength) bytes"))
         case .line(let bytes):
             let (request, id) = shared.decoder.decode(line: bytes, source: peer.source)
-            switch request {
+            switch consume request {  // consumed: the event is moved out of it, not copied
             case .failure(let error):
                 fail(slot, id: id, error)
             case .success(.ping):

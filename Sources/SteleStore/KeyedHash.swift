@@ -1,3 +1,4 @@
+import SteleCore
 import SteleCrypto
 
 /// The first 16 bytes of a SHA-256 keyed with the store's secret index key: what the indexes and
@@ -52,7 +53,6 @@ import SteleCrypto
     }
 
     private static func update(_ sha: SHA256, _ text: String) {
-        var text = text
-        text.withUTF8 { sha.update(UnsafeRawBufferPointer($0)) }
+        text.withUTF8Bytes { sha.update($0) }
     }
 }

@@ -58,7 +58,7 @@ struct SignedNoteTests {
         #expect(try checkpoint.signed(by: signer).serialized == v["signed_note"] as! String)
         let verifier = try NoteVerifierKey(parsing: v["verifier_key"] as! String)
         let opened = try Checkpoint.open(
-            Array((v["signed_note"] as! String).utf8), trusting: [verifier], origin: v["origin"] as! String)
+            Array((v["signed_note"] as! String).utf8), trusting: [verifier], origin: (v["origin"] as! String))
         #expect(opened == checkpoint)
         #expect(throws: NoteError.self) {
             try Checkpoint.open(Array((v["signed_note"] as! String).utf8), trusting: [verifier], origin: "other")
