@@ -97,25 +97,51 @@ final class GroupCommitter: @unchecked Sendable {
 
     private func run() {
         while true {
-            pollBeforeSleeping()
-            condition.lock()
-            while queue.isEmpty && !stopping {
-                if !condition.wait(until: Date(timeIntervalSinceNow: 1)) { break }
+            if backlogStart == backlog.count {
+                releaseBacklog()
+                pollBeforeSleeping()
+                condition.lock()
+                while queue.isEmpty && !stopping {
+                    if !condition.wait(until: Date(timeIntervalSinceNow: 1)) { break }
+                }
+                swap(&backlog, &queue)  // everything queued, taken without copying it
+                queuedCount.store(0, ordering: .releasing)
+                let done = stopping && backlog.isEmpty
+                condition.unlock()
+                if done { break }
+                continue
             }
-            let batch = takeLocked()
-            queuedCount.store(queue.count, ordering: .releasing)
-            let done = stopping && queue.isEmpty
-            condition.unlock()
-
-            if !batch.isEmpty {
-                append(batch)
-                // Freeing a large batch (thousands of events, strings and buffers) is left to
-                // another thread: the writer's time is the one serialized resource.
-                if batch.count >= 256 { releaser.async { [batch] in withExtendedLifetime(batch) {} } }
-            }
-            if done { break }
+            let end = batchEnd()
+            append(backlog[backlogStart..<end])
+            backlogStart = end
         }
         finished.signal()
+    }
+
+    // Writer thread only: what it took from the queue, and where its next batch starts. Batches are
+    // cut from it in place: taking a batch's worth from a longer queue instead copied the batch
+    // and moved the rest of the queue down, every batch.
+    private var backlog: [Item] = []
+    private var backlogStart = 0
+
+    /// Where the next batch ends in `backlog`: up to `maximumBatch` items and `maximumBatchBytes`.
+    private func batchEnd() -> Int {
+        var end = backlogStart
+        var bytes = 0
+        while end < min(backlog.count, backlogStart + maximumBatch) && (end == backlogStart || bytes < maximumBatchBytes) {
+            bytes += backlog[end].prepared.bodySize + 512
+            end += 1
+        }
+        return end
+    }
+
+    /// Drops the answered backlog. Freeing a large one (thousands of events, strings and buffers) is
+    /// left to another thread: the writer's time is the one serialized resource.
+    private func releaseBacklog() {
+        var done: [Item] = []
+        swap(&done, &backlog)
+        backlogStart = 0
+        if done.count >= 256 { releaser.async { [done] in withExtendedLifetime(done) {} } }
     }
 
     /// Waits up to `pollNanoseconds` for something to be queued without sleeping, giving the CPU to
@@ -163,26 +189,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// least this often.
     static let maximumPollSkips = 64
 
-    /// Takes queued items, up to `maximumBatch` of them and `maximumBatchBytes`. Call
-    /// with `condition` locked.
-    private func takeLocked() -> [Item] {
-        var count = 0
-        var bytes = 0
-        while count < min(queue.count, maximumBatch) && (count == 0 || bytes < maximumBatchBytes) {
-            bytes += queue[count].prepared.bodySize + 512
-            count += 1
-        }
-        var batch: [Item] = []
-        if count == queue.count {
-            swap(&batch, &queue)  // the common case: take the whole queue without copying it
-        } else {
-            batch = Array(queue.prefix(count))
-            queue.removeFirst(count)
-        }
-        return batch
-    }
-
-    private func append(_ batch: [Item]) {
+    private func append(_ batch: ArraySlice<Item>) {
         let start = Timestamp.now()
         let prepared = batch.map(\.prepared)
         let results: [Result<Receipt, LedgerError>]
@@ -236,7 +243,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// Hands each connection its outcomes, with one hop per event loop for all of the batch's
     /// connections on it (each hop wakes that loop's thread; the writer pays for it). The results
     /// themselves are shared, not copied per connection.
-    private func deliver(_ batch: [Item], _ results: [Result<Receipt, LedgerError>]) {
+    private func deliver(_ batch: ArraySlice<Item>, _ results: [Result<Receipt, LedgerError>]) {
         let shared = BatchResults(results)
         // As many entries as event loops (the core count): a list is cheaper than a dictionary.
         var byLoop: [(loop: any EventLoop, deliveries: [Delivery])] = []
@@ -251,14 +258,14 @@ final class GroupCommitter: @unchecked Sendable {
         // A connection's items arrive together (one submit per read), so runs are long.
         var run: [ReplySink.Outcome] = []
         var current: ReplySink?
-        for index in batch.indices {
+        for index in batch.indices {  // absolute indices: results count from the slice's start
             let item = batch[index]
             if item.sink !== current {
                 if let current { hand(current, run) }
                 run = []
                 current = item.sink
             }
-            run.append(ReplySink.Outcome(slot: item.slot, index: index))
+            run.append(ReplySink.Outcome(slot: item.slot, index: index - batch.startIndex))
         }
         if let current { hand(current, run) }
         for (loop, deliveries) in byLoop {
