@@ -8,7 +8,7 @@ public enum Base64 {
     // A StaticString, not an array: reading it touches no reference count, so threads encoding at
     // the same time do not contend on one shared buffer.
     private static let alphabetText: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    private static var alphabet: UnsafeBufferPointer<UInt8> {
+    static var alphabet: UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: alphabetText.utf8Start, count: alphabetText.utf8CodeUnitCount)
     }
     private static let reverse: [UInt8] = {
@@ -19,35 +19,7 @@ public enum Base64 {
 
     /// Appends the encoding of `bytes` to `out`.
     public static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
-        let a = alphabet
-        // 48 input bytes become 64 output bytes: encode a chunk on the stack, append it in one copy.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { chunk in
-            var i = 0
-            while i < bytes.count {
-                let end = min(bytes.count, i + 48)
-                var o = 0
-                while i + 3 <= end {
-                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-                    chunk[o] = a[Int(v >> 18 & 63)]
-                    chunk[o + 1] = a[Int(v >> 12 & 63)]
-                    chunk[o + 2] = a[Int(v >> 6 & 63)]
-                    chunk[o + 3] = a[Int(v & 63)]
-                    i += 3
-                    o += 4
-                }
-                if i < end {
-                    let two = end - i == 2
-                    let v = UInt32(bytes[i]) << 16 | (two ? UInt32(bytes[i + 1]) << 8 : 0)
-                    chunk[o] = a[Int(v >> 18 & 63)]
-                    chunk[o + 1] = a[Int(v >> 12 & 63)]
-                    chunk[o + 2] = two ? a[Int(v >> 6 & 63)] : UInt8(ascii: "=")
-                    chunk[o + 3] = UInt8(ascii: "=")
-                    o += 4
-                    i = end
-                }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[0..<o]))
-            }
-        }
+        out.appendWritten(maximumLength: ByteWriter.base64Length(bytes.count)) { $0.base64(bytes) }
     }
 
     /// Encodes bytes.

@@ -100,10 +100,8 @@ public struct EntryBody: Hashable, Sendable {
     /// Writes a disclosed field up to its value: `"name":{"salt":"…","value":` (the caller writes
     /// the canonical value and the closing brace).
     static func writeDisclosedOpening(name: String, salt: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        CanonicalJSON.writeString(name, to: &out)
-        CanonicalJSON.writeLiteral(#":{"salt":""#, to: &out)
-        Base64.encode(salt, into: &out)
-        CanonicalJSON.writeLiteral(#"","value":"#, to: &out)
+        let length = ByteWriter.maximumStringLength(name.utf8.count) + disclosedSyntaxLength + ByteWriter.base64Length(salt.count)
+        out.appendWritten(maximumLength: length) { $0.disclosedOpening(name: name, salt: salt) }
     }
 
     /// A new body sealed in one pass: its stored record and its commitment.
@@ -157,29 +155,45 @@ public struct EntryBody: Hashable, Sendable {
             let digests = UnsafeMutableRawBufferPointer(rebasing: scratch[count * saltLength..<scratch.count])
             defer { salts.initializeMemory(as: UInt8.self, repeating: 0) }
             if let randomness { try randomness.fill(salts) } else { try SecureRandom.fill(salts) }
+            var bound = 2
+            for n in 0..<count { bound += 2 + maximumDisclosedLength(name: sorted[n].name, value: sorted[n].value) }
             return withUnsafeTemporaryAllocation(of: WrittenField.self, capacity: count) { written in
-                var record = [UInt8]()
-                record.reserveCapacity(112 * count + 2)
-                record.append(UInt8(ascii: "{"))
-                for n in 0..<count {
-                    if n > 0 { record.append(UInt8(ascii: ",")) }
-                    // A valid name needs no escaping: its bytes sit between the quotes as they are.
-                    let nameStart = record.count + 1
-                    writeDisclosedOpening(
-                        name: sorted[n].name, salt: UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]), to: &record)
-                    let nameEnd = nameStart + sorted[n].name.utf8.count
-                    let valueStart = record.count
-                    CanonicalJSON.write(sorted[n].value, to: &record)
-                    written.initializeElement(at: n, to: WrittenField(name: nameStart..<nameEnd, value: valueStart..<record.count))
-                    record.append(UInt8(ascii: "}"))
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { text in
+                    var record = ByteWriter(text.baseAddress!)
+                    record.byte(UInt8(ascii: "{"))
+                    for n in 0..<count {
+                        if n > 0 { record.byte(UInt8(ascii: ",")) }
+                        // A valid name needs no escaping: its bytes sit between the quotes as they are.
+                        let nameStart = record.count + 1
+                        record.disclosedOpening(
+                            name: sorted[n].name, salt: UnsafeRawBufferPointer(rebasing: salts[n * saltLength..<(n + 1) * saltLength]))
+                        let nameEnd = nameStart + sorted[n].name.utf8.count
+                        let valueStart = record.count
+                        record.json(sorted[n].value)
+                        written.initializeElement(at: n, to: WrittenField(name: nameStart..<nameEnd, value: valueStart..<record.count))
+                        record.byte(UInt8(ascii: "}"))
+                    }
+                    record.byte(UInt8(ascii: "}"))
+                    precondition(record.count <= bound, "a sealed body outgrew its bound")
+                    let bytes = UnsafeRawBufferPointer(start: text.baseAddress, count: record.count)
+                    digestFields(salts: UnsafeRawBufferPointer(salts), written: UnsafeBufferPointer(written), record: bytes, into: digests, using: sha)
+                    written.deinitialize()
+                    return Sealed(record: Array(bytes), commitment: sha.hash(UnsafeRawBufferPointer(digests)))
                 }
-                record.append(UInt8(ascii: "}"))
-                digestFields(salts: UnsafeRawBufferPointer(salts), written: UnsafeBufferPointer(written), record: record, into: digests, using: sha)
-                written.deinitialize()
-                return Sealed(record: record, commitment: sha.hash(UnsafeRawBufferPointer(digests)))
             }
         }
     }
+
+    /// The most bytes a disclosed field takes: `"name":{"salt":"…","value":…}`.
+    private static func maximumDisclosedLength(name: String, value: JSONValue) -> Int {
+        ByteWriter.maximumStringLength(name.utf8.count) + disclosedSyntaxLength + ByteWriter.base64Length(BodyField.saltLength)
+            + ByteWriter.maximumLength(of: value)
+    }
+
+    private static let saltOpening: StaticString = #":{"salt":""#
+    private static let valueOpening: StaticString = #"","value":"#
+    /// The syntax around a disclosed field's name, salt and value.
+    private static let disclosedSyntaxLength = saltOpening.utf8CodeUnitCount + valueOpening.utf8CodeUnitCount + 1
 
     /// Where a field's name and canonical value were written in a record being sealed.
     private struct WrittenField {
@@ -191,7 +205,7 @@ public struct EntryBody: Hashable, Sendable {
     /// canonical values taken from where they were written in `record`. The digests are computed
     /// side by side (``SHA256/hash(each:into:)``), so the inputs are first laid out one after another.
     private static func digestFields(
-        salts: UnsafeRawBufferPointer, written: UnsafeBufferPointer<WrittenField>, record: [UInt8],
+        salts: UnsafeRawBufferPointer, written: UnsafeBufferPointer<WrittenField>, record recordBytes: UnsafeRawBufferPointer,
         into digests: UnsafeMutableRawBufferPointer, using sha: SHA256
     ) {
         let saltLength = BodyField.saltLength
@@ -200,7 +214,7 @@ public struct EntryBody: Hashable, Sendable {
         withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { inputs in
             defer { inputs.initializeMemory(as: UInt8.self, repeating: 0) }
             withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: written.count) { messages in
-                record.withUnsafeBytes { recordBytes in
+                do {
                     var offset = 0
                     for n in written.indices {
                         let start = offset
@@ -276,5 +290,15 @@ public struct EntryBody: Hashable, Sendable {
             else { return false }
         }
         return true
+    }
+}
+
+extension ByteWriter {
+    /// A disclosed field up to its value: `"name":{"salt":"…","value":`.
+    fileprivate mutating func disclosedOpening(name: String, salt: UnsafeRawBufferPointer) {
+        string(name)
+        literal(#":{"salt":""#)
+        base64(salt)
+        literal(#"","value":"#)
     }
 }

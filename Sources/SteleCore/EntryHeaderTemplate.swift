@@ -16,19 +16,25 @@ public struct EntryHeaderTemplate: Sendable {
 
     /// A template for a header with these members.
     public init(kind: String, retentionClass: String, source: String, bodyCommitment: SHA256Digest, using sha: SHA256) {
-        var parts = [UInt8]()
-        parts.reserveCapacity(116 + kind.utf8.count + retentionClass.utf8.count + source.utf8.count)
-        CanonicalJSON.writeLiteral(#"{"body":""#, to: &parts)
-        bodyCommitment.withUnsafeBytes { Base64.encode($0, into: &parts) }
-        CanonicalJSON.writeLiteral(#"","class":"#, to: &parts)
-        CanonicalJSON.writeString(retentionClass, to: &parts)
-        CanonicalJSON.writeLiteral(#","kind":"#, to: &parts)
-        CanonicalJSON.writeString(kind, to: &parts)
-        CanonicalJSON.writeLiteral(#","prev":""#, to: &parts)
-        let split = parts.count
-        CanonicalJSON.writeLiteral(#","source":"#, to: &parts)
-        CanonicalJSON.writeString(source, to: &parts)
-        CanonicalJSON.writeLiteral(#","ts":""#, to: &parts)
+        var split = 0
+        let bound = 2 * 9 + 20 + ByteWriter.base64Length(SHA256Digest.byteCount) + ByteWriter.maximumStringLength(kind.utf8.count)
+            + ByteWriter.maximumStringLength(retentionClass.utf8.count) + ByteWriter.maximumStringLength(source.utf8.count)
+        let parts = [UInt8](unsafeUninitializedCapacity: 64 + bound) { buffer, count in
+            var out = ByteWriter(buffer.baseAddress!)
+            out.literal(#"{"body":""#)
+            bodyCommitment.withUnsafeBytes { out.base64($0) }
+            out.literal(#"","class":"#)
+            out.string(retentionClass)
+            out.literal(#","kind":"#)
+            out.string(kind)
+            out.literal(#","prev":""#)
+            split = out.count
+            out.literal(#","source":"#)
+            out.string(source)
+            out.literal(#","ts":""#)
+            count = out.count
+            precondition(count <= buffer.count, "a header template outgrew its bound")
+        }
         self.parts = parts
         self.split = split
         sha.begin()
@@ -49,23 +55,26 @@ public struct EntryHeaderTemplate: Sendable {
 
     /// The header text for this position in the log.
     public func bytes(prev: SHA256Digest, seq: UInt64, timestamp: Timestamp, retainUntil: Timestamp?) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(parts.count + 160)
-        parts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<split])) }
-        prev.withUnsafeBytes { Base64.encode($0, into: &out) }
-        CanonicalJSON.writeLiteral(#"","retain_until":"#, to: &out)
-        if let retainUntil {
-            out.append(UInt8(ascii: "\""))
-            retainUntil.write(to: &out)
-            out.append(UInt8(ascii: "\""))
-        } else {
-            CanonicalJSON.writeLiteral("null", to: &out)
+        // Fixed members: prev (44), retain_until (a time or null), seq, ts (a time) and the syntax.
+        [UInt8](unsafeUninitializedCapacity: parts.count + 192) { buffer, count in
+            var out = ByteWriter(buffer.baseAddress!)
+            parts.withUnsafeBytes { out.bytes(UnsafeRawBufferPointer(rebasing: $0[..<split])) }
+            prev.withUnsafeBytes { out.base64($0) }
+            out.literal(#"","retain_until":"#)
+            if let retainUntil {
+                out.byte(UInt8(ascii: "\""))
+                retainUntil.write(to: &out)
+                out.byte(UInt8(ascii: "\""))
+            } else {
+                out.literal("null")
+            }
+            out.literal(#","seq":"#)
+            out.integer(Int64(seq))
+            parts.withUnsafeBytes { out.bytes(UnsafeRawBufferPointer(rebasing: $0[split...])) }
+            timestamp.write(to: &out)
+            out.literal(#"","v":1}"#)
+            count = out.count
+            precondition(count <= buffer.count, "a header outgrew its bound")
         }
-        CanonicalJSON.writeLiteral(#","seq":"#, to: &out)
-        CanonicalJSON.writeInteger(Int64(seq), to: &out)
-        parts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[split...])) }
-        timestamp.write(to: &out)
-        CanonicalJSON.writeLiteral(#"","v":1}"#, to: &out)
-        return out
     }
 }

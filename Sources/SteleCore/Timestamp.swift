@@ -34,20 +34,35 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Appends the RFC 3339 text to `out`.
     public func write(to out: inout [UInt8]) {
+        // Filled on the stack and appended in one copy.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.textLength) { text in
+            fill(text)
+            out.append(contentsOf: UnsafeBufferPointer(text))
+        }
+    }
+
+    /// Writes the RFC 3339 text.
+    func write(to out: inout ByteWriter) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.textLength) { text in
+            fill(text)
+            out.bytes(UnsafeRawBufferPointer(text))
+        }
+    }
+
+    /// Bytes in the RFC 3339 text: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    static let textLength = 27
+
+    private func fill(_ text: UnsafeMutableBufferPointer<UInt8>) {
         let (days, remainder) = floorDivide(microseconds, 86_400_000_000)
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = remainder / 1_000_000
-        // Filled on the stack and appended in one copy.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 27) { text in
-            Self.digits(year, text, 0, 4); text[4] = UInt8(ascii: "-")
-            Self.digits(month, text, 5, 2); text[7] = UInt8(ascii: "-")
-            Self.digits(day, text, 8, 2); text[10] = UInt8(ascii: "T")
-            Self.digits(seconds / 3600, text, 11, 2); text[13] = UInt8(ascii: ":")
-            Self.digits(seconds / 60 % 60, text, 14, 2); text[16] = UInt8(ascii: ":")
-            Self.digits(seconds % 60, text, 17, 2); text[19] = UInt8(ascii: ".")
-            Self.digits(remainder % 1_000_000, text, 20, 6); text[26] = UInt8(ascii: "Z")
-            out.append(contentsOf: UnsafeBufferPointer(text))
-        }
+        Self.digits(year, text, 0, 4); text[4] = UInt8(ascii: "-")
+        Self.digits(month, text, 5, 2); text[7] = UInt8(ascii: "-")
+        Self.digits(day, text, 8, 2); text[10] = UInt8(ascii: "T")
+        Self.digits(seconds / 3600, text, 11, 2); text[13] = UInt8(ascii: ":")
+        Self.digits(seconds / 60 % 60, text, 14, 2); text[16] = UInt8(ascii: ":")
+        Self.digits(seconds % 60, text, 17, 2); text[19] = UInt8(ascii: ".")
+        Self.digits(remainder % 1_000_000, text, 20, 6); text[26] = UInt8(ascii: "Z")
     }
 
     private static func digits(_ value: Int64, _ text: UnsafeMutableBufferPointer<UInt8>, _ start: Int, _ width: Int) {

@@ -14,22 +14,30 @@ public enum Reply {
         // Written directly in canonical member order (duplicate, header, id, leaf, ok, seq): this runs
         // once per appended event.
         var out = [UInt8]()
-        out.reserveCapacity(includeHeader ? 512 : 128)
-        out.append(UInt8(ascii: "{"))
-        if receipt.duplicate { out.append(contentsOf: #""duplicate":true,"#.utf8) }
-        if includeHeader {
-            out.append(contentsOf: #""header":"#.utf8)
-            receipt.header.withUnsafeBytes { CanonicalJSON.writeString(utf8: $0, to: &out) }
-            out.append(UInt8(ascii: ","))
+        out.appendWritten(maximumLength: maximumOkLength(id: id, receipt: receipt, includeHeader: includeHeader)) { out in
+            out.byte(UInt8(ascii: "{"))
+            if receipt.duplicate { out.literal(#""duplicate":true,"#) }
+            if includeHeader {
+                out.literal(#""header":"#)
+                receipt.header.withUnsafeBytes { out.string(utf8: $0) }
+                out.byte(UInt8(ascii: ","))
+            }
+            out.literal(#""id":"#)
+            if let id { out.string(id) } else { out.literal("null") }
+            out.literal(#","leaf":""#)
+            receipt.leafHash.withUnsafeBytes { out.base64($0) }
+            out.literal(#"","ok":true,"seq":"#)
+            out.integer(Int64(receipt.seq))
+            out.byte(UInt8(ascii: "}"))
         }
-        out.append(contentsOf: #""id":"#.utf8)
-        if let id { CanonicalJSON.writeString(id, to: &out) } else { out.append(contentsOf: "null".utf8) }
-        out.append(contentsOf: #","leaf":""#.utf8)
-        receipt.leafHash.withUnsafeBytes { Base64.encode($0, into: &out) }
-        out.append(contentsOf: #"","ok":true,"seq":"#.utf8)
-        CanonicalJSON.writeInteger(Int64(receipt.seq), to: &out)
-        out.append(UInt8(ascii: "}"))
         return out
+    }
+
+    /// The most bytes ``okBytes(id:receipt:includeHeader:)`` writes.
+    private static func maximumOkLength(id: String?, receipt: Receipt, includeHeader: Bool) -> Int {
+        let syntax = 80  // the members' names, punctuation, `true` and `null`: 65 bytes
+        return syntax + ByteWriter.maximumStringLength(id?.utf8.count ?? 0) + ByteWriter.base64Length(SHA256Digest.byteCount)
+            + ByteWriter.maximumIntegerLength + (includeHeader ? ByteWriter.maximumStringLength(receipt.header.count) : 0)
     }
 
     /// `{"ok":false,"id":…,"error":{"code":…,"message":…}}`.
