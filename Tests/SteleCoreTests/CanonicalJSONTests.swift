@@ -45,6 +45,32 @@ struct CanonicalJSONTests {
         #expect(value.canonicalText == #"{"a":["x\"y",null,true],"b":-5}"#)
     }
 
+    @Test("integers are written in full, from Int64.min to Int64.max")
+    func integersInFull() {
+        for value: Int64 in [0, 7, -7, 10, -10, 9_007_199_254_740_991, -9_007_199_254_740_991, .max, .min] {
+            var out: [UInt8] = [0x41]
+            CanonicalJSON.writeInteger(value, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "A\(value)")
+        }
+    }
+
+    @Test("the writer's bound covers the worst case: every byte of every string escaped as \\u00XX")
+    func boundsHoldForTheWorstCase() {
+        let controls = String(decoding: (0..<0x20).map { UInt8($0) }.filter { ![0x08, 0x09, 0x0A, 0x0C, 0x0D].contains($0) }, as: UTF8.self)
+        let worst = JSONValue.object([
+            controls: .array([.string(controls), .integer(.min), .bool(false), .null, .object([:]), .array([])]),
+            "": .string(""),
+        ])
+        let written = worst.canonicalBytes
+        #expect(written.count <= ByteWriter.maximumLength(of: worst))
+        // A string of such bytes takes exactly its bound.
+        #expect(JSONValue.string(controls).canonicalBytes.count == ByteWriter.maximumStringLength(controls.utf8.count))
+        // Written after other bytes, the value is the same.
+        var out: [UInt8] = Array("prefix".utf8)
+        CanonicalJSON.write(worst, to: &out)
+        #expect(Array(out.dropFirst(6)) == written)
+    }
+
     @Test("string escaping matches a byte-by-byte reference wherever the escaped byte falls")
     func escapingAtEveryPosition() throws {
         // The writer skips eight bytes at a time while none needs escaping; put each kind of byte
