@@ -17,9 +17,10 @@ public struct EntryHeaderTemplate: Sendable {
     /// A template for a header with these members.
     public init(kind: String, retentionClass: String, source: String, bodyCommitment: SHA256Digest, using sha: SHA256) {
         var split = 0
-        let bound = 2 * 9 + 20 + ByteWriter.base64Length(SHA256Digest.byteCount) + ByteWriter.maximumStringLength(kind.utf8.count)
+        let syntax = 64  // the members' names and punctuation: 53 bytes
+        let bound = syntax + ByteWriter.base64Length(SHA256Digest.byteCount) + ByteWriter.maximumStringLength(kind.utf8.count)
             + ByteWriter.maximumStringLength(retentionClass.utf8.count) + ByteWriter.maximumStringLength(source.utf8.count)
-        let parts = [UInt8](unsafeUninitializedCapacity: 64 + bound) { buffer, count in
+        let parts = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
             var out = ByteWriter(buffer.baseAddress!)
             out.literal(#"{"body":""#)
             bodyCommitment.withUnsafeBytes { out.base64($0) }
@@ -55,7 +56,8 @@ public struct EntryHeaderTemplate: Sendable {
 
     /// The header text for this position in the log.
     public func bytes(prev: SHA256Digest, seq: UInt64, timestamp: Timestamp, retainUntil: Timestamp?) -> [UInt8] {
-        // Fixed members: prev (44), retain_until (a time or null), seq, ts (a time) and the syntax.
+        // What the template lacks: prev (44 bytes), retain_until (a quoted time or null), seq (at most
+        // 20 digits), ts (27) and their syntax, 152 bytes at most.
         [UInt8](unsafeUninitializedCapacity: parts.count + 192) { buffer, count in
             var out = ByteWriter(buffer.baseAddress!)
             parts.withUnsafeBytes { out.bytes(UnsafeRawBufferPointer(rebasing: $0[..<split])) }
