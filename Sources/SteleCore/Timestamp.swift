@@ -43,10 +43,9 @@ public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Writes the RFC 3339 text.
     func write(to out: inout ByteWriter) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.textLength) { text in
-            fill(text)
-            out.bytes(UnsafeRawBufferPointer(text))
-        }
+        // Straight into the writer's memory, which its caller sized for the text.
+        fill(UnsafeMutableBufferPointer(start: out.cursor, count: Self.textLength))
+        out.cursor += Self.textLength
     }
 
     /// Bytes in the RFC 3339 text: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
