@@ -4,6 +4,7 @@
 //
 // Layers, each depending only on the ones above it in this list:
 //   CLMDB, COpenSSL, CSteleLinux   thin C modules; nothing but the wrappers below import them
+//   CJemalloc                      jemalloc, the daemon's malloc (wrapped by SteleServer's `Allocator`)
 //   CSteleSHA256x8                 eight-lane AVX2 SHA-256 (libcrypto keeps its multi-buffer code internal), used without SHA-NI
 //   CSteleCRC32C                   CRC-32C with SSE 4.2 (the journal's record checksum; no library here offers it)
 //   SteleCrypto                    SHA-256 and Ed25519 over libcrypto (the only importer of COpenSSL)
@@ -43,6 +44,11 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CJemalloc",
+            pkgConfig: "jemalloc",
+            providers: [.apt(["libjemalloc-dev"])]
+        ),
         .target(name: "CSteleLinux"),
         .target(name: "CSteleSHA256x8"),
         .target(name: "CSteleCRC32C"),
@@ -61,7 +67,7 @@ let package = Package(
         .target(
             name: "SteleServer",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux",
+                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux", "CJemalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

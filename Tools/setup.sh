@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Stele builds against, if any is missing. Idempotent.
 set -euo pipefail
-packages=(liblmdb-dev libssl-dev pkg-config)
+packages=(liblmdb-dev libssl-dev libjemalloc-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

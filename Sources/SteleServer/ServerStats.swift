@@ -76,8 +76,21 @@ public final class ServerStats: Sendable {
                 "connections": .integer(Int64(s.connections)), "checkpoints_signed": .integer(Int64(s.checkpoints)),
                 "tree_size": .integer(Int64(treeSize)), "idempotency_keys_evicted": .integer(Int64(s.idempotencyEvicted)),
                 "uptime_seconds": .integer((Timestamp.now().microseconds - started.microseconds) / 1_000_000),
+                "memory": Self.memory(),
             ]
         }
+    }
+}
+
+extension ServerStats {
+    /// `{"allocator", "allocated_bytes", "resident_bytes"}` (null counts if the allocator keeps none).
+    static func memory() -> JSONValue {
+        let usage = Allocator.usage()
+        return .object([
+            "allocator": .string(Allocator.name),
+            "allocated_bytes": usage.map { .integer(Int64($0.allocated)) } ?? .null,
+            "resident_bytes": usage.map { .integer(Int64($0.resident)) } ?? .null,
+        ])
     }
 }
 
