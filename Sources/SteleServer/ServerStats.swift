@@ -61,7 +61,8 @@ public final class ServerStats: Sendable {
 
     /// The stats reply object (without `ok`).
     func snapshot(treeSize: UInt64) -> [String: JSONValue] {
-        state.withLockedValue { s in
+        let memory = Self.memory()  // outside the lock: the writer records every batch under it
+        return state.withLockedValue { s in
             let labels = ["1-9", "10-99", "100-999", "1000-9999", "10000-99999", "100000-999999", "1000000+", ""]
             var buckets: [String: JSONValue] = [:]
             for (i, count) in s.batchSizeBuckets.enumerated() where count > 0 { buckets[labels[i]] = .integer(Int64(count)) }
@@ -76,7 +77,7 @@ public final class ServerStats: Sendable {
                 "connections": .integer(Int64(s.connections)), "checkpoints_signed": .integer(Int64(s.checkpoints)),
                 "tree_size": .integer(Int64(treeSize)), "idempotency_keys_evicted": .integer(Int64(s.idempotencyEvicted)),
                 "uptime_seconds": .integer((Timestamp.now().microseconds - started.microseconds) / 1_000_000),
-                "memory": Self.memory(),
+                "memory": memory,
             ]
         }
     }
