@@ -59,6 +59,9 @@ public final class SteleConnection: @unchecked Sendable {
 
     /// Reads the next reply line and passes its bytes (without the newline, valid only during the
     /// call) to `body`; nil at end of stream. No copy is made of the line.
+    ///
+    /// Throws a ``ClientError`` of kind ``ClientError/Kind/closedWithRequestsUnread``, after the
+    /// last reply, if the daemon closed the connection with requests of it still unread.
     public func receive<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         var checked = 0  // unread bytes already known to hold no newline
         while true {
@@ -96,6 +99,12 @@ public final class SteleConnection: @unchecked Sendable {
             if received >= 0 {
                 end += received
                 return
+            }
+            if errno == ECONNRESET {
+                // The kernel reports the reset only after every byte the daemon sent has been read.
+                throw ClientError(
+                    "the daemon closed the connection without reading every request sent; those after the last reply were not taken (retry them with the same ids)",
+                    kind: .closedWithRequestsUnread)
             }
             guard errno == EINTR else {
                 throw ClientError("reading from the daemon failed: \(String(cString: strerror(errno)))")

@@ -4,7 +4,8 @@ import SteleClient
 import SteleCore
 
 /// `stele append`: NDJSON requests from standard input to the daemon, pipelined; prints each reply.
-/// Exit 0 if every request succeeded, 1 if any failed, 2 if the daemon could not be reached.
+/// Exit 0 if every request succeeded, 1 if any failed or was left unanswered (the daemon closed the
+/// connection first: stopped, say), 2 if the daemon could not be reached.
 struct AppendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "append", abstract: "Send NDJSON events from standard input to the daemon and print the replies.")
@@ -18,11 +19,13 @@ struct AppendCommand: ParsableCommand {
         }
         // Send on one thread while this one reads replies: requests are pipelined.
         nonisolated(unsafe) var sendError: (any Error)?
+        nonisolated(unsafe) var requests = 0  // read by this thread once the sender has finished
         let sender = Thread {
             do {
                 var chunk = [UInt8]()
                 while let line = readLine(strippingNewline: true) {
                     if line.isEmpty { continue }
+                    requests += 1
                     chunk.append(contentsOf: line.utf8)
                     chunk.append(0x0A)
                     if chunk.count >= 65_536 {
@@ -38,11 +41,23 @@ struct AppendCommand: ParsableCommand {
         }
         sender.start()
         var failed = false
-        while let reply = try connection.receive() {
-            printLine(reply)
-            if (try? JSONParser.parse(Array(reply.utf8)))?["ok"] != .bool(true) { failed = true }
+        var replies = 0
+        do {
+            while let reply = try connection.receive() {
+                printLine(reply)
+                replies += 1
+                if (try? JSONParser.parse(Array(reply.utf8)))?["ok"] != .bool(true) { failed = true }
+            }
+        } catch let error as ClientError where error.kind == .closedWithRequestsUnread {
+            // Counted below: the requests after the last reply were not taken.
         }
         while !sender.isFinished { usleep(1000) }
+        if replies < requests {
+            // One reply per request, in order: the unanswered ones are the last lines read.
+            FileHandle.standardError.write(Data(
+                "stele: the daemon closed the connection: the last \(requests - replies) of \(requests) requests were not answered; retry them with the same ids\n".utf8))
+            throw ExitCode(1)
+        }
         if let sendError { throw Failure.couldNotRun("\(sendError)") }
         if failed { throw ExitCode(1) }
     }
