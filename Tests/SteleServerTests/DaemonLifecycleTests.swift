@@ -16,20 +16,14 @@ struct DaemonLifecycleTests {
         let lines = (0..<3000).map { login("d\($0)", user: "user:\($0 % 97)") }
         try connection.send(bytes: Array(lines.joined(separator: "\n").utf8) + [0x0A])
         var acknowledged: [Int: String] = [:]
-        var replies = 0
-        var reset = false
-        func next() throws -> String? {
-            do { return try connection.receive() } catch let error as ClientError where error.kind == .closedWithRequestsUnread {
-                reset = true
-                return nil
-            }
-        }
-        while let line = try next() {
+        var answered = 0
+        let replies = ReplyReader(connection)
+        while let line = try replies.next() {
             let object = try reply(line)
-            replies += 1
+            answered += 1
             // The signal comes once the daemon has read some of the requests (sent any earlier, it
             // could find none read and answer nothing), while the rest are in flight or unread.
-            if replies == 1 { kill(daemon.process.processIdentifier, SIGTERM) }
+            if answered == 1 { kill(daemon.process.processIdentifier, SIGTERM) }
             // Requests are answered in order: a reply other than a success would be a lost append.
             #expect(object["ok"] as? Bool == true, "\(line)")
             if object["ok"] as? Bool == true { acknowledged[object["seq"] as! Int] = object["leaf"] as? String }
@@ -38,9 +32,9 @@ struct DaemonLifecycleTests {
         #expect(daemon.process.terminationStatus == 0, "\(daemon.log)")
         // Requests still unread in the socket when the signal came were never received: the connection
         // closes without answering them, so the client knows to retry them (with the same ids).
-        #expect(acknowledged.count == replies)
+        #expect(acknowledged.count == answered)
         // Every request read was answered, so the client learns of unread ones from the reset.
-        #expect(reset == (replies < lines.count), "replies: \(replies)")
+        #expect(replies.endedByReset == (answered < lines.count), "answered: \(answered)")
         let size = acknowledged.count
         #expect(Set(acknowledged.keys) == Set(0..<size))
         let query = try SteleBinary.run(["prove", "inclusion", "--data", daemon.data, "--seq", "\(size - 1)"])
@@ -72,7 +66,9 @@ struct DaemonLifecycleTests {
         // Kill without warning once some appends are acknowledged, while the rest are in flight.
         var acknowledged: [(line: Int, seq: Int, leaf: String)] = []
         var killed = false
-        while let line = try connection.receive() {
+        // The connection ends when the daemon dies, by a reset if requests of it were still unread.
+        let replies = ReplyReader(connection)
+        while let line = try replies.next() {
             let object = try reply(line)
             guard object["ok"] as? Bool == true, let seq = object["seq"] as? Int, let leaf = object["leaf"] as? String else {
                 Issue.record("unexpected reply \(line)")

@@ -87,3 +87,23 @@ func errorCode(_ line: String) throws -> String? {
 func login(_ id: String, user: String = "user:1") -> String {
     #"{"id":"\#(id)","kind":"login.succeeded","actor":"\#(user)","subject":"\#(user)","attrs":{"ip":"203.0.113.7"}}"#
 }
+
+/// Reads one connection's replies until the daemon ends it: in an orderly way, or by a reset when it
+/// closed with requests of the connection still unread (it stopped, or was killed).
+final class ReplyReader {
+    let connection: SteleConnection
+    /// True once the connection ended with requests of it unread.
+    private(set) var endedByReset = false
+
+    init(_ connection: SteleConnection) {
+        self.connection = connection
+    }
+
+    /// The next reply, or nil once the connection has ended.
+    func next() throws -> String? {
+        do { return try connection.receive() } catch let error as ClientError where error.kind == .closedWithRequestsUnread {
+            endedByReset = true
+            return nil
+        }
+    }
+}
