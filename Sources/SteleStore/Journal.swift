@@ -105,6 +105,11 @@ final class Journal {
         current = (regions[1].lastSeq ?? 0) > (regions[0].lastSeq ?? 0) ? 1 : 0
     }
 
+    /// The last entry the journal holds (as of the last scan), if any.
+    var lastSeq: UInt64? {
+        [regions[0].lastSeq, regions[1].lastSeq].compactMap { $0 }.max()
+    }
+
     /// Every entry the journal holds, in log order (some or all may already be in the store), for
     /// a store holding `storeSize` entries.
     /// - Throws: `corrupt` when a record was damaged after it was written and the store lacks

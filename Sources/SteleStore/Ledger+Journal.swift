@@ -116,11 +116,7 @@ extension Ledger {
     public static func completeJournal(path: String) throws -> UInt64 {
         guard let probe = try? Journal(directory: path, create: false, exclusive: false, readOnly: true) else { return 0 }
         // No daemon may hold the directory's lock (it moves its own journal in when it starts).
-        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { return 0 }
-        let free = flock(directory, LOCK_EX | LOCK_NB) == 0
-        close(directory)
-        guard free else { return 0 }
+        guard !daemonHoldsDirectory(path) else { return 0 }
         return try withExtendedLifetime(probe) {
             // Usually the store has every journaled entry (a clean stop): check without writing.
             var readOnly = Options()
@@ -133,5 +129,31 @@ extension Ledger {
             }
             return try ledger.treeHead().size - size
         }
+    }
+
+    /// For read-only tools beside a running daemon, which commits acknowledged entries to the store
+    /// a moment after acknowledging them (`Specs/store.md`, "Applying"): waits until this store
+    /// holds every entry the daemon had journaled when called, so that a tool started after an
+    /// acknowledgement sees that entry. Polls for at most `timeout` seconds.
+    /// - Returns: how many of those entries the store still lacked when the wait ended: 0 once it
+    ///   holds them all, or when no daemon is running or its journal cannot be read.
+    public func awaitAcknowledged(timeout: Double) -> UInt64 {
+        guard let journal = try? Journal(directory: path, create: false, exclusive: false, readOnly: true),
+            let last = journal.lastSeq, Self.daemonHoldsDirectory(path)
+        else { return 0 }
+        let deadline = Timestamp.now().microseconds + Int64(timeout * 1_000_000)
+        while let size = try? self.size, size <= last {
+            if Timestamp.now().microseconds >= deadline { return last + 1 - size }
+            usleep(1000)
+        }
+        return 0
+    }
+
+    /// True while a process (a daemon) holds the lock on the data directory at `path`.
+    private static func daemonHoldsDirectory(_ path: String) -> Bool {
+        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return false }
+        defer { close(directory) }  // releases the lock if this process took it
+        return flock(directory, LOCK_EX | LOCK_NB) != 0
     }
 }

@@ -10,12 +10,19 @@ struct DataOptions: ParsableArguments {
 
     /// Opens the existing ledger read-only (safe while a daemon writes). Entries that a stopped
     /// daemon acknowledged but left in the journal are moved into the store first, if this user may
-    /// write it.
+    /// write it; beside a running daemon, what it acknowledged before now is waited for (up to 3 s)
+    /// until its store has committed it.
     func openReadOnly() throws -> Ledger {
         _ = try? Ledger.completeJournal(path: data)
         var options = Ledger.Options()
         options.readOnly = true
-        return try Failure.map { try Ledger(path: data, options: options) }
+        let ledger = try Failure.map { try Ledger(path: data, options: options) }
+        let lagging = ledger.awaitAcknowledged(timeout: 3)
+        if lagging > 0 {
+            FileHandle.standardError.write(Data(
+                "stele: note: the running daemon has acknowledged \(lagging) entries its store has not committed yet (see store_commit_interval_ms); they are not included\n".utf8))
+        }
+        return ledger
     }
 
     /// Opens the ledger for writing, creating it (with the default origin) if absent.

@@ -37,21 +37,8 @@ struct AppendCommandTests {
         }
         peer.start()
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: SteleBinary.path)
-        process.arguments = ["append", "--socket", path]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        (process.standardInput, process.standardOutput, process.standardError) = (stdin, stdout, stderr)
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-
-        #expect(process.terminationStatus == 1, "\(errors)")
+        let (status, output, errors) = try SteleBinary.runKeepingErrors(["append", "--socket", path], input: input)
+        #expect(status == 1, "\(errors)")
         #expect(output.split(separator: "\n").count == 1)
         #expect(output.contains(#""id":"a1""#))
         #expect(errors.contains("the last 2 of 3 requests were not answered"), "\(errors)")

@@ -79,6 +79,33 @@ struct DaemonJournalTests {
         #expect(bad.log.contains("\"journal\" must be true or false"), "\(bad.log)")
     }
 
+    @Test("a read-only tool started after an acknowledgement sees that entry, though the store commits it later")
+    func toolsSeeWhatWasAcknowledged() throws {
+        // The store commits at most every 1.5 s: without waiting, a query right after a reply would
+        // find the store without that entry.
+        let daemon = try DaemonProcess(config: #"{"store_commit_interval_ms": 1500}"#)
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for n in 0..<2 {
+            let answer = try reply(connection.request(login("late\(n)", user: "user:8")))
+            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
+            let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", "user:8"])
+            #expect(query.output.split(separator: "\n").count == n + 1, "\(query.output)")
+        }
+        #expect(daemon.stop() == 0)
+
+        // A store that will not commit for ten minutes: the tool waits 3 s, then says what is missing.
+        let slow = try DaemonProcess(config: #"{"store_commit_interval_ms": 600000}"#)
+        let first = try SteleConnection(socketPath: slow.socket)
+        _ = try first.request(login("first", user: "user:9"))
+        Thread.sleep(forTimeInterval: 0.2)  // the first entry is committed at once; the next waits
+        #expect(try reply(first.request(login("held", user: "user:9")))["ok"] as? Bool == true)
+        let query = try SteleBinary.runKeepingErrors(["query", "--data", slow.data, "--subject", "user:9"])
+        #expect(query.status == 0)
+        #expect(query.output.split(separator: "\n").count == 1, "\(query.output)")
+        #expect(query.errors.contains("acknowledged 1 entries its store has not committed yet"), "\(query.errors)")
+        #expect(slow.stop() == 0)
+    }
+
     @Test("waiting clients get the same answers whether the writer polls before sleeping or sleeps at once; the poll is bounded")
     func writerPollKeepsEveryAnswer() throws {
         for poll in [0, 10_000] {

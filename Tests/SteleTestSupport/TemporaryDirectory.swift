@@ -47,7 +47,8 @@ public enum SteleBinary {
 
     /// Starts `stele arguments…` with pipes for standard input and output, in `currentDirectory`
     /// (by default ``scratch``).
-    public static func start(_ arguments: [String], currentDirectory: String? = nil) throws -> (Process, stdin: Pipe, stdout: Pipe) {
+    /// Standard error goes to `stderr`, or is discarded.
+    public static func start(_ arguments: [String], currentDirectory: String? = nil, stderr: Pipe? = nil) throws -> (Process, stdin: Pipe, stdout: Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -56,21 +57,45 @@ public enum SteleBinary {
         let stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
+        process.standardError = stderr ?? FileHandle.nullDevice
         try process.run()
         return (process, stdin, stdout)
     }
 
     /// Runs `stele arguments…` to completion with `input` on standard input.
     public static func run(_ arguments: [String], input: String = "", currentDirectory: String? = nil) throws -> (status: Int32, output: String) {
-        let (process, stdin, stdout) = try start(arguments, currentDirectory: currentDirectory)
+        let (status, output, _) = try run(arguments, input: input, currentDirectory: currentDirectory, keepingErrors: false)
+        return (status, output)
+    }
+
+    /// Runs `stele arguments…` to completion with `input` on standard input, keeping what it wrote
+    /// to standard error too.
+    public static func runKeepingErrors(_ arguments: [String], input: String = "") throws -> (status: Int32, output: String, errors: String) {
+        try run(arguments, input: input, currentDirectory: nil, keepingErrors: true)
+    }
+
+    private static func run(_ arguments: [String], input: String, currentDirectory: String?, keepingErrors: Bool) throws -> (status: Int32, output: String, errors: String) {
+        let stderr = keepingErrors ? Pipe() : nil
+        let (process, stdin, stdout) = try start(arguments, currentDirectory: currentDirectory, stderr: stderr)
         let writer = Thread {
             stdin.fileHandleForWriting.write(Data(input.utf8))
             try? stdin.fileHandleForWriting.close()
         }
         writer.start()
+        // Standard error is drained on its own thread, so that neither pipe can fill and stall it.
+        nonisolated(unsafe) var errors = Data()
+        let drained = DispatchSemaphore(value: 0)
+        if let stderr {
+            Thread {
+                errors = stderr.fileHandleForReading.readDataToEndOfFile()
+                drained.signal()
+            }.start()
+        } else {
+            drained.signal()
+        }
         let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        drained.wait()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self), String(decoding: errors, as: UTF8.self))
     }
 }
