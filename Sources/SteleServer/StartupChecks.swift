@@ -39,6 +39,20 @@ enum StartupChecks {
         }
     }
 
+    /// Refuses to create a store while the checkpoint directory already holds a log's checkpoints:
+    /// the store of that log is missing (deleted, emptied, or a wrong `--data`), and a new one would
+    /// fork it. Runs before anything is created, so the refusal changes nothing.
+    static func noLogWithoutStore(_ data: String, checkpoints: CheckpointDirectory) throws {
+        var info = stat()
+        let hasStore = stat(data + "/data.mdb", &info) == 0 && info.st_size > 0
+        guard !hasStore, let (name, bytes) = try? checkpoints.newest() else { return }
+        // Named from the note's text, unverified: the refusal does not depend on it.
+        let parsed = (try? SignedNote(parsing: bytes)).flatMap { try? Checkpoint(parsing: $0.text) }
+        let log = parsed.map { "the log \($0.origin) (\($0.size) entries)" } ?? "a log"
+        throw DaemonError(
+            "the data directory \(data) holds no store, but the checkpoint directory \(checkpoints.path) holds checkpoints of \(log), newest \(name): refusing to create a new store that would fork it; restore that log's store, or start a new log with an empty --checkpoints directory")
+    }
+
     /// Refuses a store that is behind, or disagrees with, the newest checkpoint held outside it.
     /// - Returns: the size of that checkpoint (0 if none).
     static func checkpointAgreement(ledger: Ledger, directory: CheckpointDirectory, verifier: NoteVerifierKey) throws -> UInt64 {

@@ -40,6 +40,8 @@ public final class SteleDaemon {
             _ = stele_wait_termination_signal()
             stop.signal()
         }.start()
+        let directory = CheckpointDirectory(path: config.checkpointDirectory, kept: config.checkpointFilesKept)
+        try StartupChecks.noLogWithoutStore(config.dataDirectory, checkpoints: directory)
         try StartupChecks.dataDirectory(config.dataDirectory)
         try StartupChecks.outside(config.keyPath, of: config.dataDirectory, what: "signing key")
         try StartupChecks.outside(config.checkpointDirectory, of: config.dataDirectory, what: "checkpoint directory")
@@ -52,7 +54,9 @@ public final class SteleDaemon {
         options.releasesWrittenPages = !config.storeKeepsWrittenPages
         let ledger: Ledger
         do { ledger = try Ledger(path: config.dataDirectory, options: options) } catch let error as LedgerError {
-            throw DaemonError("cannot open the ledger at \(config.dataDirectory): \(error.message)")
+            // Most of the store's messages name its path already.
+            let message = error.message.contains(config.dataDirectory) ? error.message : "cannot open the ledger at \(config.dataDirectory): \(error.message)"
+            throw DaemonError(message)
         }
         do {
             // Appends are acknowledged from the journal; entries a crashed daemon acknowledged but
@@ -63,7 +67,6 @@ public final class SteleDaemon {
             throw DaemonError("cannot take over the ledger's journal in \(config.dataDirectory): \(error.message)")
         }
         let signer = try NoteSigner(name: ledger.origin, privateKey: key)
-        let directory = CheckpointDirectory(path: config.checkpointDirectory, kept: config.checkpointFilesKept)
         let signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)
         do { try directory.prune() } catch {
             logger.error("pruning the checkpoint directory failed", metadata: ["error": "\(error)"])

@@ -197,7 +197,7 @@ struct DaemonLifecycleTests {
         #expect(FileManager.default.fileExists(atPath: root.appending("checkpoints/latest")))
     }
 
-    @Test("a store older than the newest checkpoint outside it is refused, and so is a swapped store")
+    @Test("a store older than the newest checkpoint outside it is refused, and so are a swapped store and a missing one")
     func olderStoreRefused() throws {
         let root = TemporaryDirectory("stele-daemon")
         let backup = root.appending("backup")
@@ -230,6 +230,21 @@ struct DaemonLifecycleTests {
         let swapped = try DaemonProcess(root: root, wait: false)
         #expect(swapped.waitForExit() == 2)
         #expect(swapped.log.contains("replaced or altered"), "\(swapped.log)")
+
+        // No store at all (deleted, or emptied), while the checkpoint directory holds the log's
+        // checkpoints: a new store would fork the log, so none is created and nothing changes.
+        try FileManager.default.removeItem(atPath: root.appending("data"))
+        let missing = try DaemonProcess(root: root, wait: false)
+        #expect(missing.waitForExit() == 2)
+        #expect(missing.log.contains("holds no store") && missing.log.contains("(9 entries)"), "\(missing.log)")
+        #expect(!FileManager.default.fileExists(atPath: root.appending("data")))
+        try FileManager.default.createDirectory(atPath: root.appending("data"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        #expect(FileManager.default.createFile(atPath: root.appending("data/data.mdb"), contents: Data()))
+        let emptied = try DaemonProcess(root: root, wait: false)
+        #expect(emptied.waitForExit() == 2)
+        #expect(emptied.log.contains("holds no store"), "\(emptied.log)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.appending("data")) == ["data.mdb"])
+        #expect((try FileManager.default.attributesOfItem(atPath: root.appending("data/data.mdb"))[.size] as? Int) == 0)
     }
 
     @Test("a stale socket file is replaced; a live daemon's socket is not")
