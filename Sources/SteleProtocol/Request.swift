@@ -117,7 +117,7 @@ public struct RequestDecoder: Sendable {
         var occurred: Timestamp?
         if let value = members.occurred {
             guard let text = value.stringValue, let time = Timestamp(rfc3339: text) else {
-                throw ProtocolError(ProtocolError.invalidField, "\"occurred\" must be an RFC 3339 time")
+                throw ProtocolError(ProtocolError.invalidField, "\"occurred\" must be an RFC 3339 time, to the microsecond at most (fraction digits past the sixth must be 0: a time is never rounded)")
             }
             occurred = time
         }
