@@ -161,9 +161,10 @@ for i in "${!dirs[@]}"; do  # a benchmark must notice if its subject died
     dir=${dirs[$i]}; pid=${daemons[$i]}
     kill -0 "$pid" 2>/dev/null || { echo "the $dir daemon died: $(tail -5 "$work/$dir/serve.log")" >&2; exit 1; }
 done
-# The default daemon's own view of every scenario above: how long its batches took to be durable
+# The default daemon's own view at the end: its batches over all scenarios, and how long its last
+# batches (the latency windows hold the newest samples) took to be durable
 # (journal write) and its store commits, from `stats`.
-echo "default daemon, all scenarios: $(.build/release/stele status --socket "$socket" --json 2>/dev/null \
+echo "default daemon at the end (latencies: its newest batches and store commits): $(.build/release/stele status --socket "$socket" --json 2>/dev/null \
     | python3 -c 'import json, sys; s = json.load(sys.stdin); s = s.get("stats", s); print("batches", s["batches"], "largest", s["largest_batch"], "sizes", json.dumps(s["batch_sizes"]), "journal write us", json.dumps(s["commit_us"]), "store commit us", json.dumps(s["store_commit_us"]))' 2>/dev/null || echo unavailable)"
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
 echo "store benchmark (raw LMDB baseline in the same run):"
