@@ -55,7 +55,7 @@ struct AppendCommand: ParsableCommand {
         if replies < requests {
             // One reply per request, in order: the unanswered ones are the last lines read.
             FileHandle.standardError.write(Data(
-                "stele: the daemon closed the connection: the last \(requests - replies) of \(requests) requests were not answered; retry them with the same ids\n".utf8))
+                "stele: the daemon closed the connection after answering the first \(replies) requests: the rest, from request \(replies + 1) on (blank lines not counted), were not taken; retry them with the same ids\n".utf8))
             throw ExitCode(1)
         }
         if let sendError { throw Failure.couldNotRun("\(sendError)") }

@@ -41,7 +41,7 @@ struct AppendCommandTests {
         #expect(status == 1, "\(errors)")
         #expect(output.split(separator: "\n").count == 1)
         #expect(output.contains(#""id":"a1""#))
-        #expect(errors.contains("the last 2 of 3 requests were not answered"), "\(errors)")
+        #expect(errors.contains("after answering the first 1 requests: the rest, from request 2 on"), "\(errors)")
     }
 
     /// A listening Unix socket at `path`.
