@@ -63,15 +63,9 @@ struct DaemonJournalTests {
 
     @Test("with \"journal\": false each reply follows its own store commit, so readers see the entry at once")
     func journalOffCommitsEachBatch() throws {
+        // The daemon is running and its transaction settings would hold a journaled entry back.
         let daemon = try DaemonProcess(config: #"{"journal": false, "store_commit_interval_ms": 600000}"#)
-        let connection = try SteleConnection(socketPath: daemon.socket)
-        for n in 0..<3 {
-            let answer = try reply(connection.request(login("off\(n)", user: "user:7")))
-            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
-            // The daemon is running and its transaction settings would hold a journaled entry back.
-            let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", "user:7"])
-            #expect(query.output.split(separator: "\n").count == n + 1, "\(query.output)")
-        }
+        try appendQueryingAfterEach(daemon, count: 3, user: "user:7")
         #expect(daemon.stop() == 0)
 
         let bad = try DaemonProcess(config: #"{"journal": "yes"}"#, wait: false)
@@ -84,13 +78,7 @@ struct DaemonJournalTests {
         // The store commits at most every 1.5 s: without waiting, a query right after a reply would
         // find the store without that entry.
         let daemon = try DaemonProcess(config: #"{"store_commit_interval_ms": 1500}"#)
-        let connection = try SteleConnection(socketPath: daemon.socket)
-        for n in 0..<2 {
-            let answer = try reply(connection.request(login("late\(n)", user: "user:8")))
-            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
-            let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", "user:8"])
-            #expect(query.output.split(separator: "\n").count == n + 1, "\(query.output)")
-        }
+        try appendQueryingAfterEach(daemon, count: 2, user: "user:8")
         #expect(daemon.stop() == 0)
 
         // A store that will not commit for ten minutes: the tool waits 3 s, then says what is missing.
@@ -104,6 +92,18 @@ struct DaemonJournalTests {
         #expect(query.output.split(separator: "\n").count == 1, "\(query.output)")
         #expect(query.errors.contains("acknowledged 1 entries its store has not committed yet"), "\(query.errors)")
         #expect(slow.stop() == 0)
+    }
+
+    /// Appends `count` logins of `user` to a fresh daemon one at a time; after each reply, `stele query`
+    /// for that user must list every entry acknowledged so far.
+    private func appendQueryingAfterEach(_ daemon: DaemonProcess, count: Int, user: String) throws {
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for n in 0..<count {
+            let answer = try reply(connection.request(login("\(user)-\(n)", user: user)))
+            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
+            let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", user])
+            #expect(query.output.split(separator: "\n").count == n + 1, "\(query.output)")
+        }
     }
 
     @Test("waiting clients get the same answers whether the writer polls before sleeping or sleeps at once; the poll is bounded")
