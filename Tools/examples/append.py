@@ -3,7 +3,8 @@
 
 Usage: python3 Tools/examples/append.py [SOCKET]   (default ./stele-data/stele.sock)
 
-Each request is one JSON object on one line; each reply is one line, in request order.
+Each request is one JSON object on one line; each reply is one line, in request order. Exit 0 when
+every request succeeded, 1 when one was refused, 2 when the daemon closed before answering all.
 A reply with "ok": true means the event is durable. Retrying with the same "id" is safe:
 the daemon returns the original receipt instead of appending twice.
 """
@@ -32,8 +33,17 @@ with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         stream.write(json.dumps(event).encode() + b"\n")
     stream.flush()
     failed = False
-    for event in events:
-        reply = json.loads(stream.readline())
+    for answered, event in enumerate(events):
+        try:
+            line = stream.readline()
+        except ConnectionResetError:  # the daemon closed with requests of ours unread
+            line = b""
+        if not line:
+            # The daemon stopped (or dropped us) before answering the rest: they were not taken.
+            # Send them again, with the same ids, once it is back.
+            print(f"{len(events) - answered} requests unanswered; retry them with the same ids", file=sys.stderr)
+            sys.exit(2)
+        reply = json.loads(line)
         print(json.dumps(reply))
         if not reply["ok"]:
             failed = True
