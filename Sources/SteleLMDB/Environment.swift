@@ -25,6 +25,13 @@ public final class Environment: @unchecked Sendable {
     ///   - maxDatabases: how many named databases may be opened.
     ///   - mapSize: the initial map size in bytes (grown automatically when writing).
     ///   - readOnly: open with `MDB_RDONLY` (for tools running beside a writer).
+    /// True when `directory` holds a non-empty LMDB data file. Looks without opening anything, so
+    /// it creates no file (an open, even read-only, may create the lock file).
+    public static func hasData(in directory: String) -> Bool {
+        var info = stat()
+        return stat(directory + "/data.mdb", &info) == 0 && info.st_size > 0
+    }
+
     public init(path: String, maxDatabases: Int, mapSize: Int = 1 << 28, readOnly: Bool = false) throws(LMDBError) {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "create environment")

@@ -43,9 +43,7 @@ enum StartupChecks {
     /// the store of that log is missing (deleted, emptied, or a wrong `--data`), and a new one would
     /// fork it. Runs before anything is created, so the refusal changes nothing.
     static func noLogWithoutStore(_ data: String, checkpoints: CheckpointDirectory) throws {
-        var info = stat()
-        let hasStore = stat(data + "/data.mdb", &info) == 0 && info.st_size > 0
-        guard !hasStore, let (name, bytes) = try? checkpoints.newest() else { return }
+        guard !Ledger.storeExists(at: data), let (name, bytes) = try? checkpoints.newest() else { return }
         // Named from the note's text, unverified: the refusal does not depend on it.
         let parsed = (try? SignedNote(parsing: bytes)).flatMap { try? Checkpoint(parsing: $0.text) }
         let log = parsed.map { "the log \($0.origin) (\($0.size) entries)" } ?? "a log"

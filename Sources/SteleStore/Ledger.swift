@@ -96,6 +96,12 @@ public final class Ledger: Sendable {
 
     /// Opens the ledger in directory `path` (which must exist).
     /// - Throws: ``LedgerError`` `notALedger` if there is no ledger and creation was not asked for.
+    /// True when `path` holds a store (possibly not a valid one), judged without opening or
+    /// creating anything there.
+    public static func storeExists(at path: String) -> Bool {
+        Environment.hasData(in: path)
+    }
+
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         self.isReadOnly = options.readOnly
