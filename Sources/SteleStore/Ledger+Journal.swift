@@ -114,9 +114,11 @@ extension Ledger {
     /// - Returns: how many entries were moved (0 if none or if this process may not write the store).
     @discardableResult
     public static func completeJournal(path: String) throws -> UInt64 {
-        guard let probe = try? Journal(directory: path, create: false, exclusive: false, readOnly: true) else { return 0 }
         // No daemon may hold the directory's lock (it moves its own journal in when it starts).
-        guard !daemonHoldsDirectory(path) else { return 0 }
+        // Checked first: beside a live daemon the journal is not read here at all.
+        guard !daemonHoldsDirectory(path),
+            let probe = try? Journal(directory: path, create: false, exclusive: false, readOnly: true)
+        else { return 0 }
         return try withExtendedLifetime(probe) {
             // Usually the store has every journaled entry (a clean stop): check without writing.
             var readOnly = Options()
