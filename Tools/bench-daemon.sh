@@ -67,6 +67,9 @@ measure() {
 stolen() {  # stolen "cpu …" "cpu …": percent of the CPU time between two /proc/stat lines that was stolen
     awk -v a="$1" -v b="$2" 'BEGIN { split(a, x); split(b, y); for (i = 2; i <= 9; i++) t += y[i] - x[i]; printf "%.0f", (t > 0 ? 100 * (y[9] - x[9]) / t : 0) }'
 }
+stat_of() {  # stat_of NAME: the default daemon's counter NAME from `stats`
+    .build/release/stele status --socket "$socket" | sed -E "s/.*\"$1\":([0-9]+).*/\\1/"
+}
 eps() { sed -E 's/.*events\/s=([0-9]+).*/\1/'; }
 ratio() { awk -v a="$(echo "$1" | eps)" -v b="$(echo "$2" | eps)" 'BEGIN { printf "%.3f", a / b }'; }
 # Each measurement runs STELE_BENCH_ROUNDS times (default 3), the variants interleaved, and the median
@@ -104,14 +107,19 @@ half() {  # half LABEL RATE ARGS...: the median p99 of the rounds at RATE events
     # them) pings, interleaved.
     # Each line ends with how late the generator itself wrote its requests (late_p50, late_p99): a
     # request's latency counts from when it was due, so that much of it is the generator's own.
-    local label=$1 pace=$2 runs=() pings=()
+    # The line after them gives the journal writes per second the appends took (the default daemon's
+    # `batches`), the rate at which the disk probe below is run.
+    local label=$1 pace=$2 runs=() pings=() before batches=0
     shift 2
     for _ in $(seq "$rounds"); do
         pings+=("$(measure --socket "$socket" --op ping --clients 4 --seconds "$seconds" --rate "$pace" "$@")")
+        before=$(stat_of batches)
         runs+=("$(measure --socket "$socket" --clients 4 --seconds "$seconds" --rate "$pace" "$@")")
+        batches=$((batches + $(stat_of batches) - before))
     done
     echo "$label$(median p99 "${runs[@]}")"
     echo "  pings at the same rate:   $(median p99 "${pings[@]}")"
+    echo "  journal writes: $((batches / rounds / seconds))/s"
     echo "  rounds, p99 ms: appends $(values p99 "${runs[@]}"); pings $(values p99 "${pings[@]}")"
 }
 scenario --clients 4
@@ -132,6 +140,10 @@ echo "  rounds, events/s: released $(values eps "${released[@]}"); kept $(values
 half "half load:                  " $((rate / 2))
 half "half load, 1 ms send queue: " $((rate / 2)) --flush-us 1000
 half "50,000/s:                   " 50000
+# The disk's own floor under those p99s, measured while the daemons are idle: one synchronous
+# journal-sized write at about the journal-write rate above, and back to back (every acknowledgement
+# waits for at least one such write; SyncWriteLatency.swift).
+(cd "$work" && "$OLDPWD/Tools/StoreBenchmark/.build/release/StoreBenchmark" --sync-writes 1000)
 for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
 # The same 32 waiting clients sharing one polling thread of the generator instead of a blocking
 # thread each: the generator takes less of the two cores, so more of them measure the daemon.

@@ -102,6 +102,11 @@ if let flag = CommandLine.arguments.firstIndex(of: "--wakeups") {
     exit(0)
 }
 
+if let flag = CommandLine.arguments.firstIndex(of: "--sync-writes") {
+    try SyncWriteLatency.run(rate: count(after: flag, default: 1000), seconds: 5)
+    exit(0)
+}
+
 if let flag = CommandLine.arguments.firstIndex(of: "--field-hashes") {
     FieldHashes.run(events: count(after: flag, default: 200_000), rounds: 5)
     exit(0)
