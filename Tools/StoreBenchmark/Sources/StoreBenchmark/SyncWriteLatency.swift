@@ -29,6 +29,7 @@ enum SyncWriteLatency {
         for paced in [rate, 0] {
             var latencies = [Double]()
             var offset = 0
+            let cpuBefore = CPUTimes.read()
             let start = DispatchTime.now().uptimeNanoseconds
             let end = start + UInt64(seconds * 1e9)
             var next = start
@@ -46,13 +47,15 @@ enum SyncWriteLatency {
                 latencies.append(Double(DispatchTime.now().uptimeNanoseconds - before) / 1000)
                 offset = (offset + recordSize) % fileSize
             }
+            let cpu = CPUTimes.read().since(cpuBefore)
             latencies.sort()
             func at(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
             let mean = latencies.reduce(0, +) / Double(latencies.count)
             print(String(
-                format: "synchronous 8 KiB write (O_DSYNC), %@: %d writes, µs: mean=%.0f p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%.0f",
+                format: "synchronous 8 KiB write (O_DSYNC), %@: %d writes, µs: mean=%.0f p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%.0f  steal=%.0f%% (%.0f µs of CPU per write) busy=%.0f%%",
                 paced > 0 ? "\(paced)/s with sleeps between" : "back to back (\(Int(Double(latencies.count) / seconds))/s)",
-                latencies.count, mean, at(0.5), at(0.9), at(0.99), at(0.999), latencies.last ?? 0))
+                latencies.count, mean, at(0.5), at(0.9), at(0.99), at(0.999), latencies.last ?? 0,
+                cpu.stealShare * 100, cpu.stolenSeconds / Double(latencies.count) * 1e6, cpu.busyShare * 100))
         }
     }
 
