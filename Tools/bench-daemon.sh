@@ -58,14 +58,16 @@ measure() {
             sleep 0.2
         done
     done
-    # Each line ends with the share of the machine's CPU time its hypervisor took back meanwhile
-    # (steal, from /proc/stat): on a shared VM, runs with much of it measure the host, not Stele.
+    # Each line ends with the shares of the machine's CPU time (from /proc/stat) that its hypervisor
+    # took back meanwhile (steal: on a shared VM, runs with much of it measure the host, not Stele)
+    # and that no thread used (idle, iowait included: near 0 when the two cores are the limit).
     local before
     before=$(head -1 /proc/stat)
-    echo "$("$load" "$@")  steal=$(stolen "$before" "$(head -1 /proc/stat)")%"
+    echo "$("$load" "$@")  $(shares "$before" "$(head -1 /proc/stat)")"
 }
-stolen() {  # stolen "cpu …" "cpu …": percent of the CPU time between two /proc/stat lines that was stolen
-    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x); split(b, y); for (i = 2; i <= 9; i++) t += y[i] - x[i]; printf "%.0f", (t > 0 ? 100 * (y[9] - x[9]) / t : 0) }'
+shares() {  # shares "cpu …" "cpu …": steal and idle percent of the CPU time between two /proc/stat lines
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x); split(b, y); for (i = 2; i <= 9; i++) t += y[i] - x[i]; if (t == 0) t = 1
+        printf "steal=%.0f%% idle=%.0f%%", 100 * (y[9] - x[9]) / t, 100 * (y[5] - x[5] + y[6] - x[6]) / t }'
 }
 stat_of() {  # stat_of NAME: the default daemon's counter NAME from `stats`
     .build/release/stele status --socket "$socket" | sed -E "s/.*\"$1\":([0-9]+).*/\\1/"
