@@ -111,17 +111,20 @@ half() {  # half LABEL RATE ARGS...: the median p99 of the rounds at RATE events
     # request's latency counts from when it was due, so that much of it is the generator's own.
     # The line after them gives the journal writes per second the appends took (the default daemon's
     # `batches`), the rate at which the disk probe below is run.
-    local label=$1 pace=$2 runs=() pings=() before batches=0
+    # And the daemon's own share of each round's p99 (`ack_us`: from reading a request line to its
+    # reply being ready; its last 65,536 appends), which leaves out the socket and the generator.
+    local label=$1 pace=$2 runs=() pings=() acks=() before batches=0
     shift 2
     for _ in $(seq "$rounds"); do
         pings+=("$(measure --socket "$socket" --op ping --clients 4 --seconds "$seconds" --rate "$pace" "$@")")
         before=$(stat_of batches)
         runs+=("$(measure --socket "$socket" --clients 4 --seconds "$seconds" --rate "$pace" "$@")")
         batches=$((batches + $(stat_of batches) - before))
+        acks+=("$(.build/release/stele status --socket "$socket" | python3 -c 'import json, sys; a = json.load(sys.stdin)["ack_us"]; print("%.3f/%.3f" % (a["p50"] / 1000, a["p99"] / 1000))')")
     done
     echo "$label$(median p99 "${runs[@]}")"
     echo "  pings at the same rate:   $(median p99 "${pings[@]}")"
-    echo "  journal writes: $((batches / rounds / seconds))/s"
+    echo "  journal writes: $((batches / rounds / seconds))/s; the daemon's own ack p50/p99 by round, ms: ${acks[*]}"
     echo "  rounds, p99 ms: appends $(values p99 "${runs[@]}"); pings $(values p99 "${pings[@]}")"
 }
 scenario --clients 4
@@ -179,7 +182,7 @@ done
 # batches (the latency windows hold the newest samples) took to be durable
 # (journal write) and its store commits, from `stats`.
 echo "default daemon at the end (latencies: its newest batches and store commits): $(.build/release/stele status --socket "$socket" --json 2>/dev/null \
-    | python3 -c 'import json, sys; s = json.load(sys.stdin); s = s.get("stats", s); print("batches", s["batches"], "largest", s["largest_batch"], "sizes", json.dumps(s["batch_sizes"]), "journal write us", json.dumps(s["commit_us"]), "store commit us", json.dumps(s["store_commit_us"]))' 2>/dev/null || echo unavailable)"
+    | python3 -c 'import json, sys; s = json.load(sys.stdin); s = s.get("stats", s); print("batches", s["batches"], "largest", s["largest_batch"], "sizes", json.dumps(s["batch_sizes"]), "journal write us", json.dumps(s["commit_us"]), "store commit us", json.dumps(s["store_commit_us"]), "ack us", json.dumps(s["ack_us"]))' 2>/dev/null || echo unavailable)"
 kill -TERM "${daemons[@]}"; wait "${daemons[@]}" || true
 echo "store benchmark (raw LMDB baseline in the same run):"
 STELE_BENCH_SCALE=0.5 Tools/StoreBenchmark/.build/release/StoreBenchmark

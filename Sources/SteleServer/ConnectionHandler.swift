@@ -32,9 +32,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let preparer: EventPreparer
     private var peer: PeerRule?
     private var counted = false
-    /// What a reply slot holds: an append waiting for its batch, or the reply text.
+    /// What a reply slot holds: an append waiting for its batch (with when its line was read, in
+    /// monotonic nanoseconds), or the reply text.
     private enum Slot {
-        case waiting(id: String?, wantsReceipt: Bool)
+        case waiting(id: String?, wantsReceipt: Bool, received: UInt64)
         case ready([UInt8])
     }
 
@@ -43,6 +44,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Sequence number of `slots.first`.
     private var firstSlot: UInt64 = 0
     private var pending: [GroupCommitter.Item] = []
+    /// The acknowledgement latencies of one ``complete(_:of:context:)`` call, recorded together.
+    private var ackMicroseconds: [Int64] = []
     private var readRequested = false
     /// Appends handed to the group committer and not yet answered.
     private var appendsInFlight = 0
@@ -120,6 +123,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answers one request line: at once, or once its append is committed.
     private func handle(_ piece: LineSplitter.Piece, peer: PeerRule, sink: ReplySink) {
         let slot = reserveSlot()
+        let received = NIODeadline.now().uptimeNanoseconds
         if linesThisRead == 0 {  // a read burst begins
             if appendsInFlight > 0 { coalescing = true }
             burstAfterHold = heldForBatch
@@ -159,7 +163,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     fail(slot, id: id, ProtocolError(ProtocolError.invalidField, "\(error)"))
                     break
                 }
-                setSlot(slot, .waiting(id: id, wantsReceipt: wantsReceipt))
+                setSlot(slot, .waiting(id: id, wantsReceipt: wantsReceipt, received: received))
                 pending.append(GroupCommitter.Item(prepared: prepared, sink: sink, slot: slot))
                 appendsInFlight += 1
             }
@@ -169,10 +173,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Fills the reply slots of committed (or failed) appends and writes what is ready. Called on
     /// this connection's event loop by ``ReplySink``.
     func complete(_ outcomes: [ReplySink.Outcome], of batch: BatchResults, context: ChannelHandlerContext) {
+        let now = NIODeadline.now().uptimeNanoseconds
         for outcome in outcomes {
             let slot = outcome.slot
             appendsInFlight -= 1  // one outcome for each append handed over, whatever its slot holds
-            guard case .waiting(let id, let wantsReceipt) = slots[index(of: slot)] else { continue }
+            guard case .waiting(let id, let wantsReceipt, let received) = slots[index(of: slot)] else { continue }
+            ackMicroseconds.append(Int64((now &- received) / 1000))
             switch batch.results[outcome.index] {
             case .success(let receipt):
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
@@ -184,6 +190,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 fail(slot, id: id, ProtocolError(ProtocolError.unavailable, error.message))
             }
         }
+        shared.stats.recordAcks(ackMicroseconds)
+        ackMicroseconds.removeAll(keepingCapacity: true)
         flushReplies(context: context)
     }
 
@@ -267,7 +275,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func reserveSlot() -> UInt64 {
-        slots.append(.waiting(id: nil, wantsReceipt: false))
+        slots.append(.waiting(id: nil, wantsReceipt: false, received: 0))
         return firstSlot + UInt64(slots.count - 1)
     }
 

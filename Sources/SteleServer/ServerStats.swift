@@ -20,6 +20,8 @@ public final class ServerStats: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Apart from `state`: the event loops record into it for every batch, the writer into `state`.
+    private let acks = NIOLockedValueBox(LatencyRing(capacity: 65_536))
     private let started = Timestamp.now()
 
     init() {}
@@ -48,6 +50,14 @@ public final class ServerStats: Sendable {
         }
     }
 
+    /// Appends answered `microseconds` after their request lines were read (one per append).
+    func recordAcks(_ microseconds: [Int64]) {
+        guard !microseconds.isEmpty else { return }
+        acks.withLockedValue { ring in
+            for value in microseconds { ring.record(value) }
+        }
+    }
+
     func recordError(_ code: String) {
         state.withLockedValue { $0.errors[code, default: 0] += 1 }
     }
@@ -62,6 +72,7 @@ public final class ServerStats: Sendable {
     /// The stats reply object (without `ok`).
     func snapshot(treeSize: UInt64) -> [String: JSONValue] {
         let memory = Self.memory()  // outside the lock: the writer records every batch under it
+        let acks = self.acks.withLockedValue { $0 }.percentiles  // sorted outside both locks
         return state.withLockedValue { s in
             let labels = ["1-9", "10-99", "100-999", "1000-9999", "10000-99999", "100000-999999", "1000000+", ""]
             var buckets: [String: JSONValue] = [:]
@@ -72,7 +83,7 @@ public final class ServerStats: Sendable {
                 "events_committed": .integer(Int64(s.events)),
                 "batch_sizes": .object(buckets),
                 "errors": .object(s.errors.mapValues { .integer(Int64($0)) }),
-                "commit_us": s.commitMicroseconds.percentiles,
+                "commit_us": s.commitMicroseconds.percentiles, "ack_us": acks,
                 "store_commits": .integer(Int64(s.storeCommits)), "store_commit_us": s.storeCommitMicroseconds.percentiles,
                 "connections": .integer(Int64(s.connections)), "checkpoints_signed": .integer(Int64(s.checkpoints)),
                 "tree_size": .integer(Int64(treeSize)), "idempotency_keys_evicted": .integer(Int64(s.idempotencyEvicted)),
@@ -95,17 +106,22 @@ extension ServerStats {
     }
 }
 
-/// The most recent 8192 latency samples, for percentiles.
+/// The most recent `capacity` latency samples (8192 unless given), for percentiles.
 struct LatencyRing {
+    private let capacity: Int
     private var samples: [Int64] = []
     private var next = 0
 
+    init(capacity: Int = 8192) {
+        self.capacity = capacity
+    }
+
     mutating func record(_ value: Int64) {
-        if samples.count < 8192 {
+        if samples.count < capacity {
             samples.append(value)
         } else {
             samples[next] = value
-            next = (next + 1) % 8192
+            next = (next + 1) % capacity
         }
     }
 

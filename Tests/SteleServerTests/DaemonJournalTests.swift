@@ -136,7 +136,7 @@ struct DaemonJournalTests {
         #expect(bad.log.contains("\"writer_poll_us\" must be an integer in 0...10000"), "\(bad.log)")
     }
 
-    @Test("stats report store commits apart from the latency of answering batches")
+    @Test("stats report store commits apart from the latency of answering batches, and each append's acknowledgement latency")
     func storeCommitStats() throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }
@@ -152,6 +152,13 @@ struct DaemonJournalTests {
         #expect(batches["samples"] as? Int == stats["batches"] as? Int)
         #expect(store["samples"] as? Int == commits)
         #expect(stats["tree_size"] as? Int == 5)
+        // One acknowledgement latency per append, each at least the batch's durable write.
+        let acks = try #require(stats["ack_us"] as? [String: Any])
+        #expect(acks["samples"] as? Int == 5)
+        let ackP50 = try #require(acks["p50"] as? Int), ackMax = try #require(acks["p999"] as? Int)
+        let commitP50 = try #require(batches["p50"] as? Int)
+        #expect(ackP50 >= 0 && ackP50 <= ackMax)
+        #expect(ackMax >= commitP50, "ack_us \(acks), commit_us \(batches)")
     }
 
     @Test("while the daemon runs it is the only one appending: ingest refuses and changes nothing; checkpoint --sign still works")
