@@ -116,7 +116,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let peer, let sink, !draining else { return }
+        // While draining, the bytes of a read already under way when the drain began are requests
+        // received like any other, and answered: dropped, they would leave the client an orderly
+        // close with requests unanswered. No read starts after the drain (`read(context:)`).
+        guard let peer, let sink, context.channel.isActive else { return }
         splitter.split(unwrapInboundIn(data)) { handle($0, peer: peer, sink: sink) }
     }
 
