@@ -62,7 +62,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "SteleProtocol", dependencies: ["SteleCore", "SteleCrypto", "SteleStore"]),
+        .target(name: "SteleProtocol", dependencies: ["SteleCore", "SteleCrypto"]),
         .target(name: "SteleClient", dependencies: ["CSteleLinux"]),
         .target(
             name: "SteleServer",

@@ -1,6 +1,5 @@
-import SteleCore
+public import SteleCore
 import SteleCrypto
-public import SteleStore
 
 /// Reply lines of `Specs/protocol.md` (canonical JSON, without the newline), shared by `ingest` and the daemon.
 public enum Reply {

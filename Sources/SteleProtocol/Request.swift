@@ -1,5 +1,4 @@
 public import SteleCore
-public import SteleStore
 
 /// A decoded client request (`Specs/protocol.md`).
 public enum Request: Sendable, Hashable {

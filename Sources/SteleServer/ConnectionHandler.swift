@@ -9,7 +9,7 @@ import SteleStore
 struct DrainEvent: Sendable {}
 
 /// One client connection: authenticates the peer by `SO_PEERCRED`, decodes and prepares requests,
-/// hands appends to the group committer, and writes replies strictly in request order.
+/// hands appends to the writer, and writes replies strictly in request order.
 ///
 /// Read coalescing: a client that pipelines (sends while appends are in flight) is, after a read
 /// burst of fewer than ``smallReadLines`` lines, not read again until that burst's appends are
@@ -43,11 +43,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var slots = CircularBuffer<Slot>()
     /// Sequence number of `slots.first`.
     private var firstSlot: UInt64 = 0
-    private var pending: [GroupCommitter.Item] = []
-    /// The acknowledgement latencies of one ``complete(_:of:context:)`` call, recorded together.
+    /// Appends decoded in this read burst, for the writer, and their reply slots.
+    private var pendingEvents: [PreparedEvent] = []
+    private var pendingSlots: [UInt64] = []
+    /// The acknowledgement latencies of one ``complete(_:_:context:)`` call, recorded together.
     private var ackMicroseconds: [Int64] = []
     private var readRequested = false
-    /// Appends handed to the group committer and not yet answered.
+    /// Appends handed to the writer and not yet answered.
     private var appendsInFlight = 0
     /// Lines read since the last `channelReadComplete`, and in the read burst before it.
     private var linesThisRead = 0
@@ -64,7 +66,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// sending faster than that fills larger bursts and is read as fast as it sends.
     static let smallReadLines = 64
     private var draining = false
-    private var sink: ReplySink?
+    /// Carries the writer's outcomes to this connection's event loop; nil until authenticated.
+    private var mailbox: LoopMailbox?
+    /// The channel has closed: outcomes still arriving only count down ``appendsInFlight``.
+    private var closed = false
     private var splitter: LineSplitter
 
     init(shared: DaemonContext) {
@@ -96,15 +101,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return
         }
         peer = rule
-        sink = ReplySink(handler: self, context: context)
+        mailbox = shared.mailboxes.mailbox(for: context.eventLoop)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if counted { shared.stats.connectionClosed() }
         counted = false
-        sink?.detach()
-        sink = nil
+        closed = true
         context.fireChannelInactive()
     }
 
@@ -119,12 +123,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // While draining, the bytes of a read already under way when the drain began are requests
         // received like any other, and answered: dropped, they would leave the client an orderly
         // close with requests unanswered. No read starts after the drain (`read(context:)`).
-        guard let peer, let sink, context.channel.isActive else { return }
-        splitter.split(unwrapInboundIn(data)) { handle($0, peer: peer, sink: sink) }
+        guard let peer, context.channel.isActive else { return }
+        splitter.split(unwrapInboundIn(data)) { handle($0, peer: peer) }
     }
 
     /// Answers one request line: at once, or once its append is committed.
-    private func handle(_ piece: LineSplitter.Piece, peer: PeerRule, sink: ReplySink) {
+    private func handle(_ piece: LineSplitter.Piece, peer: PeerRule) {
         let slot = reserveSlot()
         let received = NIODeadline.now().uptimeNanoseconds
         if linesThisRead == 0 {  // a read burst begins
@@ -145,7 +149,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "op": .string("ping")]).canonicalBytes)
             case .success(.stats):
                 let size = (try? shared.ledger.size) ?? 0
-                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(shared.stats.snapshot(treeSize: size))]).canonicalBytes)
+                let stats = shared.stats.snapshot(writer: shared.writer.statistics, treeSize: size)
+                fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(stats)]).canonicalBytes)
             case .success(.checkpoint):
                 if let note = try? shared.ledger.latestCheckpoint() {
                     fill(slot, JSONValue.object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)]).canonicalBytes)
@@ -167,22 +172,39 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     break
                 }
                 setSlot(slot, .waiting(id: id, wantsReceipt: wantsReceipt, received: received))
-                pending.append(GroupCommitter.Item(prepared: prepared, sink: sink, slot: slot))
+                pendingEvents.append(prepared)
+                pendingSlots.append(slot)
                 appendsInFlight += 1
             }
         }
     }
 
-    /// Fills the reply slots of committed (or failed) appends and writes what is ready. Called on
-    /// this connection's event loop by ``ReplySink``.
-    func complete(_ outcomes: [ReplySink.Outcome], of batch: BatchResults, context: ChannelHandlerContext) {
+    /// Hands the appends of this read burst to the writer, as one submission; their outcomes come
+    /// back through this event loop's mailbox.
+    private func submitPending(context: ChannelHandlerContext) {
+        guard !pendingEvents.isEmpty, let mailbox else { return }
+        let slots = pendingSlots
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        shared.writer.submit(pendingEvents) { results in
+            mailbox.post {
+                let (handler, context) = bound.value
+                handler.complete(slots, results, context: context)
+            }
+        }
+        pendingEvents.removeAll(keepingCapacity: true)
+        pendingSlots.removeAll(keepingCapacity: true)
+    }
+
+    /// Fills the reply slots of committed (or failed) appends and writes what is ready. On this
+    /// connection's event loop.
+    private func complete(_ done: [UInt64], _ results: [Result<Receipt, LedgerError>], context: ChannelHandlerContext) {
+        appendsInFlight -= done.count  // one outcome for each append handed over, whatever its slot holds
+        guard !closed else { return }
         let now = NIODeadline.now().uptimeNanoseconds
-        for outcome in outcomes {
-            let slot = outcome.slot
-            appendsInFlight -= 1  // one outcome for each append handed over, whatever its slot holds
+        for (slot, result) in zip(done, results) {
             guard case .waiting(let id, let wantsReceipt, let received) = slots[index(of: slot)] else { continue }
             ackMicroseconds.append(Int64((now &- received) / 1000))
-            switch batch.results[outcome.index] {
+            switch result {
             case .success(let receipt):
                 setSlot(slot, .ready(Reply.okBytes(id: id, receipt: receipt, includeHeader: wantsReceipt)))
             case .failure(let error) where error.code == .idempotencyConflict:
@@ -203,10 +225,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         burstAfterHold = false
         linesLastRead = linesThisRead
         linesThisRead = 0
-        if !pending.isEmpty {
-            shared.committer.submit(pending)
-            pending.removeAll(keepingCapacity: true)
-        }
+        submitPending(context: context)
         flushReplies(context: context)
         context.fireChannelReadComplete()
     }
@@ -252,14 +271,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if event is DrainEvent || (event as? ChannelEvent) == .inputClosed {
             // Shutdown, or the client finished sending: answer everything received, then close.
             // A final line without a newline is a request once the client has finished sending.
-            if event is ChannelEvent, !draining, let peer, let sink {
-                splitter.finish { handle($0, peer: peer, sink: sink) }
+            if event is ChannelEvent, !draining, let peer {
+                splitter.finish { handle($0, peer: peer) }
             }
             draining = true
-            if !pending.isEmpty {
-                shared.committer.submit(pending)
-                pending.removeAll(keepingCapacity: true)
-            }
+            submitPending(context: context)
             if slots.isEmpty {
                 context.close(promise: nil)
             } else {

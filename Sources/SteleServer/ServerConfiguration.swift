@@ -36,15 +36,6 @@ public struct ServerConfiguration: Sendable {
     /// is full). Acknowledged entries are durable in the
     /// journal meanwhile; readers see them once committed.
     public var storeCommitIntervalMilliseconds: Int64 = 10
-    /// Microseconds the writer keeps polling for more appends after a batch, yielding the CPU to any
-    /// thread that wants it, before it sleeps (0: sleep at once). Requests that arrive meanwhile
-    /// start their batch without waking a sleeping thread, which clients waiting for each reply
-    /// notice; the cost is up to this much CPU time after each batch, given up at once to any other
-    /// thread ready to run on that core.
-    public var writerPollMicroseconds = 100
-    /// Acknowledge batches from the journal (the default). When false, every batch is its own store
-    /// transaction, answered after its commit: slower, kept as the benchmarks' baseline.
-    public var journal = true
     /// Requests one connection may have in flight before the daemon stops reading from it.
     public var maximumInFlightPerConnection = 4096
     /// Keep every store page the daemon writes in the page cache (the kernel's default). When false
@@ -58,7 +49,7 @@ public struct ServerConfiguration: Sendable {
     public var idempotencyWindowSeconds: Int64 = 86_400
     /// Most idempotency keys the writer keeps in memory (90–140 bytes each; `store.md`); past it the oldest
     /// are dropped before their window ends, and `stats` counts them.
-    public var idempotencyMaximumKeys = Ledger.Options.defaultIdempotencyMaximumKeys
+    public var idempotencyMaximumKeys = LedgerWriter.Options.defaultIdempotencyMaximumKeys
 
     /// Embedded defaults.
     public init() {}
@@ -104,7 +95,7 @@ extension ServerConfiguration {
         guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }
         let known: Set<String> = [
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
-            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "writer_poll_us", "journal", "max_in_flight_per_connection",
+            "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages",
         ]
@@ -134,11 +125,6 @@ extension ServerConfiguration {
         if let v = try integer("rate_per_source", 0...10_000_000) { ratePerSource = Double(v) }
         if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
         if let v = try integer("store_commit_interval_ms", 0...600_000) { storeCommitIntervalMilliseconds = v }
-        if let v = try integer("writer_poll_us", 0...10_000) { writerPollMicroseconds = Int(v) }
-        if let member = object["journal"] {
-            guard case .bool(let v) = member else { throw ConfigurationError("\"journal\" must be true or false") }
-            journal = v
-        }
         if let member = object["store_keep_written_pages"] {
             guard case .bool(let v) = member else { throw ConfigurationError("\"store_keep_written_pages\" must be true or false") }
             storeKeepsWrittenPages = v

@@ -48,9 +48,7 @@ public final class SteleDaemon {
         let key = try SigningKeyFile.loadOrCreate(config.keyPath)
 
         var options = Ledger.Options()
-        options.createWithOrigin = config.origin ?? Self.defaultOrigin
-        options.idempotencyWindow = config.idempotencyWindowSeconds * 1_000_000
-        options.idempotencyMaximumKeys = config.idempotencyMaximumKeys
+        options.createWithOrigin = config.origin ?? Ledger.defaultOrigin
         options.releasesWrittenPages = !config.storeKeepsWrittenPages
         let ledger: Ledger
         do { ledger = try Ledger(path: config.dataDirectory, options: options) } catch let error as LedgerError {
@@ -58,16 +56,26 @@ public final class SteleDaemon {
             let message = error.message.contains(config.dataDirectory) ? error.message : "cannot open the ledger at \(config.dataDirectory): \(error.message)"
             throw DaemonError(message)
         }
+        let signer = try NoteSigner(name: ledger.origin, privateKey: key)
+        // The store is checked against the newest checkpoint held outside it (checkpoints cover only
+        // committed entries), then the writer's start moves in the entries a crashed daemon
+        // acknowledged but did not commit to the store.
+        var writerOptions = LedgerWriter.Options()
+        writerOptions.idempotencyWindow = config.idempotencyWindowSeconds * 1_000_000
+        writerOptions.idempotencyMaximumKeys = config.idempotencyMaximumKeys
+        writerOptions.maximumBatch = config.maximumBatch
+        writerOptions.storeCommitInterval = config.storeCommitIntervalMilliseconds * 1000
+        writerOptions.lockWait = 3
+        writerOptions.logger = logger
+        let writer: LedgerWriter
+        let signedSize: UInt64
         do {
-            // Appends are acknowledged from the journal; entries a crashed daemon acknowledged but
-            // did not commit to the store go in now.
-            try ledger.adoptJournal()
-            try ledger.apply([])
+            signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)
+            writerOptions.checkpoints = CheckpointPublisher(signer: signer, directory: directory, signedSize: signedSize, logger: logger)
+            writer = try LedgerWriter(ledger: ledger, options: writerOptions)
         } catch let error as LedgerError {
             throw DaemonError("cannot take over the ledger's journal in \(config.dataDirectory): \(error.message)")
         }
-        let signer = try NoteSigner(name: ledger.origin, privateKey: key)
-        let signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)
         do { try directory.prune() } catch {
             logger.error("pruning the checkpoint directory failed", metadata: ["error": "\(error)"])
         }
@@ -76,18 +84,11 @@ public final class SteleDaemon {
         try Self.clearStaleSocket(socketPath)
 
         let stats = ServerStats()
-        let journal = config.journal ? try JournalWriter(ledger: ledger) : nil
-        if !config.journal { ledger.detachJournal() }
-        let committer = GroupCommitter(
-            ledger: ledger, journal: journal, signer: signer, checkpoints: directory, stats: stats, logger: logger,
-            maximumBatch: config.maximumBatch, pollMicroseconds: config.writerPollMicroseconds, storeCommitInterval: config.storeCommitIntervalMilliseconds, signedSize: signedSize)
-        committer.start()
-        let context = DaemonContext(
-            configuration: config, ledger: ledger, committer: committer,
-            decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
-            limiter: RateLimiter(ratePerSecond: config.ratePerSource), logger: logger)
-
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let context = DaemonContext(
+            configuration: config, writer: writer,
+            decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
+            limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), logger: logger)
         let children = ChannelRegistry()
         let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
         let bootstrap = ServerBootstrap(group: group)
@@ -111,7 +112,7 @@ public final class SteleDaemon {
             server = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
         } catch {
             umask(previousMask)
-            committer.stop()
+            try? writer.close()
             try? group.syncShutdownGracefully()
             throw DaemonError("cannot listen on \(socketPath): \(error)")
         }
@@ -130,19 +131,12 @@ public final class SteleDaemon {
         }
         let deadline = Date(timeIntervalSinceNow: 30)
         while stats.connections > 0 && Date() < deadline { usleep(10_000) }
-        committer.stop()
+        do { try writer.close() } catch {
+            logger.error("the store could not commit every journaled entry at shutdown; the next start moves them in", metadata: ["error": "\(error)"])
+        }
         try? group.syncShutdownGracefully()
         unlink(socketPath)
         logger.info("stopped", metadata: ["entries": "\((try? ledger.size) ?? 0)"])
-    }
-
-    /// `stele/<host name>`, cleaned to a valid key name.
-    public static var defaultOrigin: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let cleaned = String(String.UnicodeScalarView(host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F && $0 != "+" }))
-        return "stele/" + (cleaned.isEmpty ? "localhost" : cleaned)
     }
 
     /// Removes a socket file left by a crashed daemon; refuses one that a live daemon still serves.

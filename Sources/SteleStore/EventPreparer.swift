@@ -1,4 +1,4 @@
-import SteleCore
+public import SteleCore
 import SteleCrypto
 
 /// An event with everything computed that does not depend on the chain head: the sealed body
@@ -99,5 +99,12 @@ public final class EventPreparer: @unchecked Sendable {
         let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: "kind", identifier: kind, sha: sha)
         kinds[kind] = hash
         return hash
+    }
+}
+
+extension Ledger {
+    /// A preparer bound to this ledger's index key, for one thread at a time.
+    public func makePreparer() -> EventPreparer {
+        EventPreparer(indexKey: indexKey)
     }
 }

@@ -20,7 +20,7 @@ final class IdempotencyIndex {
     private(set) var evicted: UInt64 = 0
 
     /// An index holding at most `maximumKeys` keys.
-    init(maximumKeys: Int = Ledger.Options.defaultIdempotencyMaximumKeys) {
+    init(maximumKeys: Int = LedgerWriter.Options.defaultIdempotencyMaximumKeys) {
         self.maximumKeys = max(1, maximumKeys)
         seqByKey = KeyedHashTable(maximumCount: self.maximumKeys)
     }

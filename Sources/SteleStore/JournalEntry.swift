@@ -4,7 +4,7 @@ import SteleCrypto
 /// One entry as the journal holds it: everything the store records for it, so that moving it into
 /// the store needs no event, no preparation and no secret beyond what is here.
 ///
-/// Immutable, and a reference: the daemon hands each entry from its writer to the store thread and
+/// Immutable, and a reference: the writer hands each entry from its append queue to its store queue and
 /// keeps it for answering retries, and copying a reference costs one retain where copying the
 /// value cost two (its header and body) and 170 bytes.
 public final class JournalEntry: Equatable, Sendable {
@@ -19,7 +19,7 @@ public final class JournalEntry: Equatable, Sendable {
     let header: [UInt8]
     /// The body's canonical bytes.
     let body: [UInt8]
-    /// For an entry this process's ``JournalWriter`` built (never read from a file): its leaf hash
+    /// For an entry this process's ``EntryBuilder`` built (never read from a file): its leaf hash
     /// and the leaf it chains to, so that applying it needs no parse of its own header.
     let built: (leaf: SHA256Digest, prev: SHA256Digest)?
 
@@ -145,6 +145,13 @@ struct JournalRecordBuilder {
     }
 
     /// Adds one entry.
+    mutating func add(_ entry: JournalEntry) {
+        add(
+            seq: entry.seq, timestamp: entry.timestamp, idempotencyKey: entry.idempotencyKey, actorHash: entry.actorHash,
+            kindHash: entry.kindHash, subjectHash: entry.subjectHash, header: entry.header, body: entry.body)
+    }
+
+    /// Adds one entry's fields.
     mutating func add(
         seq: UInt64, timestamp: Timestamp, idempotencyKey: KeyedHash?, actorHash: KeyedHash?, kindHash: KeyedHash,
         subjectHash: KeyedHash?, header: [UInt8], body: [UInt8]

@@ -7,9 +7,8 @@ import Glibc
 /// The ledger: one LMDB environment holding the hash-chained entries, the stored Merkle tree,
 /// the indexes and the idempotency keys. See `Specs/store.md`.
 ///
-/// All writes go through one serialized writer (``append(_:now:)``, ``redact(seq:fields:receipt:now:)``),
-/// each a single LMDB write transaction committed with full sync. Reads run in snapshots and are safe
-/// from any thread and from other processes while a writer runs.
+/// Reads run in snapshots and are safe from any thread, and from other processes while a writer
+/// runs. Every write goes through the store's one ``LedgerWriter``.
 public final class Ledger: Sendable {
     /// The directory of the LMDB environment.
     public let path: String
@@ -17,10 +16,6 @@ public final class Ledger: Sendable {
     public let origin: String
     /// True when opened read-only.
     public let isReadOnly: Bool
-    /// How long idempotency keys are honoured, in microseconds.
-    public let idempotencyWindow: Int64
-    /// Most idempotency keys a writer keeps (``Options/idempotencyMaximumKeys``).
-    public let idempotencyMaximumKeys: Int
     /// ``Options/releasesWrittenPages``.
     let releasesWrittenPages: Bool
     /// ``Options/cachedTail``.
@@ -30,20 +25,19 @@ public final class Ledger: Sendable {
     let databases: Databases
     /// The store's secret key for keyed index hashes (32 bytes, held inline).
     let indexKey: SHA256Digest
-    /// Writer-owned state: the hashing contexts and the cached chain head. Held for a whole transaction.
-    let writer: Mutex<WriterState>
-    /// Preparers for ``prepare(_:)``, reused so their identifier caches and salt pools persist.
-    let preparerPool = Mutex<[EventPreparer]>([])
+    /// The store side of writing: hashing contexts, the tree's right edge, pending index postings.
+    /// Held for a whole write transaction.
+    let store: Mutex<StoreState>
 
     struct Databases: Sendable {
         let meta, entries, tree, index, checkpoints: Database
     }
 
-    final class WriterState: @unchecked Sendable {
-        // Only touched while holding `writer`.
+    /// What one write transaction works with, kept between transactions so that appends need not
+    /// read back what the previous ones wrote. Only touched while holding ``store``.
+    final class StoreState: @unchecked Sendable {
         let sha = SHA256()
         let merkle = MerkleHasher()
-        var idempotency = IdempotencyIndex()
         /// Index records of the blocks being filled, for sealing without reading them back.
         let postings = PendingPostings(blockShift: SecondaryIndex.blockShift)
         /// Roots of the complete subtrees on the right edge of the tree (largest first), valid for
@@ -52,16 +46,6 @@ public final class Ledger: Sendable {
         var frontierHead: ChainHead?
         /// Below this offset of the store file, written pages were released from the page cache.
         var pagesReleasedBelow = 0
-        /// The store's journal, if it has one; `journalOwner` when this process writes through it.
-        var journal: Journal?
-        var journalOwner = false
-        /// False once a ``JournalWriter`` answers retries: the store side then keeps no key table.
-        var tracksIdempotency = true
-        /// The data directory, open for its writer lock (`flock`): a daemon holds it exclusively,
-        /// any other writer shared while it writes. -1 when read-only.
-        var directoryLock: Int32 = -1
-
-        deinit { if directoryLock >= 0 { close(directoryLock) } }
     }
 
     /// Options for opening a ledger.
@@ -70,14 +54,6 @@ public final class Ledger: Sendable {
         public var readOnly = false
         /// Create the store if the directory holds none, with this origin.
         public var createWithOrigin: String?
-        /// How long idempotency keys are honoured (default 24 hours). The writer keeps the window's
-        /// keys in memory (90–140 bytes each), at most `idempotencyMaximumKeys` of them.
-        public var idempotencyWindow: Int64 = 86_400_000_000
-        /// Most idempotency keys a writer keeps in memory (90–140 bytes each; `store.md`); past it the oldest
-        /// are dropped before their window ends. Default ``defaultIdempotencyMaximumKeys``.
-        public var idempotencyMaximumKeys = Options.defaultIdempotencyMaximumKeys
-        /// 16,777,216 keys, about 1.4 GB: the whole default window up to about 190 appends/s.
-        public static let defaultIdempotencyMaximumKeys = 1 << 24
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
         /// After each commit, let the kernel drop from its page cache the store file's pages lying
@@ -94,19 +70,17 @@ public final class Ledger: Sendable {
         public init() {}
     }
 
-    /// Opens the ledger in directory `path` (which must exist).
-    /// - Throws: ``LedgerError`` `notALedger` if there is no ledger and creation was not asked for.
     /// True when `path` holds a store (possibly not a valid one), judged without opening or
     /// creating anything there.
     public static func storeExists(at path: String) -> Bool {
         Environment.hasData(in: path)
     }
 
+    /// Opens the ledger in directory `path` (which must exist).
+    /// - Throws: ``LedgerError`` `notALedger` if there is no ledger and creation was not asked for.
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         self.isReadOnly = options.readOnly
-        self.idempotencyWindow = options.idempotencyWindow
-        self.idempotencyMaximumKeys = options.idempotencyMaximumKeys
         self.releasesWrittenPages = options.releasesWrittenPages
         self.cachedTail = options.cachedTail
         do {
@@ -140,14 +114,7 @@ public final class Ledger: Sendable {
         let databases = try Self.openDatabases(environment, create: false)
         self.databases = databases
         (self.origin, self.indexKey) = try Self.readIdentity(environment, databases)
-        let state = WriterState()
-        state.idempotency = IdempotencyIndex(maximumKeys: options.idempotencyMaximumKeys)
-        // Any writer first moves journaled entries a stopped daemon acknowledged into the store.
-        if !options.readOnly {
-            state.journal = try Journal(directory: path, create: false, exclusive: false)
-            state.directoryLock = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        }
-        self.writer = Mutex(state)
+        self.store = Mutex(StoreState())
     }
 
     /// The origin and index key fixed at creation.
@@ -213,4 +180,15 @@ public final class Ledger: Sendable {
     /// Bytes of the data file in use.
     public var usedBytes: Int { environment.usedBytes }
 
+}
+
+extension Ledger {
+    /// `stele/<host name>`, cleaned to a valid key name: the origin of a log created without one.
+    public static var defaultOrigin: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cleaned = String(String.UnicodeScalarView(host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F && $0 != "+" }))
+        return "stele/" + (cleaned.isEmpty ? "localhost" : cleaned)
+    }
 }

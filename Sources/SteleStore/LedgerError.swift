@@ -26,6 +26,12 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let readOnly = Code(name: "read_only")
         /// LMDB or the operating system refused an operation.
         public static let storage = Code(name: "storage")
+        /// The signing key file is missing, unreadable, exposed, or could not be created.
+        public static let signingKey = Code(name: "signing_key")
+        /// A checkpoint file could not be written or read.
+        public static let checkpointFile = Code(name: "checkpoint_file")
+        /// Another process writes this store.
+        public static let locked = Code(name: "locked")
         public var description: String { name }
     }
 

@@ -72,7 +72,7 @@ enum LedgerKeys {
 }
 
 /// The chain head record: next seq, last leaf hash, last ts (48 bytes).
-struct ChainHead: Equatable {
+struct ChainHead: Equatable, Sendable {
     var size: UInt64
     var lastLeaf: SHA256Digest
     var lastTimestamp: Timestamp

@@ -30,7 +30,7 @@ struct DataOptions: ParsableArguments {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         chmod(data, 0o700)
         var options = Ledger.Options()
-        options.createWithOrigin = createOrigin ?? SteleDaemon.defaultOrigin
+        options.createWithOrigin = createOrigin ?? Ledger.defaultOrigin
         return try Failure.map { try Ledger(path: data, options: options) }
     }
 }
@@ -57,9 +57,11 @@ enum Failure {
     }
 }
 
-/// Runs `body`, turning a daemon-side refusal (a bad key file, say) into a message and exit status 2.
+/// Runs `body`, turning a refusal (a bad key file, say) into a message and exit status 2.
 func daemonErrors<R>(_ body: () throws -> R) throws -> R {
     do { return try body() } catch let error as DaemonError {
+        throw Failure.couldNotRun(error.message)
+    } catch let error as LedgerError {
         throw Failure.couldNotRun(error.message)
     }
 }

@@ -5,9 +5,9 @@ import SteleCrypto
 import SteleProtocol
 import SteleStore
 
-/// `stele ingest`: appends NDJSON events from standard input directly to the store (holding LMDB's
-/// write lock per batch), for operators on the ledger host and for bulk loads, when no daemon is
-/// writing the store (it refuses otherwise). Services use `stele serve`.
+/// `stele ingest`: appends NDJSON events from standard input directly to the store, through the
+/// store's one writer (``LedgerWriter``), for operators on the ledger host and for bulk loads, when
+/// no daemon is writing the store (it refuses otherwise). Services use `stele serve`.
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
@@ -28,13 +28,15 @@ struct IngestCommand: ParsableCommand {
     func run() throws {
         guard (1...100_000).contains(batch) else { throw Failure.couldNotRun("--batch must be 1...100000") }
         let ledger = try dataOptions.openForWriting(createOrigin: origin)
+        // Waits while another direct writer finishes; refuses beside a daemon.
+        let writer = try Failure.map { try LedgerWriter(ledger: ledger) }
         let decoder = RequestDecoder()
         var failures = 0
         var pending: [(id: String?, outcome: Result<Event, ProtocolError>)] = []
 
         func flush() throws {
             let events = pending.compactMap { try? $0.outcome.get() }
-            var results = try Failure.map { try ledger.append(events) }.makeIterator()
+            var results = try Failure.map { try writer.append(events) }.makeIterator()
             for item in pending {
                 switch item.outcome {
                 case .failure(let error):
@@ -63,6 +65,7 @@ struct IngestCommand: ParsableCommand {
             if pending.count >= batch { try flush() }
         }
         if !pending.isEmpty { try flush() }
+        try Failure.map { try writer.close() }
         if failures > 0 { throw ExitCode(1) }
     }
 }

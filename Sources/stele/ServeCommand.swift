@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SteleServer
+import SteleStore
 
 /// `stele serve`: the daemon.
 struct ServeCommand: ParsableCommand {
@@ -44,6 +45,8 @@ struct ServeCommand: ParsableCommand {
         do {
             try SteleDaemon(configuration: configuration, logger: logger).run()
         } catch let error as DaemonError {
+            throw Failure.couldNotRun(error.message)
+        } catch let error as LedgerError {
             throw Failure.couldNotRun(error.message)
         }
     }

@@ -1,6 +1,8 @@
+import Foundation
 import SteleCore
 import SteleStore
 import SteleTestSupport
+import Synchronization
 
 /// Builders for events and ledgers used across the store tests.
 enum Fixture {
@@ -25,7 +27,7 @@ enum Fixture {
         var options = Ledger.Options()
         options.createWithOrigin = "stele.test/log"
         options.initialMapSize = mapSize
-        if let idempotencyWindow { options.idempotencyWindow = idempotencyWindow }
+        if let idempotencyWindow { writerOptions.withLock { $0[directory.path] = idempotencyWindow } }
         return try Ledger(path: directory.path, options: options)
     }
 
@@ -37,5 +39,73 @@ enum Fixture {
 
     static func receipts(_ results: [Result<Receipt, LedgerError>]) throws -> [Receipt] {
         try results.map { try $0.get() }
+    }
+}
+
+/// Idempotency windows the tests set per store path (``Fixture/create(_:mapSize:idempotencyWindow:)``).
+private let writerOptions = Mutex<[String: Int64]>([:])
+
+/// The tests' appends and redactions, each through the store's one writer, opened for the call and
+/// closed after it: what `ingest` and operator commands do.
+extension Ledger {
+    private func withWriter<R>(_ body: (LedgerWriter) throws -> R) throws -> R {
+        var options = LedgerWriter.Options()
+        if let window = writerOptions.withLock({ $0[path] }) { options.idempotencyWindow = window }
+        let writer = try LedgerWriter(ledger: self, options: options)
+        let result = try body(writer)
+        try writer.close()
+        return result
+    }
+
+    func append(_ events: [Event], now: @escaping @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
+        try withWriter { try $0.append(events, now: now) }
+    }
+
+    func append(prepared: [PreparedEvent], now: @escaping @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
+        try withWriter { try $0.append(prepared: prepared, now: now) }
+    }
+
+    func prepare(_ events: [Event]) throws -> [PreparedEvent] {
+        let preparer = makePreparer()
+        return try events.map { try preparer.prepare($0) }
+    }
+
+    func redact(
+        seq: UInt64, fields: [String], receipt: Event? = nil, now: @escaping @Sendable () -> Timestamp = Timestamp.now
+    ) throws -> (redacted: [String], receipt: Receipt?) {
+        try withWriter { writer in
+            try writer.perform(now: now) { context in
+                let names = try context.redact(seq: seq, fields: fields)
+                return (names, try receipt.map { try context.append($0) })
+            }
+        }
+    }
+}
+
+extension Fixture {
+    /// A writer whose store commits wait an hour: what it journals stays in the journal until
+    /// ``LedgerWriter/flushToStore()``, the journal needs room, or it closes; dropped without
+    /// closing, it is a writer killed before its store committed.
+    static func lazyWriter(_ ledger: Ledger, idempotencyWindow: Int64? = nil, maximumKeys: Int? = nil) throws -> LedgerWriter {
+        var options = LedgerWriter.Options()
+        options.storeCommitInterval = 3_600_000_000
+        if let idempotencyWindow { options.idempotencyWindow = idempotencyWindow }
+        if let maximumKeys { options.idempotencyMaximumKeys = maximumKeys }
+        return try LedgerWriter(ledger: ledger, options: options)
+    }
+
+    /// Journals `events` as one submission and returns their outcomes once durable in the journal,
+    /// as the daemon answers them.
+    static func journal(_ writer: LedgerWriter, _ events: [Event]) throws -> [Result<Receipt, LedgerError>] {
+        let preparer = writer.ledger.makePreparer()
+        let prepared = try events.map { try preparer.prepare($0) }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<[Result<Receipt, LedgerError>]>([])
+        writer.submit(prepared) { results in
+            outcome.withLock { $0 = results }
+            done.signal()
+        }
+        done.wait()
+        return outcome.withLock { $0 }
     }
 }

@@ -7,19 +7,16 @@ import Testing
 
 @Suite("Journal: acknowledged entries survive a store that never committed them")
 struct JournalTests {
-    /// Journals `batches` through a ``JournalWriter`` (each one durable and answerable when its
-    /// append returns) and applies none of them, as a daemon killed before its store commits would.
+    /// Journals `batches` through a writer (each one durable and answered) whose store commits
+    /// none of them, as a daemon killed before its store commits would.
     private func acknowledgeWithoutCommit(_ ledger: Ledger, _ batches: [[Event]]) throws -> [Receipt] {
-        let writer = try JournalWriter(ledger: ledger)
-        return try batches.flatMap { try Fixture.receipts(writer.append(prepared: ledger.prepare($0)).results) }
+        let writer = try Fixture.lazyWriter(ledger)
+        return try batches.flatMap { try Fixture.receipts(Fixture.journal(writer, $0)) }
     }
 
-    /// Journals one batch and applies it to the store.
+    /// Appends one batch, in the store when this returns.
     private func appendAndApply(_ ledger: Ledger, _ events: [Event]) throws -> [Receipt] {
-        let writer = try JournalWriter(ledger: ledger)
-        let outcome = try writer.append(prepared: ledger.prepare(events))
-        try ledger.apply(outcome.entries)
-        return try Fixture.receipts(outcome.results)
+        try Fixture.receipts(ledger.append(events))
     }
 
     private func journalPath(_ dir: TemporaryDirectory) -> String { dir.path + "/journal" }
@@ -27,13 +24,12 @@ struct JournalTests {
     @Test("journaled ids leave the window: a retry within it gets the original receipt, one over a second after it appends anew")
     func journaledIdsExpireWithTheWindow() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Fixture.create(dir, idempotencyWindow: 1_000_000)
-        try ledger.adoptJournal()
-        let writer = try JournalWriter(ledger: ledger)
+        let ledger = try Fixture.create(dir)
+        let writer = try Fixture.lazyWriter(ledger, idempotencyWindow: 1_000_000)
         let t0 = Timestamp(microseconds: 1_800_000_000_000_000)
         func append(_ ids: [Int], at offset: Int64) throws -> [Receipt] {
             let events = ids.map { Fixture.login($0, id: "id-\($0)") }
-            return try Fixture.receipts(writer.append(prepared: ledger.prepare(events), now: { t0.adding(microseconds: offset) }).results)
+            return try Fixture.receipts(writer.append(prepared: ledger.prepare(events), now: { t0.adding(microseconds: offset) }))
         }
         let originals = try append(Array(0..<1000), at: 0)
         let within = try append([0, 999], at: 500_000)
@@ -49,16 +45,12 @@ struct JournalTests {
     func journaledRetryComparedByValue() throws {
         let dir = TemporaryDirectory()
         let ledger = try Fixture.create(dir)
-        try ledger.adoptJournal()
-        let writer = try JournalWriter(ledger: ledger)
+        let writer = try Fixture.lazyWriter(ledger)
         let original = Fixture.login(1, id: "abc")
         var changed = original
         changed.attributes["ip"] = .string("198.51.100.1")
-        var journaledEntries: [JournalEntry] = []
         func outcomes(_ events: [Event]) throws -> [Result<Receipt, LedgerError>] {
-            let outcome = try writer.append(prepared: ledger.prepare(events))
-            journaledEntries += outcome.entries
-            return outcome.results
+            try Fixture.journal(writer, events)
         }
         // The original earlier in the same batch.
         let sameBatch = try outcomes([original, original, changed])
@@ -70,8 +62,8 @@ struct JournalTests {
         #expect(try journaled[1].get().duplicate)
         #expect(try journaled[1].get().seq == sameBatch[0].get().seq)
         // The original in the store, and no longer in the journal's memory.
-        try ledger.apply(journaledEntries)
-        writer.markApplied(size: try ledger.size)
+        #expect(try ledger.size == 0)
+        try writer.flushToStore()
         let stored = try outcomes([changed, original])
         #expect(throws: LedgerError.self) { try stored[0].get() }
         #expect(try stored[1].get().duplicate)
@@ -82,12 +74,11 @@ struct JournalTests {
     /// and, if `applied`, committed to the store.
     private func twoJournalRecords(_ dir: TemporaryDirectory, applied: Bool) throws {
         let ledger = try Fixture.create(dir)
-        try ledger.adoptJournal()
-        let writer = try JournalWriter(ledger: ledger)
+        let writer = try Fixture.lazyWriter(ledger)
         for batch in [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }] {
-            let entries = try writer.append(prepared: ledger.prepare(batch)).entries
-            if applied { try ledger.apply(entries) }
+            _ = try Fixture.journal(writer, batch)
         }
+        if applied { try writer.flushToStore() }
     }
 
     /// Flips one bit of the journal in `dir`, at the offset `at` picks from its bytes; returns the
@@ -114,14 +105,14 @@ struct JournalTests {
 
     /// Journals each event as its own batch, applying them to the store `every` batches (the
     /// store thread lagging behind the writer), and leaves the last `unapplied` unapplied.
-    private func journalOneByOne(_ ledger: Ledger, _ writer: JournalWriter, _ seqs: Range<Int>, every: Int, unapplied: Int = 0) throws {
-        var waiting: [JournalEntry] = []
+    private func journalOneByOne(_ writer: LedgerWriter, _ seqs: Range<Int>, every: Int, unapplied: Int = 0) throws {
+        var waiting = 0
         for i in seqs {
-            waiting += try writer.append(prepared: ledger.prepare([Fixture.login(i)])).entries
-            if waiting.count >= every && i < seqs.upperBound - unapplied {
-                try ledger.apply(waiting)
-                writer.markApplied(size: waiting.last!.seq + 1)
-                waiting = []
+            _ = try Fixture.journal(writer, [Fixture.login(i)])
+            waiting += 1
+            if waiting >= every && i < seqs.upperBound - unapplied {
+                try writer.flushToStore()
+                waiting = 0
             }
         }
     }
@@ -132,11 +123,11 @@ struct JournalTests {
         var acknowledged: [Receipt] = []
         do {
             let ledger = try Fixture.create(dir)
-            try ledger.adoptJournal()
-            let writer = try JournalWriter(ledger: ledger)
-            try ledger.apply(writer.append(prepared: ledger.prepare((0..<5).map { Fixture.login($0) })).entries)
+            let writer = try Fixture.lazyWriter(ledger)
+            _ = try Fixture.journal(writer, (0..<5).map { Fixture.login($0) })
+            try writer.flushToStore()
             for batch in [(5..<9).map { Fixture.login($0) }, [Fixture.consent("user:1", purpose: "marketing_email", id: "c1")]] {
-                acknowledged += try Fixture.receipts(writer.append(prepared: ledger.prepare(batch)).results)
+                acknowledged += try Fixture.receipts(Fixture.journal(writer, batch))
             }
             #expect(try ledger.treeHead().size == 5)  // the store did not commit them
         }
@@ -171,12 +162,9 @@ struct JournalTests {
         let dir = TemporaryDirectory()
         do {
             let ledger = try Fixture.create(dir)
-            try ledger.adoptJournal()
             _ = try acknowledgeWithoutCommit(ledger, [(0..<3).map { Fixture.login($0) }])
         }
         let ledger = try Ledger(path: dir.path)
-        try ledger.adoptJournal()
-        try ledger.apply([])  // what the daemon does when it starts
         let next = try appendAndApply(ledger, [Fixture.login(3)])
         #expect(next.map(\.seq) == [3])
         #expect(try ledger.verifyIntegrity().isSound)
@@ -204,8 +192,7 @@ struct JournalTests {
 
         #expect(throws: LedgerError.self) { try Ledger.completeJournal(path: dir.path) }
         let ledger = try Ledger(path: dir.path)
-        try ledger.adoptJournal()
-        let error = try #require(throws: LedgerError.self) { try ledger.apply([]) }  // a daemon's start
+        let error = try #require(throws: LedgerError.self) { try LedgerWriter(ledger: ledger) }  // a daemon's start
         #expect(error.code == .corrupt && error.message.contains("damaged"))
         #expect(try ledger.treeHead().size == 0)  // nothing was written over the damage
         let report = try ledger.verifyIntegrity()
@@ -220,12 +207,8 @@ struct JournalTests {
         try flipJournalBit(dir) { _ in Journal.headerSize + 40 }
 
         let ledger = try Ledger(path: dir.path)
-        try ledger.adoptJournal()
-        try ledger.apply([])
-        let writer = try JournalWriter(ledger: ledger)
-        let next = try writer.append(prepared: ledger.prepare([Fixture.login(6)]))
-        try ledger.apply(next.entries)
-        #expect(try Fixture.receipts(next.results).map(\.seq) == [6])
+        let next = try ledger.append([Fixture.login(6)])
+        #expect(try Fixture.receipts(next).map(\.seq) == [6])
         #expect(try ledger.verifyIntegrity().isSound)
     }
 
@@ -236,13 +219,12 @@ struct JournalTests {
         do {
             let ledger = try Fixture.create(dir)
             try smallJournal(dir)
-            try ledger.adoptJournal()
-            let writer = try JournalWriter(ledger: ledger)
+            let writer = try Fixture.lazyWriter(ledger)
             // The store applies every 7 batches: writing still moves on without waiting for it.
-            try journalOneByOne(ledger, writer, 0..<500, every: 7, unapplied: 5)
+            try journalOneByOne(writer, 0..<500, every: 7, unapplied: 5)
             // A batch larger than the record limit (a quarter of the journal: 16 KiB here) goes in two records.
-            let large = try writer.append(prepared: ledger.prepare((500..<550).map { Fixture.login($0) }))
-            #expect(try Fixture.receipts(large.results).map(\.seq) == Array(500..<550))
+            let large = try Fixture.journal(writer, (500..<550).map { Fixture.login($0) })
+            #expect(try Fixture.receipts(large).map(\.seq) == Array(500..<550))
             stored = try ledger.treeHead().size
         }
         let journaled = try journaledSeqs(dir)
@@ -261,16 +243,15 @@ struct JournalTests {
         let dir = TemporaryDirectory()
         let ledger = try Fixture.create(dir)
         try smallJournal(dir)
-        try ledger.adoptJournal()
-        let writer = try JournalWriter(ledger: ledger)
+        let writer = try Fixture.lazyWriter(ledger)
         var huge = Fixture.login(60)
         huge.attributes["user_agent"] = .string(String(repeating: "x", count: 40_000))
         // 60 events fill more than one record (a quarter of the journal) before the large one.
         let events = (0..<60).map { Fixture.login($0) } + [huge, Fixture.login(61)]
-        let outcome = try writer.append(prepared: ledger.prepare(events))
-        #expect(try Fixture.receipts(outcome.results).map(\.seq) == Array(0..<62))
+        let outcome = try Fixture.journal(writer, events)
+        #expect(try Fixture.receipts(outcome).map(\.seq) == Array(0..<62))
         #expect(try ledger.treeHead().size == 61)  // up to the large one in the store; 61 is journaled
-        try ledger.apply(outcome.entries)  // what the store thread does next: 0…60 again, as no-ops
+        try writer.flushToStore()
         #expect(try ledger.treeHead().size == 62)
         #expect(try ledger.verifyIntegrity().isSound)
     }
@@ -282,15 +263,13 @@ struct JournalTests {
         do {
             let ledger = try Fixture.create(dir)
             try smallJournal(dir)
-            try ledger.adoptJournal()
             _ = try appendAndApply(ledger, [Fixture.login(0)])
         }
         try FileManager.default.copyItem(atPath: dir.path + "/data.mdb", toPath: backup.path + "/data.mdb")
         do {
             let ledger = try Ledger(path: dir.path)
-            try ledger.adoptJournal()
-            let writer = try JournalWriter(ledger: ledger)
-            try journalOneByOne(ledger, writer, 1..<300, every: 1, unapplied: 1)  // 299 never applied
+            let writer = try Fixture.lazyWriter(ledger)
+            try journalOneByOne(writer, 1..<300, every: 1, unapplied: 1)  // 299 never applied
         }
         // Writing has moved between the journal's regions: the region holding entries 1… was reused.
         let journaled = try journaledSeqs(dir)
@@ -313,6 +292,7 @@ struct JournalTests {
                 let ledger = try Fixture.create(other)
                 _ = try ledger.append((0..<size).map { Fixture.login(100 + $0) })
             }
+            try FileManager.default.removeItem(atPath: journalPath(other))  // the other store's own, empty
             try FileManager.default.copyItem(atPath: journalPath(dir), toPath: journalPath(other))
             let foreign = try Ledger(path: other.path)
             let refusal = #expect(throws: LedgerError.self) { try foreign.append([Fixture.login(200)]) }
@@ -326,30 +306,25 @@ struct JournalTests {
     func applyOutgrowingTheMap() throws {
         let dir = TemporaryDirectory()
         let ledger = try Fixture.create(dir, mapSize: 1 << 16)
-        try ledger.adoptJournal()
-        let writer = try JournalWriter(ledger: ledger)
+        let writer = try Fixture.lazyWriter(ledger)
         var answered: [Receipt] = []
-        var entries: [JournalEntry] = []
         for batch in 0..<40 {
-            let outcome = try writer.append(prepared: ledger.prepare((batch * 25..<(batch + 1) * 25).map { Fixture.login($0) }))
-            answered += try Fixture.receipts(outcome.results)
-            entries += outcome.entries
+            answered += try Fixture.receipts(Fixture.journal(writer, (batch * 25..<(batch + 1) * 25).map { Fixture.login($0) }))
         }
         #expect(answered.map(\.seq) == Array(0..<1000))
         // A retry of a journaled, unapplied id gets the original receipt from the journal.
-        let early = try Fixture.receipts(writer.append(prepared: ledger.prepare([Fixture.login(7)])).results)
+        let early = try Fixture.receipts(Fixture.journal(writer, [Fixture.login(7)]))
         #expect(early.count == 1 && early[0].duplicate && early[0].seq == 7 && early[0].leafHash == answered[7].leafHash && early[0].header == answered[7].header)
-        try ledger.apply(entries)
-        writer.markApplied(size: 1000)
+        try writer.flushToStore()
         for receipt in answered.filter({ $0.seq % 97 == 0 }) {
             #expect(try ledger.entry(receipt.seq).headerBytes == receipt.header)
         }
         // After applying, from the store; a reused id with another event is a conflict.
-        let late = try writer.append(prepared: ledger.prepare([Fixture.login(8), Fixture.login(9999, id: "req-9")]))
-        let again = try late.results[0].get()
+        let late = try Fixture.journal(writer, [Fixture.login(8), Fixture.login(9999, id: "req-9")])
+        let again = try late[0].get()
         #expect(again.duplicate && again.seq == 8 && again.leafHash == answered[8].leafHash && again.header == answered[8].header)
-        #expect((try? late.results[1].get()) == nil)
-        #expect(late.entries.isEmpty)
+        #expect((try? late[1].get()) == nil)
+        #expect(try writer.size == 1000)
         #expect(try ledger.verifyIntegrity().isSound)
     }
 }

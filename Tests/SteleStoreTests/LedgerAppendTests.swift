@@ -231,27 +231,25 @@ struct LedgerPipelineTests {
     }
 }
 
-@Suite("Checkpoints recorded with a batch")
+@Suite("Checkpoints signed by the writer")
 struct LedgerCheckpointTests {
-    @Test("a checkpoint stored with a batch is recorded in the same transaction; a wrong one appends nothing")
-    func checkpointWithBatch() throws {
+    @Test("the writer signs the committed tree, records the note in the store and writes its file outside it")
+    func writerSignsCheckpoints() throws {
         let dir = TemporaryDirectory()
+        let files = TemporaryDirectory()
         let ledger = try Fixture.create(dir)
-        _ = try ledger.append((0..<5).map { Fixture.login($0) })
         let signer = try NoteSigner(name: ledger.origin, privateKey: Ed25519PrivateKey())
+        var options = LedgerWriter.Options()
+        options.checkpoints = CheckpointPublisher(
+            signer: signer, directory: CheckpointDirectory(path: files.path), signedSize: 0, logger: options.logger)
+        let writer = try LedgerWriter(ledger: ledger, options: options)
+        _ = try writer.append((0..<5).map { Fixture.login($0) })
+        try writer.close()  // signs the final tree
         let head = try ledger.treeHead()
-        let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)
-        _ = try ledger.append(prepared: [try ledger.makePreparer().prepare(Fixture.login(5))], storing: note)
-        #expect(try ledger.latestCheckpoint() == note.serialized)
-        #expect(try ledger.size == 6)
-
-        // A note whose root is not the log's: the whole call fails and nothing is appended.
-        let forged = try Checkpoint(origin: ledger.origin, size: 6, rootHash: head.root).signed(by: signer)
-        let error = #expect(throws: LedgerError.self) {
-            try ledger.append(prepared: [try ledger.makePreparer().prepare(Fixture.login(6))], storing: forged)
-        }
-        #expect(error?.code == .chainBroken)
-        #expect(try ledger.size == 6)
-        #expect(try ledger.latestCheckpoint() == note.serialized)
+        let note = try #require(try ledger.latestCheckpoint())
+        let checkpoint = try Checkpoint.open(Array(note.utf8), trusting: [signer.verifierKey], origin: ledger.origin)
+        #expect(checkpoint.size == 5 && checkpoint.rootHash == head.root)
+        #expect(try CheckpointDirectory(path: files.path).newest()?.bytes == Array(note.utf8))
+        #expect(try ledger.verifyIntegrity().isSound)
     }
 }

@@ -46,7 +46,9 @@ struct PageCacheReleaseTests {
         options.releasesWrittenPages = releasing
         options.cachedTail = 1 << 20
         let ledger = try Ledger(path: dir.path, options: options)
-        for batch in 0..<8 { _ = try ledger.append((0..<1000).map { Fixture.login(batch * 1000 + $0) }) }
+        let writer = try LedgerWriter(ledger: ledger)
+        for batch in 0..<8 { _ = try writer.append((0..<1000).map { Fixture.login(batch * 1000 + $0) }) }
+        try writer.close()
         return (dir, ledger.usedBytes)
     }
 

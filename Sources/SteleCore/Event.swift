@@ -1,4 +1,3 @@
-public import SteleCore
 public import SteleCrypto
 
 /// One event to append: what a service reported, after validation.
@@ -63,6 +62,14 @@ public struct Event: Sendable, Hashable {
 
 /// What the ledger returns for an appended (or already present) event.
 public struct Receipt: Sendable, Hashable {
+    /// A receipt for entry `seq`.
+    public init(seq: UInt64, leafHash: SHA256Digest, header: [UInt8], duplicate: Bool) {
+        self.seq = seq
+        self.leafHash = leafHash
+        self.header = header
+        self.duplicate = duplicate
+    }
+
     /// The entry's seq.
     public let seq: UInt64
     /// The entry's leaf hash.

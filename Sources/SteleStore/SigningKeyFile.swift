@@ -5,17 +5,17 @@ public import SteleCrypto
 /// outside the data directory. Refuses a key file others can read.
 public enum SigningKeyFile {
     /// Loads the key at `path`.
-    /// - Throws: ``DaemonError`` naming the file and what is wrong with it.
+    /// - Throws: ``LedgerError`` `signing_key` naming the file and what is wrong with it.
     public static func load(_ path: String) throws -> Ed25519PrivateKey {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw DaemonError("cannot read the signing key \(path): \(String(cString: strerror(errno)))")
+            throw LedgerError(.signingKey, "cannot read the signing key \(path): \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw DaemonError("the signing key \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+            throw LedgerError(.signingKey, "the signing key \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
         }
         guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? Ed25519PrivateKey(pemRepresentation: pem) else {
-            throw DaemonError("the signing key \(path) is unreadable or not an Ed25519 PEM private key")
+            throw LedgerError(.signingKey, "the signing key \(path) is unreadable or not an Ed25519 PEM private key")
         }
         return key
     }
@@ -29,12 +29,12 @@ public enum SigningKeyFile {
         }
         let key = try Ed25519PrivateKey()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw DaemonError("cannot create the signing key \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LedgerError(.signingKey, "cannot create the signing key \(path): \(String(cString: strerror(errno)))") }
         let pem = Array(key.pemRepresentation.utf8)
         let written = pem.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)
-        guard written == pem.count, synced == 0 else { throw DaemonError("cannot write the signing key \(path)") }
+        guard written == pem.count, synced == 0 else { throw LedgerError(.signingKey, "cannot write the signing key \(path)") }
         return key
     }
 }

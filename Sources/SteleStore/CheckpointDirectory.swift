@@ -55,12 +55,12 @@ public struct CheckpointDirectory: Sendable {
         let final = path + "/" + name
         let temporary = final + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CheckpointDirectoryError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LedgerError(.checkpointFile, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)
         guard written == bytes.count, synced == 0, rename(temporary, final) == 0 else {
-            throw CheckpointDirectoryError(message: "cannot write \(final): \(String(cString: strerror(errno)))")
+            throw LedgerError(.checkpointFile, "cannot write \(final): \(String(cString: strerror(errno)))")
         }
         let directory = open(path, O_RDONLY)
         if directory >= 0 {
@@ -68,11 +68,4 @@ public struct CheckpointDirectory: Sendable {
             close(directory)
         }
     }
-}
-
-/// A checkpoint file could not be written or read.
-public struct CheckpointDirectoryError: Error, Sendable, CustomStringConvertible {
-    /// What failed.
-    public let message: String
-    public var description: String { message }
 }

@@ -1,0 +1,193 @@
+import SteleCore
+import SteleCrypto
+import SteleLMDB
+import Glibc
+import Synchronization
+
+/// The store's write primitives. Only ``LedgerWriter`` calls them, on its store queue: one LMDB
+/// write transaction at a time, committed with full sync.
+extension Ledger {
+    /// Runs one write transaction on the stored chain head, sealing the index blocks and storing the
+    /// advanced head at the end; nothing of it stays if `body` throws.
+    func write<R>(_ body: (Transaction, inout ChainHead, StoreState) throws -> R) throws -> R {
+        var output: R?
+        try store.withLock { state in
+            do {
+                let (result, head) = try environment.withWriteTransaction { txn in
+                    var head = try self.head(txn)
+                    if state.frontierHead != head {
+                        state.frontier = try frontier(size: head.size, txn: txn)
+                    }
+                    // The frontier changes with the appends below; it is trusted again only once they
+                    // commit (LMDB may abort and rerun this body, e.g. to grow the map).
+                    state.frontierHead = nil
+                    state.postings.beginTransaction(redactions: try redactions(txn))
+                    let start = head
+                    let result = try body(txn, &head, state)
+                    if head != start {
+                        try index.seal(txn, from: start.size, to: head.size, pending: state.postings)
+                        try txn.put(databases.meta, key: LedgerKeys.headKey, value: head.bytes)
+                    }
+                    return (result, head)
+                }
+                state.postings.committed()
+                state.frontierHead = head
+                if releasesWrittenPages { releaseWrittenPages(state) }
+                output = result
+            } catch let error as LMDBError {
+                state.postings.invalidate()
+                state.frontierHead = nil
+                // A full disk shows as ENOSPC, or as EIO when LMDB's page write comes up short.
+                let diskFull = error.code == LMDBError.noSpace
+                    || (error.code == 5 && (environment.availableDiskBytes ?? Int.max) < 1 << 22)
+                if diskFull {
+                    throw LedgerError(.storageFull, "the disk is full: nothing of this batch was written; free space and retry")
+                }
+                throw LedgerError(.storage, "the ledger could not commit: \(error)")
+            } catch {
+                state.postings.invalidate()
+                state.frontierHead = nil
+                throw error
+            }
+        }
+        return output!
+    }
+
+    /// Stores built entries in order in `txn`: entries the store already holds must match it byte
+    /// for byte, the rest must continue its chain exactly.
+    func apply(_ entries: some Sequence<JournalEntry>, txn: Transaction, head: inout ChainHead, state: StoreState) throws {
+        try withEntryAppender(txn) { appender in
+            for entry in entries { try apply(entry, txn: txn, appender: &appender, head: &head, state: state) }
+        }
+    }
+
+    func apply(_ entry: JournalEntry, txn: Transaction, appender: inout EntryAppender, head: inout ChainHead, state: StoreState) throws {
+        if entry.seq < head.size {
+            let stored = try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.headerTag) { try txn.get(databases.entries, key: $0).map(Array.init) }
+            guard stored == entry.header else {
+                throw LedgerError(.corrupt, "journal entry \(entry.seq) differs from the store's entry \(entry.seq): the store or the journal was replaced or altered; refusing to write")
+            }
+            return
+        }
+        guard entry.seq == head.size else {
+            throw LedgerError(.corrupt, "the journal continues at entry \(entry.seq) but the store ends at \(head.size): acknowledged entries are missing (an older copy of the store restored?); refusing to write")
+        }
+        let leaf: SHA256Digest
+        if let built = entry.built {
+            // Built in this process from the head it continues: its header needs no parse.
+            guard built.prev == head.lastLeaf else {
+                throw LedgerError.chainBroken(at: entry.seq, expected: Base64.encode(head.lastLeaf.bytes), found: Base64.encode(built.prev.bytes))
+            }
+            leaf = built.leaf
+        } else {
+            let header: EntryHeader
+            do { header = try EntryHeader(parsing: entry.header) } catch {
+                throw LedgerError(.corrupt, "journal entry \(entry.seq) has an unreadable header: \(error)")
+            }
+            guard header.seq == entry.seq, header.timestamp == entry.timestamp else {
+                throw LedgerError(.corrupt, "journal entry \(entry.seq) does not match its own header")
+            }
+            guard header.prev == head.lastLeaf else {
+                throw LedgerError.chainBroken(at: entry.seq, expected: Base64.encode(head.lastLeaf.bytes), found: Base64.encode(header.prev.bytes))
+            }
+            leaf = state.merkle.leafHash(entry.header)
+        }
+        // Header, body and idempotency record of one entry are adjacent keys at the end of one database.
+        try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.headerTag) { key in
+            try entry.header.withUnsafeBytes { try appender.entries.append(key: key, value: $0) }
+        }
+        try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.bodyTag) { key in
+            try entry.body.withUnsafeBytes { try appender.entries.append(key: key, value: $0) }
+        }
+        if let idempotencyKey = entry.idempotencyKey {
+            try LedgerKeys.withEntryKey(entry.seq, LedgerKeys.idempotencyTag) { k in
+                try idempotencyKey.withUnsafeBytes { try appender.entries.append(key: k, value: $0) }
+            }
+        }
+        try appendTree(leaf: leaf, seq: entry.seq, cursor: &appender.tree, state: state)
+        // In role order (actor, kind, subject), the order of their keys; no list per entry.
+        let index = self.index
+        if let actorHash = entry.actorHash { try index.add(&appender.index, seq: entry.seq, role: .actor, hash: actorHash) }
+        try index.add(&appender.index, seq: entry.seq, role: .kind, hash: entry.kindHash)
+        if let subjectHash = entry.subjectHash { try index.add(&appender.index, seq: entry.seq, role: .subject, hash: subjectHash) }
+        state.postings.append(seq: entry.seq, actor: entry.actorHash, kind: entry.kindHash, subject: entry.subjectHash)
+        head = ChainHead(size: entry.seq + 1, lastLeaf: leaf, lastTimestamp: entry.timestamp)
+    }
+
+    /// Redacts body fields of entry `seq` in `txn`: values and salts go, digests stay, so the entry
+    /// and every proof still verify; the entry's index records for a redacted `subject` or `actor`
+    /// go too. Fields already redacted or absent are ignored.
+    /// - Returns: the names redacted now.
+    func redact(seq: UInt64, fields: [String], txn: Transaction, size: UInt64, state: StoreState) throws -> [String] {
+        guard seq < size else {
+            throw LedgerError(.outOfRange, "entry \(seq) does not exist (the log has \(size) entries)")
+        }
+        let stored = try entry(seq, txn: txn)
+        let names = fields.filter { stored.body.fields[$0]?.isRedacted == false }
+        guard !names.isEmpty else { return [] }
+        // Index records of this entry go away: any writer's copy of its block is stale.
+        try bumpRedactions(txn)
+        for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] where names.contains(name) {
+            if let identifier = stored.body.fields[name]?.value?.stringValue {
+                let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
+                try index.remove(txn, seq: seq, role: role, hash: hash, size: size)
+            }
+        }
+        try txn.put(databases.entries, key: LedgerKeys.body(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
+        return names
+    }
+
+    /// Lets the kernel drop the cached pages more than ``cachedTail`` behind the end of the store
+    /// file, an eighth of that at a time, each range once. A writer never reads the pages it
+    /// appended again (what it reads stays mapped, and mapped pages are kept), so caching them only
+    /// grows the page cache by every byte appended (`Tools/bench-daemon.sh` compares
+    /// `store_keep_written_pages`).
+    private func releaseWrittenPages(_ state: StoreState) {
+        let target = environment.usedBytes - cachedTail
+        guard target - state.pagesReleasedBelow >= cachedTail / 8 else { return }
+        environment.adviseNotNeeded(state.pagesReleasedBelow..<target)
+        state.pagesReleasedBelow = target
+    }
+
+    /// How many redactions the store has seen (`meta/redactions`).
+    private func redactions(_ txn: Transaction) throws -> UInt64 {
+        try txn.get(databases.meta, key: LedgerKeys.redactionsKey).map { bytes in
+            bytes.count == 8 ? bytes.withUnsafeBytes { LedgerKeys.readU64($0) } : UInt64.max
+        } ?? 0
+    }
+
+    private func bumpRedactions(_ txn: Transaction) throws {
+        try txn.put(databases.meta, key: LedgerKeys.redactionsKey, value: LedgerKeys.u64(try redactions(txn) &+ 1))
+    }
+
+    /// The roots of the complete subtrees that make up the tree of `size` leaves, largest first, read
+    /// from the stored tree.
+    private func frontier(size: UInt64, txn: Transaction) throws -> [SHA256Digest] {
+        try MerkleSubtrees.decomposition(of: size).map { level, index in
+            let stored = try LedgerKeys.withU64Key(MerkleSubtrees.storageIndex(level: level, index: index)) {
+                try txn.get(databases.tree, key: $0).flatMap { SHA256Digest(bytes: $0) }
+            }
+            guard let stored else {
+                throw LedgerError(.corrupt, "the stored Merkle subtree (\(level), \(index)) is missing or damaged")
+            }
+            return stored
+        }
+    }
+
+    /// Stores the leaf hash and every subtree it completes, in ``MerkleSubtrees`` storage order. The
+    /// siblings come from the store's frontier (the right edge of the tree), which `write` has
+    /// checked against the stored head.
+    private func appendTree(leaf: SHA256Digest, seq: UInt64, cursor: inout Cursor, state: StoreState) throws {
+        var position = MerkleSubtrees.storedCount(leaves: seq)
+        var hash = leaf
+        try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try cursor.append(key: key, value: $0) } }
+        var index = seq
+        while index & 1 == 1 {
+            hash = state.merkle.nodeHash(state.frontier.removeLast(), hash)
+            position += 1
+            try LedgerKeys.withU64Key(position) { key in try hash.withUnsafeBytes { try cursor.append(key: key, value: $0) } }
+            index >>= 1
+        }
+        state.frontier.append(hash)
+    }
+}

@@ -1,0 +1,62 @@
+public import SteleCore
+import SteleLMDB
+
+/// What ``LedgerWriter/perform(now:_:)`` lends an operation for one store transaction: the store as
+/// it stands after every earlier append, and the means to change it. Entries appended here are
+/// built by the same ``EntryBuilder`` as every other append and stored in this transaction.
+public struct WriteContext {
+    private let ledger: Ledger
+    private let txn: Transaction
+    private let state: Ledger.StoreState
+    private(set) var builder: EntryBuilder
+    private let preparer: EventPreparer
+    private let now: @Sendable () -> Timestamp
+    /// Built here, stored in ``finish(head:)``.
+    private var built: [JournalEntry] = []
+
+    init(
+        ledger: Ledger, txn: Transaction, state: Ledger.StoreState, builder: EntryBuilder, preparer: EventPreparer,
+        now: @escaping @Sendable () -> Timestamp
+    ) {
+        self.ledger = ledger
+        self.txn = txn
+        self.state = state
+        self.builder = builder
+        self.preparer = preparer
+        self.now = now
+    }
+
+    /// The log's size, counting the entries this operation appended.
+    public var size: UInt64 { builder.head.size }
+
+    /// Entry `seq` as this transaction sees it.
+    public func entry(_ seq: UInt64) throws -> StoredEntry {
+        if let first = built.first, seq >= first.seq { return try StoredEntry(journaled: built[Int(seq - first.seq)]) }
+        return try ledger.entry(seq, txn: txn)
+    }
+
+    /// Appends `event` as the next entry of the log.
+    /// - Throws: ``LedgerError`` `invalid_event` when the event cannot be sealed.
+    public mutating func append(_ event: Event) throws -> Receipt {
+        let entry = builder.build(try preparer.prepare(event), clock: now(), using: state.sha)
+        built.append(entry)
+        return EntryBuilder.receipt(entry)
+    }
+
+    /// Redacts body fields of entry `seq` (`Specs/entry-format.md` §2.4): values and salts go,
+    /// digests stay, so every proof still verifies.
+    /// - Returns: the names redacted now (fields already redacted or absent are ignored).
+    public mutating func redact(seq: UInt64, fields: [String]) throws -> [String] {
+        if let first = built.first, seq >= first.seq {
+            throw LedgerError(.invalidEvent, "entry \(seq) was appended by this operation: redact it in a later one")
+        }
+        return try ledger.redact(seq: seq, fields: fields, txn: txn, size: built.first?.seq ?? size, state: state)
+    }
+
+    /// Stores the entries appended, continuing `head`; returns the new head.
+    func finish(head: ChainHead) throws -> ChainHead {
+        var head = head
+        try ledger.apply(built, txn: txn, head: &head, state: state)
+        return head
+    }
+}
