@@ -52,7 +52,7 @@ enum RequestPath {
             prepared.reserveCapacity(count)
             prepareTimes.append(try seconds { for (event, _) in events { prepared.append(try preparer.prepare(event)) } })
             var bytes = 0
-            let receipt = try ledger.append([events[0].0])[0].get()
+            let receipt = try LedgerWriter(ledger: ledger).append([events[0].0])[0].get()
             replyTimes.append(seconds {
                 for (_, id) in events {
                     bytes += Reply.okBytes(id: id, receipt: receipt, includeHeader: false).count

@@ -53,11 +53,12 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
     options.createWithOrigin = "bench.example/proofs"
     options.initialMapSize = 1 << 32
     let ledger = try Ledger(path: directory, options: options)
+    let writer = try LedgerWriter(ledger: ledger)
     let hasher = MerkleHasher()
     var reference = MemoryMerkleTree()
     let buildTime = try seconds {
         for start in stride(from: 0, to: total, by: 5000) {
-            for result in try ledger.append((start..<min(total, start + 5000)).map(event)) {
+            for result in try writer.append((start..<min(total, start + 5000)).map(event)) {
                 reference.append(leafHash: try result.get().leafHash, hasher: hasher)
             }
         }
@@ -167,11 +168,13 @@ for (batch, baseTotal) in plan {
         options.createWithOrigin = "bench.example/log"
         options.initialMapSize = 1 << 32
         let ledger = try Ledger(path: ledgerDirectory, options: options)
+        let writer = try LedgerWriter(ledger: ledger)
         let ledgerTime = try seconds {
             for start in stride(from: 0, to: total, by: batch) {
-                _ = try ledger.append(Array(events[start..<start + batch]))
+                _ = try writer.append(Array(events[start..<start + batch]))
             }
         }
+        try writer.close()
         let finalSize = try ledger.size
         precondition(finalSize == UInt64(total))
         ledgerRates.append(Double(total) / ledgerTime)
