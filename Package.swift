@@ -9,11 +9,12 @@
 //   CSteleCRC32C                   CRC-32C with SSE 4.2 (the journal's record checksum; no library here offers it)
 //   SteleCrypto                    SHA-256 and Ed25519 over libcrypto (the only importer of COpenSSL)
 //   SteleLMDB                      a small owner of LMDB environments and transactions (the only importer of CLMDB)
-//   SteleCore                      formats: canonical JSON, entries, Merkle math, checkpoints and notes
-//   SteleStore                     the ledger: hash-chained appends, stored tree, indexes, proofs
+//   SteleCore                      formats: canonical JSON, events, entries, Merkle math, checkpoints and notes
+//   SteleStore                     the ledger and its one writer (journal, appends, operations), proofs, key and checkpoint files
 //   SteleProtocol                  the client protocol: request decoding, validation, limits, error codes
 //   SteleClient                    a small blocking client for services written in Swift (and `stele append`)
-//   SteleServer                    `stele serve`: the Unix-socket daemon, group commit, peers, checkpoints
+//   SteleServer                    `stele serve`: the Unix-socket daemon, peers, connections, replies
+// Specs/architecture.md names the thread that runs each step of an append.
 //   stele                          the command-line tool
 import PackageDescription
 

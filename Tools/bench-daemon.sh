@@ -3,13 +3,11 @@
 # same run. Builds everything in release mode first. Usage: Tools/bench-daemon.sh [seconds per scenario]
 #
 # Daemons run side by side on temporary directories: the default one (batches acknowledged from
-# the journal, a store thread committing them to LMDB every 10 ms) and a baseline with `"journal": false`
-# (every batch its own store transaction, answered after its commit). Each scenario runs pings
+# the journal, the store queue committing them to LMDB every 10 ms). Each scenario runs pings
 # (the same socket, framing, decoder and reply path with no store behind them: what this machine's
-# transport allows), appends on the default daemon, and appends on the baseline, with the ratios of the
-# medians over STELE_BENCH_ROUNDS interleaved rounds (default 3). One more keeps every written store page
-# cached (`store_keep_written_pages`), measured against the default; and a fresh default daemon is
-# measured against one whose writer sleeps at once after each batch (`"writer_poll_us": 0`).
+# transport allows) and appends, with the ratio of the medians over STELE_BENCH_ROUNDS interleaved
+# rounds (default 3). One more keeps every written store page cached (`store_keep_written_pages`),
+# measured against the default. To compare with another build, use Tools/bench-pair.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-8}"
@@ -31,15 +29,9 @@ start() {  # start DIR [config]: a daemon whose files are all under DIR
     echo "daemon in $1 did not start: $(cat "$1/serve.log")" >&2; exit 1
 }
 start "$work/journal"
-start "$work/baseline" '{"journal": false}'
 start "$work/keep" '{"store_keep_written_pages": true}'
-start "$work/fresh"
-start "$work/nopoll" '{"writer_poll_us": 0}'
 socket="$work/journal/stele-data/stele.sock"
-baseline="$work/baseline/stele-data/stele.sock"
 keep="$work/keep/stele-data/stele.sock"
-fresh="$work/fresh/stele-data/stele.sock"
-nopoll="$work/nopoll/stele-data/stele.sock"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 # The scheduling floor, measured while the daemons are idle: every acknowledgement takes several
 # thread wake-ups, each at least this late (WakeLateness.swift).
@@ -49,7 +41,7 @@ Tools/StoreBenchmark/.build/release/StoreBenchmark --wakeups 20000
 # it (a daemon's store is idle once its tree_size holds still for 0.2 s; at most 10 s is waited).
 measure() {
     local sock last now
-    for sock in "$socket" "$baseline" "$keep" "$fresh" "$nopoll"; do
+    for sock in "$socket" "$keep"; do
         last=""
         for _ in $(seq 50); do
             now=$(.build/release/stele status --socket "$sock" | sed -E 's/.*"tree_size":([0-9]+).*/\1/')
@@ -90,18 +82,16 @@ values() {  # values KEY LINE...: each run's events/s or p99, in order
     printf '%s\n' "$@" | sed -E "s|.*${pattern}.*|\1|" | xargs
 }
 scenario() {
-    local pings=() appends=() bases=() ping append base
+    local pings=() appends=() ping append
     for _ in $(seq "$rounds"); do
         pings+=("$(measure --socket "$socket" --op ping --seconds "$seconds" "$@")")
         appends+=("$(measure --socket "$socket" --seconds "$seconds" "$@")")
-        bases+=("$(measure --socket "$baseline" --seconds "$seconds" "$@")")
     done
-    ping=$(median eps "${pings[@]}"); append=$(median eps "${appends[@]}"); base=$(median eps "${bases[@]}")
+    ping=$(median eps "${pings[@]}"); append=$(median eps "${appends[@]}")
     echo "pings:                      $ping"
     echo "appends:                    $append"
-    echo "appends, commit per batch:  $base"
-    echo "  appends/pings = $(ratio "$append" "$ping")   journal/commit-per-batch = $(ratio "$append" "$base")   (medians of $rounds)"
-    echo "  rounds, events/s: pings $(values eps "${pings[@]}"); appends $(values eps "${appends[@]}"); commit per batch $(values eps "${bases[@]}")"
+    echo "  appends/pings = $(ratio "$append" "$ping")   (medians of $rounds)"
+    echo "  rounds, events/s: pings $(values eps "${pings[@]}"); appends $(values eps "${appends[@]}")"
     last=$append
 }
 half() {  # half LABEL RATE ARGS...: the median p99 of the rounds at RATE events/s from 4 paced
@@ -153,27 +143,7 @@ for clients in 1 8 32; do scenario --clients "$clients" --mode wait; done
 # The same 32 waiting clients sharing one polling thread of the generator instead of a blocking
 # thread each: the generator takes less of the two cores, so more of them measure the daemon.
 scenario --clients 32 --mode wait --threads 1
-# The writer's poll before sleeping (protocol.md, "Group commit") against a daemon whose writer sleeps
-# at once ("writer_poll_us": 0), waiting clients. Both daemons take only this load, so their stores
-# grow alike (the default daemon above has taken every earlier scenario's appends); the order
-# alternates between rounds, as whichever daemon runs first in a round tends to do better on this VM.
-for clients in 1 8 32; do
-    polled=(); slept=()
-    for r in $(seq "$rounds"); do
-        if [ $((r % 2)) = 1 ]; then
-            polled+=("$(measure --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
-            slept+=("$(measure --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
-        else
-            slept+=("$(measure --socket "$nopoll" --mode wait --clients "$clients" --seconds "$seconds")")
-            polled+=("$(measure --socket "$fresh" --mode wait --clients "$clients" --seconds "$seconds")")
-        fi
-    done
-    echo "$clients waiting, writer polls 100 µs: $(median eps "${polled[@]}")"
-    echo "$clients waiting, writer sleeps at once: $(median eps "${slept[@]}")"
-    echo "  polls/sleeps = $(ratio "$(median eps "${polled[@]}")" "$(median eps "${slept[@]}")")   (medians of $rounds)"
-    echo "  rounds, events/s: polls $(values eps "${polled[@]}"); sleeps $(values eps "${slept[@]}")"
-done
-dirs=(journal baseline keep fresh nopoll)
+dirs=(journal keep)
 for i in "${!dirs[@]}"; do  # a benchmark must notice if its subject died
     dir=${dirs[$i]}; pid=${daemons[$i]}
     kill -0 "$pid" 2>/dev/null || { echo "the $dir daemon died: $(tail -5 "$work/$dir/serve.log")" >&2; exit 1; }
