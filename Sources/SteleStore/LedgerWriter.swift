@@ -63,6 +63,8 @@ public final class LedgerWriter: Sendable {
         var record = JournalRecordBuilder()
         let sha = SHA256()
         var closed = false
+        /// The keys evicted when the last warning about them was logged, and when, in microseconds.
+        var evictionWarning: (evicted: UInt64, at: Int64) = (0, 0)
     }
 
     private struct Submission {
@@ -211,9 +213,20 @@ public final class LedgerWriter: Sendable {
         for case .success(let receipt) in results {
             if receipt.duplicate { duplicates += 1 } else { appended += 1 }
         }
-        let evicted = appending.withValue { $0.idempotency.evicted }
+        let now = Timestamp.now().microseconds
+        let (evicted, warn) = appending.withValue { state in
+            let evicted = state.idempotency.evicted
+            guard evicted > state.evictionWarning.evicted, now - state.evictionWarning.at >= 3_600_000_000 else { return (evicted, false) }
+            state.evictionWarning = (evicted, now)
+            return (evicted, true)
+        }
         statistics.recordBatch(
             size: results.count, appended: appended, duplicates: duplicates, microseconds: microseconds, idempotencyEvicted: evicted)
+        if warn {
+            options.logger.warning(
+                "idempotency keys are being dropped before their window ends: retries of those ids would append anew; raise idempotency_max_keys (memory) or lower idempotency_window_seconds",
+                metadata: ["evicted": "\(evicted)", "idempotency_max_keys": "\(options.idempotencyMaximumKeys)"])
+        }
     }
 
     /// Builds the batch's entries and writes the new ones to the journal; on the append queue.
