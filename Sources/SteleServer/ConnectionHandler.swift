@@ -5,9 +5,6 @@ import SteleCore
 import SteleProtocol
 import SteleStore
 
-/// Asks a connection to finish what it has in flight, then close (sent on SIGTERM).
-struct DrainEvent: Sendable {}
-
 /// One client connection: authenticates the peer by `SO_PEERCRED`, decodes and prepares requests,
 /// hands appends to the writer, and writes replies strictly in request order.
 ///
@@ -197,7 +194,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Fills the reply slots of committed (or failed) appends and writes what is ready. On this
     /// connection's event loop.
-    private func complete(_ done: [UInt64], _ results: [Result<Receipt, LedgerError>], context: ChannelHandlerContext) {
+    private func complete(_ done: [UInt64], _ results: ArraySlice<Result<Receipt, LedgerError>>, context: ChannelHandlerContext) {
         appendsInFlight -= done.count  // one outcome for each append handed over, whatever its slot holds
         guard !closed else { return }
         let now = NIODeadline.now().uptimeNanoseconds
@@ -268,7 +265,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is DrainEvent || (event as? ChannelEvent) == .inputClosed {
+        if event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
             // Shutdown, or the client finished sending: answer everything received, then close.
             // A final line without a newline is a request once the client has finished sending.
             if event is ChannelEvent, !draining, let peer {

@@ -1,19 +1,19 @@
-import CSteleLinux
-import Dispatch
 import Foundation
 public import Logging
 import NIOCore
-import NIOConcurrencyHelpers
+import NIOExtras
 import NIOPosix
+public import ServiceLifecycle
 import SteleCore
 import SteleCrypto
 import SteleProtocol
 import SteleStore
 
-/// `stele serve`: opens (or creates) the ledger and its key, checks it against the newest checkpoint
-/// held outside it, serves the Unix socket until SIGTERM or SIGINT, then drains every request
-/// already received, signs a final checkpoint and exits.
-public final class SteleDaemon {
+/// `stele serve` as a `Service`: opens (or creates) the ledger and its key, checks it against the
+/// newest checkpoint held outside it, serves the Unix socket until graceful shutdown (SIGTERM or
+/// SIGINT, through the `ServiceGroup` that runs it), then stops accepting, drains every request
+/// already received, signs a final checkpoint and returns.
+public final class SteleDaemon: Service {
     private let configuration: ServerConfiguration
     private let logger: Logger
 
@@ -23,23 +23,10 @@ public final class SteleDaemon {
         self.logger = logger
     }
 
-    /// Runs until a termination signal; returns after a clean shutdown.
-    /// - Parameter ready: called once the socket accepts connections.
-    public func run(ready: () -> Void = {}) throws {
+    /// Serves until graceful shutdown; returns after a clean stop.
+    /// - Throws: ``DaemonError`` when the daemon refuses to start.
+    public func run() async throws {
         let config = configuration
-        // Termination signals are caught from the start, before the socket is announced, by a
-        // handler installed synchronously: a SIGTERM sent as soon as the daemon serves (by a
-        // supervisor, a test) must stop it, never be lost. One received during startup stops the
-        // daemon as soon as it is serving.
-        guard stele_catch_termination_signals() == 0 else {
-            throw DaemonError("cannot install the SIGTERM/SIGINT handlers: \(String(cString: strerror(errno)))")
-        }
-        let stop = DispatchSemaphore(value: 0)
-        Thread {
-            Thread.current.name = "stele-signals"
-            _ = stele_wait_termination_signal()
-            stop.signal()
-        }.start()
         let directory = CheckpointDirectory(path: config.checkpointDirectory, kept: config.checkpointFilesKept)
         try StartupChecks.noLogWithoutStore(config.dataDirectory, checkpoints: directory)
         try StartupChecks.dataDirectory(config.dataDirectory)
@@ -89,10 +76,15 @@ public final class SteleDaemon {
             configuration: config, writer: writer,
             decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
             limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), logger: logger)
-        let children = ChannelRegistry()
+        let quiesce = ServerQuiescingHelper(group: group)
         let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.autoRead, value: true)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
@@ -101,19 +93,17 @@ public final class SteleDaemon {
                         IdleStateHandler(readTimeout: idle),
                         ConnectionHandler(shared: context),
                     ])
-                    children.add(channel)
                 }
             }
 
         // Create the socket with its final permissions: no window in which it is more open.
         let previousMask = umask(~mode_t(config.socketMode) & 0o777)
-        let server: any Channel
         do {
-            server = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
+            _ = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
         } catch {
             umask(previousMask)
             try? writer.close()
-            try? group.syncShutdownGracefully()
+            try? await group.shutdownGracefully()
             throw DaemonError("cannot listen on \(socketPath): \(error)")
         }
         umask(previousMask)
@@ -121,22 +111,30 @@ public final class SteleDaemon {
 
         let size = (try? ledger.size) ?? 0
         logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\(size)", "verifier_key": "\(signer.verifierKey)"])
-        ready()
 
-        stop.wait()
+        // Cancellation (a second signal, the group failing) stops the same way.
+        try? await gracefulShutdown()
         logger.info("stopping: draining in-flight appends")
-        try? server.close().wait()
-        for channel in children.all() {
-            channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
-        }
-        let deadline = Date(timeIntervalSinceNow: 30)
-        while stats.connections > 0 && Date() < deadline { usleep(10_000) }
+        // Stops accepting, then asks every connection to answer what it received and close.
+        let drained = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: drained)
+        await Self.first(of: { try? await drained.futureResult.get() }, { try? await Task.sleep(for: .seconds(30)) })
         do { try writer.close() } catch {
             logger.error("the store could not commit every journaled entry at shutdown; the next start moves them in", metadata: ["error": "\(error)"])
         }
-        try? group.syncShutdownGracefully()
+        try? await group.shutdownGracefully()
         unlink(socketPath)
         logger.info("stopped", metadata: ["entries": "\((try? ledger.size) ?? 0)"])
+    }
+
+    /// Returns once either operation has returned.
+    private static func first(of a: @escaping @Sendable () async -> Void, _ b: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await a() }
+            group.addTask { await b() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Removes a socket file left by a crashed daemon; refuses one that a live daemon still serves.
@@ -152,17 +150,4 @@ public final class SteleDaemon {
         }
         unlink(path)
     }
-}
-
-/// Open child channels, for draining at shutdown.
-final class ChannelRegistry: Sendable {
-    private let channels = NIOLockedValueBox([ObjectIdentifier: any Channel]())
-
-    func add(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        channels.withLockedValue { $0[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLockedValue { $0.removeValue(forKey: id) } }
-    }
-
-    func all() -> [any Channel] { channels.withLockedValue { Array($0.values) } }
 }

@@ -69,7 +69,7 @@ public final class LedgerWriter: Sendable {
 
     private struct Submission {
         let events: [PreparedEvent]
-        let completion: @Sendable ([Result<Receipt, LedgerError>]) -> Void
+        let completion: @Sendable (ArraySlice<Result<Receipt, LedgerError>>) -> Void
     }
 
     private struct Submissions {
@@ -137,7 +137,7 @@ public final class LedgerWriter: Sendable {
     /// receipt (new, or the original for a retried id), or `idempotency_conflict`.
     /// - Throws: ``LedgerError`` `storage_full` or `storage` when nothing could be made durable.
     public func append(prepared: [PreparedEvent], now: @escaping @Sendable () -> Timestamp = Timestamp.now) throws -> [Result<Receipt, LedgerError>] {
-        let results = try appendQueue.sync { try journal(prepared, now: now) }
+        let results = try appendQueue.sync { try journal(prepared[...], now: now) }
         try store.commitNow()
         return results
     }
@@ -145,7 +145,7 @@ public final class LedgerWriter: Sendable {
     /// Queues prepared events for the next batch. `completion` is called on the append queue with
     /// each event's outcome once its batch is durable in the journal: a receipt, `idempotency_conflict`,
     /// or, when nothing of the batch could be made durable, `storage_full` or `storage`.
-    public func submit(_ events: [PreparedEvent], completion: @escaping @Sendable ([Result<Receipt, LedgerError>]) -> Void) {
+    public func submit(_ events: [PreparedEvent], completion: @escaping @Sendable (ArraySlice<Result<Receipt, LedgerError>>) -> Void) {
         guard !events.isEmpty else { return completion([]) }
         let schedule = submissions.withLock { s in
             s.queued.append(Submission(events: events, completion: completion))
@@ -166,29 +166,44 @@ public final class LedgerWriter: Sendable {
             }
             if taken.isEmpty { return }
             let events = taken.count == 1 ? taken[0].events : taken.flatMap(\.events)
-            var results: [Result<Receipt, LedgerError>] = []
-            results.reserveCapacity(events.count)
             var next = 0  // the first submission not yet completed
-            var end = 0  // where its events end
-            while results.count < events.count {
-                let batch = events[results.count..<batchEnd(events, from: results.count)]
-                let start = Timestamp.now().microseconds
+            var start = 0  // where its events start
+            var carried: [Result<Receipt, LedgerError>] = []  // its outcomes from earlier batches
+            var position = 0
+            while position < events.count {
+                let batch = position..<batchEnd(events, from: position)
+                let began = Timestamp.now().microseconds
+                let results: [Result<Receipt, LedgerError>]
                 do {
-                    results += try journal(Array(batch), now: Timestamp.now)
+                    results = try journal(events[batch], now: Timestamp.now)
                 } catch {
                     let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
                     options.logger.error(
                         "a batch could not be made durable; nothing of it was appended",
                         metadata: ["batch": "\(batch.count)", "error": "\(failure.message)"])
-                    results += Array(repeating: .failure(failure), count: batch.count)
+                    results = Array(repeating: .failure(failure), count: batch.count)
                 }
-                record(results[(results.count - batch.count)...], microseconds: Timestamp.now().microseconds - start)
-                while next < taken.count, end + taken[next].events.count <= results.count {
-                    let count = taken[next].events.count
-                    taken[next].completion(Array(results[end..<end + count]))
-                    end += count
+                record(results[...], microseconds: Timestamp.now().microseconds - began)
+                // Each submission ending in this batch gets its outcomes as a slice of the batch's
+                // (no copy); one that began in an earlier batch gets them joined.
+                while next < taken.count {
+                    let end = start + taken[next].events.count
+                    let from = max(start, batch.lowerBound) - batch.lowerBound
+                    guard end <= batch.upperBound else {
+                        carried += results[from...]
+                        break
+                    }
+                    let mine = results[from..<end - batch.lowerBound]
+                    if carried.isEmpty {
+                        taken[next].completion(mine)
+                    } else {
+                        taken[next].completion((carried + mine)[...])
+                        carried = []
+                    }
+                    start = end
                     next += 1
                 }
+                position = batch.upperBound
             }
         }
     }
@@ -237,7 +252,7 @@ public final class LedgerWriter: Sendable {
     /// later record cannot be written, the events of the records already written keep their
     /// receipts and the rest fail.
     /// - Throws: ``LedgerError`` when nothing of the batch could be made durable.
-    private func journal(_ prepared: [PreparedEvent], now: () -> Timestamp) throws -> [Result<Receipt, LedgerError>] {
+    private func journal(_ prepared: ArraySlice<PreparedEvent>, now: () -> Timestamp) throws -> [Result<Receipt, LedgerError>] {
         // While the store is behind (a failed commit), acknowledge nothing more; a batch first has
         // the store retry at once (space may have been freed).
         if store.failure != nil { try store.commitNow() }

@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
+import UnixSignals
 import SteleServer
 import SteleStore
 
 /// `stele serve`: the daemon.
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run the ledger daemon on a Unix-domain socket.",
         discussion: "First start creates the store, fixes the log origin and creates the signing key (mode 0600). SIGTERM or SIGINT drains in-flight appends, signs a checkpoint and exits 0.")
@@ -17,7 +19,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "A JSON configuration file (Specs/protocol.md).") var config: String?
     @Option(help: "The log origin, used only when the store is created.") var origin: String?
 
-    func run() throws {
+    func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info
@@ -43,7 +45,13 @@ struct ServeCommand: ParsableCommand {
         if let checkpoints { configuration.checkpointDirectory = checkpoints }
         if let origin { configuration.origin = origin }
         do {
-            try SteleDaemon(configuration: configuration, logger: logger).run()
+            // Signals are trapped before the daemon starts: one sent as soon as it serves stops it.
+            var quiet = logger
+            quiet.logLevel = .warning
+            let services = ServiceGroup(
+                services: [SteleDaemon(configuration: configuration, logger: logger)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
+            try await services.run()
         } catch let error as DaemonError {
             throw Failure.couldNotRun(error.message)
         } catch let error as LedgerError {

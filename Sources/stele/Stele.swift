@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `stele`: the ledger's single command-line tool. Subcommand names are part of the user contract.
 @main
-struct Stele: ParsableCommand {
+struct Stele: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stele",
         abstract: "A tamper-evident audit log and consent ledger.",

@@ -102,7 +102,7 @@ extension Fixture {
         let done = DispatchSemaphore(value: 0)
         let outcome = Mutex<[Result<Receipt, LedgerError>]>([])
         writer.submit(prepared) { results in
-            outcome.withLock { $0 = results }
+            outcome.withLock { $0 = Array(results) }
             done.signal()
         }
         done.wait()

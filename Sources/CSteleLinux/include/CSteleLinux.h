@@ -11,11 +11,4 @@ int stele_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 /// Connects a new stream socket to the Unix-domain socket at `path`.
 /// Returns the descriptor, or -1 with `errno` set (ENAMETOOLONG if the path does not fit).
 int stele_unix_connect(const char *path);
-
-/// Catches SIGTERM and SIGINT from now on: each one is recorded (never lost, never fatal) for
-/// `stele_wait_termination_signal`. Returns 0, or -1 with `errno` set.
-int stele_catch_termination_signals(void);
-
-/// Blocks until a caught SIGTERM or SIGINT, and returns its number (-1 on error).
-int stele_wait_termination_signal(void);
 #endif
