@@ -89,9 +89,14 @@ public final class SteleDaemon: Service {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // One job per handler, socket side first (Specs/architecture.md).
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
-                        ConnectionHandler(shared: context),
+                        PeerAuthenticationHandler(
+                            peers: config.peers, maximumConnections: config.maximumConnections, stats: stats, logger: context.logger),
+                        LineFramingHandler(maximumLineLength: config.limits.maximumLineLength),
+                        ReplyOrderingHandler(maximumInFlight: config.maximumInFlightPerConnection),
+                        RequestHandler(shared: context),
                     ])
                 }
             }

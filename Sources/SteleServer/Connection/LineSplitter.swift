@@ -3,18 +3,15 @@ import NIOCore
 
 /// Splits a connection's byte stream into request lines, with a hard cap on line length.
 ///
-/// Lines are handed over in place, in the buffer the socket was read into; only a line that spans
-/// two reads is copied. NIO's `ByteToMessageHandler` would pass each line on as a message of its
-/// own (a boxed value, a hop through the pipeline and a dynamic cast per line: about a tenth of the
-/// event loops' time at full load), and its `LineBasedFrameDecoder` has no limit: capped from
-/// outside, it fails the whole connection on an oversized line, where Stele answers
-/// `line_too_long` for that line and keeps the connection usable.
+/// Lines are handed over as slices of the buffer the socket was read into; only a line that spans
+/// two reads is copied. Hand-written because NIO's `LineBasedFrameDecoder` has no limit: capped from
+/// outside (`ByteToMessageHandler`), it fails the whole connection on an oversized line, where
+/// Stele answers `line_too_long` for that line and keeps the connection usable.
 struct LineSplitter {
     /// What the stream holds next.
     enum Piece {
-        /// A complete line without its newline (or a trailing carriage return). The bytes are
-        /// valid only while the handler runs.
-        case line(UnsafeRawBufferPointer)
+        /// A complete line without its newline (or a trailing carriage return).
+        case line(ByteBuffer)
         /// A line longer than the limit; its bytes were discarded.
         case oversized
     }
@@ -36,6 +33,7 @@ struct LineSplitter {
 
     /// Hands every line completed by `buffer` to `handle`, in order, and keeps the rest.
     mutating func split(_ buffer: ByteBuffer, _ handle: (Piece) -> Void) {
+        let base = buffer.readerIndex
         buffer.withUnsafeReadableBytes { bytes in
             var start = 0
             if hasPartialLine {
@@ -51,7 +49,8 @@ struct LineSplitter {
                 if length > maximumLength {
                     handle(.oversized)
                 } else {
-                    handle(.line(Self.trimmingReturn(UnsafeRawBufferPointer(rebasing: bytes[start..<newline]))))
+                    let end = newline > start && bytes[newline - 1] == 0x0D ? newline - 1 : newline
+                    handle(.line(buffer.getSlice(at: base + start, length: end - start)!))
                 }
                 start = newline + 1
             }
@@ -66,7 +65,7 @@ struct LineSplitter {
             discarding = false
             handle(.oversized)
         } else {
-            partial.withUnsafeBytes { handle(.line(Self.trimmingReturn($0))) }
+            handle(.line(Self.line(partial)))
             partial.removeAll()
         }
     }
@@ -91,7 +90,7 @@ struct LineSplitter {
             return
         }
         partial.append(contentsOf: tail)
-        partial.withUnsafeBytes { handle(.line(Self.trimmingReturn($0))) }
+        handle(.line(Self.line(partial)))
         // Keeps a small buffer for the next spanning line; drops one grown for a long line.
         partial.removeAll(keepingCapacity: partial.capacity <= 4096)
     }
@@ -102,9 +101,8 @@ struct LineSplitter {
         return UnsafeRawPointer(found) - bytes.baseAddress!
     }
 
-    /// Tolerates CRLF line endings.
-    private static func trimmingReturn(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        guard let last = line.last, last == 0x0D else { return line }
-        return UnsafeRawBufferPointer(rebasing: line.dropLast())
+    /// A copied line, without a trailing carriage return (CRLF line endings are tolerated).
+    private static func line(_ bytes: [UInt8]) -> ByteBuffer {
+        ByteBuffer(bytes: bytes.last == 0x0D ? bytes.dropLast() : bytes[...])
     }
 }

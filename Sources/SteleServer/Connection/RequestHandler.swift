@@ -1,0 +1,162 @@
+import Logging
+import NIOCore
+import SteleCore
+import SteleProtocol
+import SteleStore
+
+/// Decodes each request line and answers it: `ping`, `stats` and `checkpoint` at once; appends by
+/// handing them to the writer, one submission per read burst, and replying when their batch is
+/// durable. Replies go out as ``SlotReply`` messages, which ``ReplyOrderingHandler`` writes in order.
+final class RequestHandler: ChannelInboundHandler {
+    typealias InboundIn = NumberedRequests
+    typealias OutboundOut = SlotReply
+
+    /// An append handed to the writer: its slot, what its reply needs, and when its line was read
+    /// (monotonic nanoseconds).
+    private struct PendingAppend {
+        let slot: UInt64
+        let id: String?
+        let wantsReceipt: Bool
+        let received: UInt64
+    }
+
+    private let shared: DaemonContext
+    private let preparer: EventPreparer
+    private var peer: PeerRule?
+    /// Carries the writer's outcomes to this connection's event loop; nil until authenticated.
+    private var mailbox: LoopMailbox?
+    /// Appends decoded in this read burst, for the writer.
+    private var pendingEvents: [PreparedEvent] = []
+    private var pendingAppends: [PendingAppend] = []
+    /// The acknowledgement latencies of one completion, recorded together.
+    private var ackMicroseconds: [Int64] = []
+    /// The channel has closed: outcomes still arriving are dropped.
+    private var closed = false
+
+    init(shared: DaemonContext) {
+        self.shared = shared
+        self.preparer = shared.ledger.makePreparer()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let authenticated = event as? AuthenticatedPeer {
+            peer = authenticated.rule
+            mailbox = shared.mailboxes.mailbox(for: context.eventLoop)
+        } else if event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
+            submitPending(context: context)
+            context.flush()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let peer else { return }
+        let requests = unwrapInboundIn(data)
+        let received = NIODeadline.now().uptimeNanoseconds
+        for (offset, line) in requests.lines.enumerated() {
+            handle(line, slot: requests.firstSlot + UInt64(offset), peer: peer, received: received, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        submitPending(context: context)
+        context.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        context.fireChannelInactive()
+    }
+
+    /// Answers one request line: at once, or once its append is durable.
+    private func handle(_ line: RequestLine, slot: UInt64, peer: PeerRule, received: UInt64, context: ChannelHandlerContext) {
+        let bytes: ByteBuffer
+        switch line {
+        case .oversized:
+            let limit = shared.configuration.limits.maximumLineLength
+            return fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(limit) bytes"), context)
+        case .line(let line):
+            bytes = line
+        }
+        let (request, id) = bytes.withUnsafeReadableBytes { shared.decoder.decode(line: $0, source: peer.source) }
+        switch consume request {  // consumed: the event is moved out of it, not copied
+        case .failure(let error):
+            fail(slot, id: id, error, context)
+        case .success(.ping):
+            reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "op": .string("ping")], context)
+        case .success(.stats):
+            let size = (try? shared.ledger.size) ?? 0
+            let stats = shared.stats.snapshot(writer: shared.writer.statistics, treeSize: size)
+            reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(stats)], context)
+        case .success(.checkpoint):
+            if let note = try? shared.ledger.latestCheckpoint() {
+                reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)], context)
+            } else {
+                fail(slot, id: id, ProtocolError(ProtocolError.unavailable, "no checkpoint has been signed yet"), context)
+            }
+        case .success(.append(let event, let wantsReceipt)):
+            guard peer.allows(event.kind) else {
+                return fail(slot, id: id, ProtocolError(ProtocolError.forbiddenKind, "source \(peer.source) may not append \(event.kind)"), context)
+            }
+            guard shared.limiter.admit(peer.source) else {
+                let rate = Int(shared.configuration.ratePerSource)
+                return fail(slot, id: id, ProtocolError(ProtocolError.rateLimited, "source \(peer.source) exceeds \(rate) appends per second"), context)
+            }
+            let prepared: PreparedEvent
+            do { prepared = try preparer.prepare(event) } catch {
+                return fail(slot, id: id, ProtocolError(ProtocolError.invalidField, "\(error)"), context)
+            }
+            pendingEvents.append(prepared)
+            pendingAppends.append(PendingAppend(slot: slot, id: id, wantsReceipt: wantsReceipt, received: received))
+        }
+    }
+
+    /// Hands the appends of this read burst to the writer, as one submission; their outcomes come
+    /// back through this event loop's mailbox.
+    private func submitPending(context: ChannelHandlerContext) {
+        guard !pendingEvents.isEmpty, let mailbox else { return }
+        let appends = pendingAppends
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        shared.writer.submit(pendingEvents) { results in
+            mailbox.post {
+                let (handler, context) = bound.value
+                handler.complete(appends, results, context: context)
+            }
+        }
+        pendingEvents.removeAll(keepingCapacity: true)
+        pendingAppends.removeAll(keepingCapacity: true)
+    }
+
+    /// Replies to appends whose batch is durable (or failed). On this connection's event loop.
+    private func complete(_ appends: [PendingAppend], _ results: ArraySlice<Result<Receipt, LedgerError>>, context: ChannelHandlerContext) {
+        guard !closed else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        for (append, result) in zip(appends, results) {
+            ackMicroseconds.append(Int64((now &- append.received) / 1000))
+            switch result {
+            case .success(let receipt):
+                let bytes = Reply.okBytes(id: append.id, receipt: receipt, includeHeader: append.wantsReceipt)
+                context.write(wrapOutboundOut(SlotReply(slot: append.slot, bytes: bytes)), promise: nil)
+            case .failure(let error) where error.code == .idempotencyConflict:
+                fail(append.slot, id: append.id, ProtocolError(ProtocolError.idempotencyConflict, error.message), context)
+            case .failure(let error) where error.code == .storageFull:
+                fail(append.slot, id: append.id, ProtocolError(ProtocolError.storageFull, error.message), context)
+            case .failure(let error):
+                fail(append.slot, id: append.id, ProtocolError(ProtocolError.unavailable, error.message), context)
+            }
+        }
+        shared.stats.recordAcks(ackMicroseconds)
+        ackMicroseconds.removeAll(keepingCapacity: true)
+        context.flush()
+    }
+
+    private func reply(_ slot: UInt64, _ object: [String: JSONValue], _ context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(SlotReply(slot: slot, bytes: JSONValue.object(object).canonicalBytes)), promise: nil)
+    }
+
+    private func fail(_ slot: UInt64, id: String?, _ error: ProtocolError, _ context: ChannelHandlerContext) {
+        shared.stats.recordError(error.code)
+        context.write(wrapOutboundOut(SlotReply(slot: slot, bytes: Array(Reply.error(id: id, error).utf8))), promise: nil)
+    }
+}
