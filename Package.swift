@@ -98,7 +98,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SteleServerTests",
-            dependencies: ["SteleServer", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport"]
+            dependencies: [
+                "SteleServer", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ]
 )
