@@ -4,7 +4,7 @@
 //
 // Layers, each depending only on the ones above it in this list:
 //   CLMDB, COpenSSL, CSteleLinux   thin C modules; nothing but the wrappers below import them
-//   CJemalloc                      jemalloc, the daemon's malloc (wrapped by SteleServer's `Allocator`)
+//   CJemalloc                      jemalloc, linked into the `stele` executable only (its `Allocator`)
 //   CSteleSHA256x8                 eight-lane AVX2 SHA-256 (libcrypto keeps its multi-buffer code internal), used without SHA-NI
 //   CSteleCRC32C                   CRC-32C with SSE 4.2 (the journal's record checksum; no library here offers it)
 //   SteleCrypto                    SHA-256 and Ed25519 over libcrypto (the only importer of COpenSSL)
@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "SteleServer",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux", "CJemalloc",
+                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient",
+                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -14,8 +14,11 @@ public final class ServerStats: Sendable {
     /// Apart from `state`: the event loops record into it for every batch.
     private let acks = NIOLockedValueBox(LatencyRing(capacity: 65_536))
     private let started = Timestamp.now()
+    private let allocator: AllocatorReport
 
-    init() {}
+    init(allocator: AllocatorReport = .unknown) {
+        self.allocator = allocator
+    }
 
     /// Appends answered `microseconds` after their request lines were read (one per append).
     func recordAcks(_ microseconds: [Int64]) {
@@ -37,7 +40,7 @@ public final class ServerStats: Sendable {
 
     /// The stats reply object (without `ok`): the writer's counters and these.
     func snapshot(writer: WriterStatistics, treeSize: UInt64) -> [String: JSONValue] {
-        let memory = Self.memory()
+        let memory = allocator.snapshot
         let acks = self.acks.withLockedValue { $0 }.percentiles  // sorted outside the lock
         var snapshot = writer.snapshot
         state.withLockedValue { s in
@@ -52,12 +55,27 @@ public final class ServerStats: Sendable {
     }
 }
 
-extension ServerStats {
+/// The process's allocator and its memory use, for `stats`: the executable that links the
+/// allocator reports it (`stele serve` runs on jemalloc).
+public struct AllocatorReport: Sendable {
+    /// The allocator and its version.
+    public var name: String
+    /// Bytes allocated, and bytes the allocator holds resident; nil if it keeps no statistics.
+    public var usage: @Sendable () -> (allocated: Int, resident: Int)?
+
+    public init(name: String, usage: @escaping @Sendable () -> (allocated: Int, resident: Int)?) {
+        self.name = name
+        self.usage = usage
+    }
+
+    /// An allocator that reports nothing.
+    public static let unknown = AllocatorReport(name: "unknown", usage: { nil })
+
     /// `{"allocator", "allocated_bytes", "resident_bytes"}` (null counts if the allocator keeps none).
-    static func memory() -> JSONValue {
-        let usage = Allocator.usage()
+    var snapshot: JSONValue {
+        let usage = usage()
         return .object([
-            "allocator": .string(Allocator.name),
+            "allocator": .string(name),
             "allocated_bytes": usage.map { .integer(Int64($0.allocated)) } ?? .null,
             "resident_bytes": usage.map { .integer(Int64($0.resident)) } ?? .null,
         ])

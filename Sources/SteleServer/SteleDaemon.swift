@@ -16,11 +16,14 @@ import SteleStore
 public final class SteleDaemon: Service {
     private let configuration: ServerConfiguration
     private let logger: Logger
+    private let allocator: AllocatorReport
 
-    /// A daemon with `configuration`, logging to `logger` (never body fields).
-    public init(configuration: ServerConfiguration, logger: Logger) {
+    /// A daemon with `configuration`, logging to `logger` (never body fields); `stats` reports
+    /// `allocator`.
+    public init(configuration: ServerConfiguration, logger: Logger, allocator: AllocatorReport = .unknown) {
         self.configuration = configuration
         self.logger = logger
+        self.allocator = allocator
     }
 
     /// Serves until graceful shutdown; returns after a clean stop.
@@ -70,7 +73,7 @@ public final class SteleDaemon: Service {
         let socketPath = config.effectiveSocketPath
         try Self.clearStaleSocket(socketPath)
 
-        let stats = ServerStats()
+        let stats = ServerStats(allocator: allocator)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let context = DaemonContext(
             configuration: config, writer: writer,

@@ -49,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             var quiet = logger
             quiet.logLevel = .warning
             let services = ServiceGroup(
-                services: [SteleDaemon(configuration: configuration, logger: logger)],
+                services: [SteleDaemon(configuration: configuration, logger: logger, allocator: Allocator.report)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
             try await services.run()
         } catch let error as DaemonError {

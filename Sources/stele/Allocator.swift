@@ -1,17 +1,14 @@
 import CJemalloc
+import SteleServer
 
-/// The process's memory allocator, jemalloc, which linking this module puts in place of glibc's
-/// `malloc` for every library in the process (Swift's runtime, Foundation, NIO, LMDB).
+/// The process's memory allocator, jemalloc, which linking it into this executable puts in place
+/// of glibc's `malloc` for every library in the process (Swift's runtime, Foundation, NIO, LMDB);
+/// libraries and tests that import Stele's modules keep their own.
 ///
-/// Why not glibc's: the daemon allocates each request's buffers and objects on an event loop and
-/// frees most of them on the writer or the store thread, and the writer's receipts travel the
-/// other way. glibc's per-thread caches take back only what their own thread frees, so every
-/// allocation on an event loop went to its arena's locked, slower path (about a seventh of the
-/// event loops' time under full load). jemalloc hands memory freed on one thread back to its
-/// owner in batches. With both builds under the same load at the same time (`Tools/bench-pair.sh`),
-/// it cut the daemon's CPU time per appended event to 0.78 of glibc's with 4 pipelining clients
-/// (median of 5 rounds, 0.76 to 0.89), 0.86 with clients sending at a fixed rate, and 0.95 with 32
-/// clients waiting for each reply, where system calls and wake-ups take most of the time.
+/// Why not glibc's: the daemon allocates each request's buffers on an event loop and frees most
+/// of them on the writer's queues, and glibc's per-thread caches take back only what their own
+/// thread frees; jemalloc returns memory to its owner in batches (`Tools/bench-pair.sh` measures
+/// the CPU per event of both builds under one load).
 enum Allocator {
     /// The allocator and its version, as `stats` reports it (`jemalloc 5.3.0-0-g…`).
     static let name: String = {
@@ -36,4 +33,9 @@ enum Allocator {
         guard let allocated = read("stats.allocated"), let resident = read("stats.resident") else { return nil }
         return (allocated, resident)
     }
+}
+
+extension Allocator {
+    /// What `stats` reports of jemalloc.
+    static let report = AllocatorReport(name: name, usage: { usage() })
 }
