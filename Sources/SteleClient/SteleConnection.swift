@@ -104,7 +104,7 @@ public final class SteleConnection: @unchecked Sendable {
                 // The kernel reports the reset only after every byte the daemon sent has been read.
                 throw ClientError(
                     "the daemon closed the connection without reading every request sent; those after the last reply were not taken (retry them with the same ids)",
-                    kind: .closedWithRequestsUnread)
+                    code: .closedWithRequestsUnread)
             }
             guard errno == EINTR else {
                 throw ClientError("reading from the daemon failed: \(String(cString: strerror(errno)))")

@@ -4,15 +4,15 @@ public struct EntryFormatError: Error, Hashable, Sendable, CustomStringConvertib
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// The text is not valid JSON in Stele's subset.
-        public static let malformedJSON = Code(name: "malformedJSON")
+        public static let malformedJSON = Code(name: "malformed_json")
         /// A member is missing, has the wrong type, or is not allowed.
-        public static let invalidField = Code(name: "invalidField")
+        public static let invalidField = Code(name: "invalid_field")
         /// The bytes are valid JSON but not the canonical (RFC 8785) form.
-        public static let notCanonical = Code(name: "notCanonical")
+        public static let notCanonical = Code(name: "not_canonical")
         /// The format version is one this implementation does not know.
-        public static let unsupportedVersion = Code(name: "unsupportedVersion")
+        public static let unsupportedVersion = Code(name: "unsupported_version")
         /// A body field's value or the body as a whole does not match its commitment.
-        public static let commitmentMismatch = Code(name: "commitmentMismatch")
+        public static let commitmentMismatch = Code(name: "commitment_mismatch")
         public var description: String { name }
     }
 
@@ -27,4 +27,7 @@ public struct EntryFormatError: Error, Hashable, Sendable, CustomStringConvertib
     }
 
     public var description: String { message }
+
+    public static func == (lhs: EntryFormatError, rhs: EntryFormatError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

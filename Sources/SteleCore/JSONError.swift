@@ -6,17 +6,17 @@ public struct JSONError: Error, Hashable, Sendable, CustomStringConvertible {
         /// Not well-formed JSON (RFC 8259).
         public static let syntax = Code(name: "syntax")
         /// A number with a fraction or exponent: Stele accepts integers only.
-        public static let floatNotAllowed = Code(name: "floatNotAllowed")
+        public static let floatNotAllowed = Code(name: "float_not_allowed")
         /// An integer outside ±(2^53−1).
-        public static let integerOutOfRange = Code(name: "integerOutOfRange")
+        public static let integerOutOfRange = Code(name: "integer_out_of_range")
         /// An object with the same key twice.
-        public static let duplicateKey = Code(name: "duplicateKey")
+        public static let duplicateKey = Code(name: "duplicate_key")
         /// Bytes that are not UTF-8.
-        public static let invalidUTF8 = Code(name: "invalidUTF8")
+        public static let invalidUTF8 = Code(name: "invalid_utf8")
         /// A `\u` escape naming half of a surrogate pair without the other half.
-        public static let loneSurrogate = Code(name: "loneSurrogate")
+        public static let loneSurrogate = Code(name: "lone_surrogate")
         /// Deeper nesting than the parser allows.
-        public static let tooDeep = Code(name: "tooDeep")
+        public static let tooDeep = Code(name: "too_deep")
         public var description: String { name }
     }
 
@@ -34,4 +34,7 @@ public struct JSONError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(message) (at byte \(offset))" }
+
+    public static func == (lhs: JSONError, rhs: JSONError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

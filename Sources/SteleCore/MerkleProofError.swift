@@ -4,11 +4,11 @@ public struct MerkleProofError: Error, Hashable, Sendable, CustomStringConvertib
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// A leaf index, old size or tree size outside what the tree holds or the request allows.
-        public static let outOfRange = Code(name: "outOfRange")
+        public static let outOfRange = Code(name: "out_of_range")
         /// The proof has the wrong number of hashes for the sizes given.
-        public static let wrongLength = Code(name: "wrongLength")
+        public static let wrongLength = Code(name: "wrong_length")
         /// The proof's hashes lead to a different root than the one expected.
-        public static let rootMismatch = Code(name: "rootMismatch")
+        public static let rootMismatch = Code(name: "root_mismatch")
         public var description: String { name }
     }
 
@@ -23,4 +23,7 @@ public struct MerkleProofError: Error, Hashable, Sendable, CustomStringConvertib
     }
 
     public var description: String { message }
+
+    public static func == (lhs: MerkleProofError, rhs: MerkleProofError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -4,15 +4,15 @@ public struct NoteError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// The note is not well-formed (C2SP signed-note).
-        public static let malformedNote = Code(name: "malformedNote")
+        public static let malformedNote = Code(name: "malformed_note")
         /// A verifier or signer key string is not well-formed.
-        public static let malformedKey = Code(name: "malformedKey")
+        public static let malformedKey = Code(name: "malformed_key")
         /// A signature by a trusted key did not verify: the text was altered or the signature forged.
-        public static let invalidSignature = Code(name: "invalidSignature")
+        public static let invalidSignature = Code(name: "invalid_signature")
         /// No signature by any trusted key is present.
         public static let unverified = Code(name: "unverified")
         /// The checkpoint body is not a C2SP tlog-checkpoint.
-        public static let malformedCheckpoint = Code(name: "malformedCheckpoint")
+        public static let malformedCheckpoint = Code(name: "malformed_checkpoint")
         public var description: String { name }
     }
 
@@ -27,4 +27,7 @@ public struct NoteError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    public static func == (lhs: NoteError, rhs: NoteError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -6,11 +6,11 @@ public struct CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         /// Key bytes had the wrong length or form.
-        public static let invalidKey = Code(name: "invalidKey")
+        public static let invalidKey = Code(name: "invalid_key")
         /// A PEM document could not be decoded as the expected key type.
-        public static let invalidPEM = Code(name: "invalidPEM")
+        public static let invalidPEM = Code(name: "invalid_pem")
         /// A signature had the wrong length.
-        public static let invalidSignature = Code(name: "invalidSignature")
+        public static let invalidSignature = Code(name: "invalid_signature")
         /// libcrypto reported an internal failure (out of memory, no entropy).
         public static let library = Code(name: "library")
         public var description: String { name }

@@ -43,7 +43,7 @@ public enum Reply {
     public static func error(id: String?, _ error: ProtocolError) -> String {
         JSONValue.object([
             "ok": .bool(false), "id": id.map(JSONValue.string) ?? .null,
-            "error": .object(["code": .string(error.code), "message": .string(error.message)]),
+            "error": .object(["code": .string(error.code.description), "message": .string(error.message)]),
         ]).canonicalText
     }
 }

@@ -39,14 +39,14 @@ public struct RequestDecoder: Sendable {
     /// Decodes one line (without its newline) held in a buffer, from `source`.
     public func decode(line: UnsafeRawBufferPointer, source: String) -> (request: Result<Request, ProtocolError>, id: String?) {
         guard line.count <= limits.maximumLineLength else {
-            return (.failure(ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(limits.maximumLineLength) bytes")), nil)
+            return (.failure(ProtocolError(.lineTooLong, "request line exceeds \(limits.maximumLineLength) bytes")), nil)
         }
         var members = Members()
         do {
             let isObject = try JSONParser.parseMembers(line, maximumDepth: limits.maximumAttributeDepth + 2) { members.set($0, $1) }
-            guard isObject else { return (.failure(ProtocolError(ProtocolError.notAnObject, "a request is a JSON object")), nil) }
+            guard isObject else { return (.failure(ProtocolError(.notAnObject, "a request is a JSON object")), nil) }
         } catch {
-            let code = error.code == .tooDeep ? ProtocolError.tooLarge : ProtocolError.malformedJSON
+            let code = error.code == .tooDeep ? ProtocolError.Code.tooLarge : ProtocolError.Code.malformedJSON
             return (.failure(ProtocolError(code, "request is not valid JSON: \(error)")), nil)
         }
         return (Result { () throws(ProtocolError) in try decode(members, source: source) }, members.id?.stringValue)
@@ -54,7 +54,7 @@ public struct RequestDecoder: Sendable {
 
     /// Decodes a parsed request from `source`.
     public func decode(_ value: JSONValue, source: String) throws(ProtocolError) -> Request {
-        guard let object = value.objectValue else { throw ProtocolError(ProtocolError.notAnObject, "a request is a JSON object") }
+        guard let object = value.objectValue else { throw ProtocolError(.notAnObject, "a request is a JSON object") }
         var members = Members()
         for (name, member) in object { members.set(name, member) }
         return try decode(members, source: source)
@@ -87,28 +87,28 @@ public struct RequestDecoder: Sendable {
         switch members.op {
         case nil: op = "append"
         case .string(let s)?: op = s
-        default: throw ProtocolError(ProtocolError.invalidField, "\"op\" must be a string")
+        default: throw ProtocolError(.invalidField, "\"op\" must be a string")
         }
         switch op {
         case "append": return try decodeAppend(members, source: source)
         case "ping": return .ping
         case "checkpoint": return .checkpoint
         case "stats": return .stats
-        default: throw ProtocolError(ProtocolError.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats)")
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats)")
         }
     }
 
     private func decodeAppend(_ members: Members, source: String) throws(ProtocolError) -> Request {
         if let extra = members.unknown.min() {
-            throw ProtocolError(ProtocolError.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
+            throw ProtocolError(.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
         }
-        guard let kindValue = members.kind else { throw ProtocolError(ProtocolError.missingField, "\"kind\" is required") }
-        guard let kindName = kindValue.stringValue else { throw ProtocolError(ProtocolError.invalidField, "\"kind\" must be a string") }
+        guard let kindValue = members.kind else { throw ProtocolError(.missingField, "\"kind\" is required") }
+        guard let kindName = kindValue.stringValue else { throw ProtocolError(.invalidField, "\"kind\" must be a string") }
         if kindName.hasPrefix("ledger.") {
-            throw ProtocolError(ProtocolError.forbiddenKind, "\"\(kindName)\": ledger.* kinds are written by Stele only")
+            throw ProtocolError(.forbiddenKind, "\"\(kindName)\": ledger.* kinds are written by Stele only")
         }
         guard let kind = catalogue.kind(kindName) else {
-            throw ProtocolError(ProtocolError.unknownKind, "unknown kind \"\(kindName)\"")
+            throw ProtocolError(.unknownKind, "unknown kind \"\(kindName)\"")
         }
         let id = try identifier(members.id, "id")
         let actor = try identifier(members.actor, "actor")
@@ -116,31 +116,31 @@ public struct RequestDecoder: Sendable {
         var occurred: Timestamp?
         if let value = members.occurred {
             guard let text = value.stringValue, let time = Timestamp(rfc3339: text) else {
-                throw ProtocolError(ProtocolError.invalidField, "\"occurred\" must be an RFC 3339 time, to the microsecond at most (fraction digits past the sixth must be 0: a time is never rounded)")
+                throw ProtocolError(.invalidField, "\"occurred\" must be an RFC 3339 time, to the microsecond at most (fraction digits past the sixth must be 0: a time is never rounded)")
             }
             occurred = time
         }
         var wantsReceipt = false
         if let value = members.receipt {
-            guard let flag = value.boolValue else { throw ProtocolError(ProtocolError.invalidField, "\"receipt\" must be true or false") }
+            guard let flag = value.boolValue else { throw ProtocolError(.invalidField, "\"receipt\" must be true or false") }
             wantsReceipt = flag
         }
         var attributes: [String: JSONValue] = [:]
         if let value = members.attrs {
-            guard let members = value.objectValue else { throw ProtocolError(ProtocolError.invalidField, "\"attrs\" must be an object") }
+            guard let members = value.objectValue else { throw ProtocolError(.invalidField, "\"attrs\" must be an object") }
             attributes = members
         }
         try checkSize(attributes)
         for name in attributes.keys {
             if Self.isReservedFieldName(name) {
-                throw ProtocolError(ProtocolError.invalidField, "attribute \"\(name)\" is reserved; send it as a top-level member")
+                throw ProtocolError(.invalidField, "attribute \"\(name)\" is reserved; send it as a top-level member")
             }
             do { try EntryBody.validate(name: name) } catch {
-                throw ProtocolError(ProtocolError.invalidField, "attribute name \"\(name)\": use 1-64 of a-z 0-9 _ . starting with a letter")
+                throw ProtocolError(.invalidField, "attribute name \"\(name)\": use 1-64 of a-z 0-9 _ . starting with a letter")
             }
         }
         if let (attribute, reason) = catalogue.problem(with: attributes, for: kind) {
-            let code = attributes[attribute] == nil && kind.required[attribute] != nil ? ProtocolError.missingField : ProtocolError.invalidField
+            let code = attributes[attribute] == nil && kind.required[attribute] != nil ? ProtocolError.Code.missingField : ProtocolError.Code.invalidField
             throw ProtocolError(code, "attribute \"\(attribute)\" \(reason)")
         }
         let event = Event(
@@ -163,7 +163,7 @@ public struct RequestDecoder: Sendable {
     private func identifier(_ member: JSONValue?, _ name: String) throws(ProtocolError) -> String? {
         guard let value = member else { return nil }
         guard let text = value.stringValue else {
-            throw ProtocolError(ProtocolError.invalidIdentifier, "\"\(name)\" must be a string")
+            throw ProtocolError(.invalidIdentifier, "\"\(name)\" must be a string")
         }
         // Over the contiguous bytes: iterating the UTF-8 view one index at a time cost several times more.
         // The closure captures the bound, not `self`: capturing `self` would copy the decoder, one
@@ -174,7 +174,7 @@ public struct RequestDecoder: Sendable {
         }
         guard text.utf8.withContiguousStorageIfAvailable(printable) ?? Array(text.utf8).withUnsafeBufferPointer(printable) else {
             throw ProtocolError(
-                ProtocolError.invalidIdentifier,
+                ProtocolError.Code.invalidIdentifier,
                 "\"\(name)\" must be 1-\(limits.maximumIdentifierLength) printable ASCII characters without spaces")
         }
         return text
@@ -183,16 +183,16 @@ public struct RequestDecoder: Sendable {
     private func checkSize(_ attributes: [String: JSONValue]) throws(ProtocolError) {
         let limits = self.limits  // what `walk` captures, instead of the whole decoder
         guard attributes.count <= limits.maximumAttributeCount else {
-            throw ProtocolError(ProtocolError.tooLarge, "more than \(limits.maximumAttributeCount) attributes")
+            throw ProtocolError(.tooLarge, "more than \(limits.maximumAttributeCount) attributes")
         }
         func walk(_ value: JSONValue, depth: Int) throws(ProtocolError) {
             guard depth <= limits.maximumAttributeDepth else {
-                throw ProtocolError(ProtocolError.tooLarge, "attributes nest deeper than \(limits.maximumAttributeDepth) levels")
+                throw ProtocolError(.tooLarge, "attributes nest deeper than \(limits.maximumAttributeDepth) levels")
             }
             switch value {
             case .string(let s):
                 guard s.utf8.count <= limits.maximumStringLength else {
-                    throw ProtocolError(ProtocolError.tooLarge, "a string is longer than \(limits.maximumStringLength) bytes")
+                    throw ProtocolError(.tooLarge, "a string is longer than \(limits.maximumStringLength) bytes")
                 }
             case .array(let elements): for element in elements { try walk(element, depth: depth + 1) }
             case .object(let members):

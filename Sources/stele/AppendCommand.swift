@@ -48,7 +48,7 @@ struct AppendCommand: ParsableCommand {
                 replies += 1
                 if (try? JSONParser.parse(Array(reply.utf8)))?["ok"] != .bool(true) { failed = true }
             }
-        } catch let error as ClientError where error.kind == .closedWithRequestsUnread {
+        } catch let error as ClientError where error.code == .closedWithRequestsUnread {
             // Counted below: the requests after the last reply were not taken.
         }
         while !sender.isFinished { usleep(1000) }

@@ -47,7 +47,7 @@ struct IngestCommand: ParsableCommand {
                     case .success(let receipt): printLine(Reply.ok(id: item.id, receipt: receipt, includeHeader: false))
                     case .failure(let error):
                         failures += 1
-                        printLine(Reply.error(id: item.id, ProtocolError(ProtocolError.idempotencyConflict, error.message)))
+                        printLine(Reply.error(id: item.id, ProtocolError(.idempotencyConflict, error.message)))
                     }
                 }
             }
@@ -59,7 +59,7 @@ struct IngestCommand: ParsableCommand {
             let (request, id) = decoder.decode(line: Array(line.utf8), source: source)
             switch request {
             case .success(.append(let event, _)): pending.append((id, .success(event)))
-            case .success: pending.append((id, .failure(ProtocolError(ProtocolError.unknownOp, "ingest accepts append requests only"))))
+            case .success: pending.append((id, .failure(ProtocolError(.unknownOp, "ingest accepts append requests only"))))
             case .failure(let error): pending.append((id, .failure(error)))
             }
             if pending.count >= batch { try flush() }

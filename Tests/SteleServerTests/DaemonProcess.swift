@@ -101,7 +101,7 @@ final class ReplyReader {
 
     /// The next reply, or nil once the connection has ended.
     func next() throws -> String? {
-        do { return try connection.receive() } catch let error as ClientError where error.kind == .closedWithRequestsUnread {
+        do { return try connection.receive() } catch let error as ClientError where error.code == .closedWithRequestsUnread {
             endedByReset = true
             return nil
         }

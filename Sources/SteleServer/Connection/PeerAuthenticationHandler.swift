@@ -44,18 +44,18 @@ final class PeerAuthenticationHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         guard let ids = credentials(context) else {
-            refuse(context, ProtocolError(ProtocolError.unauthorized, "the kernel did not report the peer's credentials"))
+            refuse(context, ProtocolError(.unauthorized, "the kernel did not report the peer's credentials"))
             return
         }
         guard let rule = peers.first(where: { $0.uid == ids.uid && ($0.gid == nil || $0.gid == ids.gid) }) else {
             logger.warning("refused unauthorized peer", metadata: ["uid": "\(ids.uid)", "gid": "\(ids.gid)", "pid": "\(ids.pid)"])
-            refuse(context, ProtocolError(ProtocolError.unauthorized, "uid \(ids.uid) is not authorized to append to this ledger"))
+            refuse(context, ProtocolError(.unauthorized, "uid \(ids.uid) is not authorized to append to this ledger"))
             return
         }
         stats.connectionOpened()
         counted = true
         guard stats.connections <= maximumConnections else {
-            refuse(context, ProtocolError(ProtocolError.tooManyConnections, "the daemon allows \(maximumConnections) connections"))
+            refuse(context, ProtocolError(.tooManyConnections, "the daemon allows \(maximumConnections) connections"))
             return
         }
         authenticated = true
@@ -75,7 +75,7 @@ final class PeerAuthenticationHandler: ChannelInboundHandler {
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ error: ProtocolError) {
-        stats.recordError(error.code)
+        stats.recordError(error.code.description)
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeString(Reply.error(id: nil, error) + "\n")
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

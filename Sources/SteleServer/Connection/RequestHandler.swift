@@ -75,7 +75,7 @@ final class RequestHandler: ChannelInboundHandler {
         switch line {
         case .oversized:
             let limit = shared.configuration.limits.maximumLineLength
-            return fail(slot, id: nil, ProtocolError(ProtocolError.lineTooLong, "request line exceeds \(limit) bytes"), context)
+            return fail(slot, id: nil, ProtocolError(.lineTooLong, "request line exceeds \(limit) bytes"), context)
         case .line(let line):
             bytes = line
         }
@@ -93,19 +93,19 @@ final class RequestHandler: ChannelInboundHandler {
             if let note = try? shared.ledger.latestCheckpoint() {
                 reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)], context)
             } else {
-                fail(slot, id: id, ProtocolError(ProtocolError.unavailable, "no checkpoint has been signed yet"), context)
+                fail(slot, id: id, ProtocolError(.unavailable, "no checkpoint has been signed yet"), context)
             }
         case .success(.append(let event, let wantsReceipt)):
             guard peer.allows(event.kind) else {
-                return fail(slot, id: id, ProtocolError(ProtocolError.forbiddenKind, "source \(peer.source) may not append \(event.kind)"), context)
+                return fail(slot, id: id, ProtocolError(.forbiddenKind, "source \(peer.source) may not append \(event.kind)"), context)
             }
             guard shared.limiter.admit(peer.source) else {
                 let rate = Int(shared.configuration.ratePerSource)
-                return fail(slot, id: id, ProtocolError(ProtocolError.rateLimited, "source \(peer.source) exceeds \(rate) appends per second"), context)
+                return fail(slot, id: id, ProtocolError(.rateLimited, "source \(peer.source) exceeds \(rate) appends per second"), context)
             }
             let prepared: PreparedEvent
             do { prepared = try preparer.prepare(event) } catch {
-                return fail(slot, id: id, ProtocolError(ProtocolError.invalidField, "\(error)"), context)
+                return fail(slot, id: id, ProtocolError(.invalidField, "\(error)"), context)
             }
             pendingEvents.append(prepared)
             pendingAppends.append(PendingAppend(slot: slot, id: id, wantsReceipt: wantsReceipt, received: received))
@@ -139,11 +139,11 @@ final class RequestHandler: ChannelInboundHandler {
                 let bytes = Reply.okBytes(id: append.id, receipt: receipt, includeHeader: append.wantsReceipt)
                 context.write(wrapOutboundOut(SlotReply(slot: append.slot, bytes: bytes)), promise: nil)
             case .failure(let error) where error.code == .idempotencyConflict:
-                fail(append.slot, id: append.id, ProtocolError(ProtocolError.idempotencyConflict, error.message), context)
+                fail(append.slot, id: append.id, ProtocolError(.idempotencyConflict, error.message), context)
             case .failure(let error) where error.code == .storageFull:
-                fail(append.slot, id: append.id, ProtocolError(ProtocolError.storageFull, error.message), context)
+                fail(append.slot, id: append.id, ProtocolError(.storageFull, error.message), context)
             case .failure(let error):
-                fail(append.slot, id: append.id, ProtocolError(ProtocolError.unavailable, error.message), context)
+                fail(append.slot, id: append.id, ProtocolError(.unavailable, error.message), context)
             }
         }
         shared.stats.recordAcks(ackMicroseconds)
@@ -156,7 +156,7 @@ final class RequestHandler: ChannelInboundHandler {
     }
 
     private func fail(_ slot: UInt64, id: String?, _ error: ProtocolError, _ context: ChannelHandlerContext) {
-        shared.stats.recordError(error.code)
+        shared.stats.recordError(error.code.description)
         context.write(wrapOutboundOut(SlotReply(slot: slot, bytes: Array(Reply.error(id: id, error).utf8))), promise: nil)
     }
 }
