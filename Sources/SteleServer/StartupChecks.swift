@@ -71,4 +71,27 @@ enum StartupChecks {
         }
         return checkpoint.size
     }
+
+    /// Refuses a log shorter than, or different from, what this log's daemon acknowledged (the
+    /// acknowledged mark in the checkpoint directory): acknowledged entries went missing with the
+    /// store or the journal (truncated, replaced, or an older copy restored).
+    static func acknowledgedMark(writer: LedgerWriter, directory: CheckpointDirectory) throws {
+        let ledger = writer.ledger
+        let mark: CheckpointDirectory.AcknowledgedMark?
+        do { mark = try directory.acknowledged() } catch let error as LedgerError { throw DaemonError(error.message) }
+        guard let mark else { return }
+        let file = directory.path + "/acknowledged"
+        guard mark.origin == ledger.origin else {
+            throw DaemonError("\(file) belongs to the log \(mark.origin), not to this store's \(ledger.origin): use that log's checkpoint directory; refusing to start")
+        }
+        let size = writer.size
+        guard mark.size <= size else {
+            throw DaemonError("the log has \(size) entries, but its daemon had acknowledged \(mark.size) (\(file)): acknowledged entries are missing (the store or its journal was truncated, replaced, or restored from an older copy); restore them, or see stele recover; refusing to start rather than sign a shorter log")
+        }
+        guard mark.size > 0 else { return }
+        let leaf = MerkleHasher().leafHash(try ledger.entry(mark.size - 1).headerBytes)
+        guard leaf == mark.leaf else {
+            throw DaemonError("entry \(mark.size - 1) is not the one the daemon acknowledged (\(file)): the log was replaced or rewritten; refusing to start")
+        }
+    }
 }

@@ -61,11 +61,14 @@ public final class SteleDaemon: Service {
         let signedSize: UInt64
         do {
             signedSize = try StartupChecks.checkpointAgreement(ledger: ledger, directory: directory, verifier: signer.verifierKey)
-            writerOptions.checkpoints = CheckpointPublisher(signer: signer, directory: directory, signedSize: signedSize, logger: logger)
             writer = try LedgerWriter(ledger: ledger, options: writerOptions)
         } catch let error as LedgerError {
             throw DaemonError("cannot take over the ledger's journal in \(config.dataDirectory): \(error.message)")
         }
+        // Nothing is signed over a log shorter than one this log's daemon acknowledged: a refusal
+        // here drops the writer unclosed, so it signs nothing.
+        try StartupChecks.acknowledgedMark(writer: writer, directory: directory)
+        writer.publish(CheckpointPublisher(signer: signer, directory: directory, signedSize: signedSize, logger: logger))
         do { try directory.prune() } catch {
             logger.error("pruning the checkpoint directory failed", metadata: ["error": "\(error)"])
         }

@@ -1,5 +1,6 @@
 import Foundation
 public import SteleCore
+public import SteleCrypto
 
 /// The off-host checkpoint directory: one file per signed tree size, `checkpoint.<size, 20 digits>`,
 /// and a copy named `latest`. Files are written durably (fsync, rename, fsync of the directory).
@@ -49,6 +50,49 @@ public struct CheckpointDirectory: Sendable {
         guard let name = try checkpointNames().last else { return nil }
         let data = try Data(contentsOf: URL(fileURLWithPath: path + "/" + name))
         return (name, [UInt8](data))
+    }
+
+    /// The log's acknowledged high-water mark (`acknowledged`): the size of the log its writer had
+    /// acknowledged and the leaf hash of its last entry, written about once a second and when the
+    /// writer stops (`Specs/store.md`, "Acknowledged mark").
+    public struct AcknowledgedMark: Sendable, Equatable {
+        public let origin: String
+        public let size: UInt64
+        public let leaf: SHA256Digest
+
+        public init(origin: String, size: UInt64, leaf: SHA256Digest) {
+            self.origin = origin
+            self.size = size
+            self.leaf = leaf
+        }
+
+        /// `stele-acknowledged/1 <origin> <size> <base64 leaf>` and a newline.
+        var text: String { "stele-acknowledged/1 \(origin) \(size) \(Base64.encode(leaf.bytes))\n" }
+
+        init?(text: String) {
+            let fields = text.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count == 4, fields[0] == "stele-acknowledged/1", let size = UInt64(fields[2]),
+                let bytes = Base64.decode(String(fields[3].trimmingCharacters(in: .newlines))), let leaf = SHA256Digest(bytes: bytes)
+            else { return nil }
+            self.init(origin: String(fields[1]), size: size, leaf: leaf)
+        }
+    }
+
+    /// Records the acknowledged mark, durably.
+    public func writeAcknowledged(_ mark: AcknowledgedMark) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try writeDurably(Array(mark.text.utf8), name: "acknowledged")
+    }
+
+    /// The acknowledged mark, if one was written.
+    /// - Throws: `checkpoint_file` when the file exists but does not read as a mark.
+    public func acknowledged() throws -> AcknowledgedMark? {
+        let file = path + "/acknowledged"
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8), let mark = AcknowledgedMark(text: text) else {
+            throw LedgerError(.checkpointFile, "\(file) is not an acknowledged mark (stele-acknowledged/1 ORIGIN SIZE LEAF)")
+        }
+        return mark
     }
 
     private func writeDurably(_ bytes: [UInt8], name: String) throws {

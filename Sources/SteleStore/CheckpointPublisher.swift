@@ -52,6 +52,23 @@ public final class CheckpointPublisher: Sendable {
         return note
     }
 
+    /// Starts writing the acknowledged mark (the writer's head) if it moved since the last one.
+    func publishAcknowledged(_ head: (size: UInt64, leaf: SHA256Digest), origin: String) {
+        let mark = CheckpointDirectory.AcknowledgedMark(origin: origin, size: head.size, leaf: head.leaf)
+        let moved = published.withLock { last in
+            defer { last = mark }
+            return last != mark
+        }
+        guard moved else { return }
+        files.async { [directory, logger] in
+            do { try directory.writeAcknowledged(mark) } catch {
+                logger.error("writing the acknowledged mark failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private let published = Mutex<CheckpointDirectory.AcknowledgedMark?>(nil)
+
     /// Waits until every checkpoint file started so far is written.
     func waitForFiles() {
         files.sync {}

@@ -31,13 +31,15 @@ final class Journal {
         var damage: Damage?
     }
 
-    /// A record that does not check out, followed by valid records of its generation.
+    /// A record that does not check out though it was written whole: followed by valid records
+    /// of its generation, or itself complete (`Specs/store.md`, "Journal", torn or damaged).
     struct Damage {
         /// Where reading stopped, in the region.
         var at: Int
-        /// The first later valid record of the same generation.
-        var later: Int
-        /// The last entry of the valid records from `later` on.
+        /// The first later valid record of the same generation, if any.
+        var later: Int?
+        /// The last entry the damaged record and the valid records after it hold, as far as can
+        /// be read (`UInt64.max` when unknown).
         var lastSeq: UInt64
     }
 
@@ -123,13 +125,50 @@ final class Journal {
         return lists[0] + lists[1]
     }
 
+    /// Every entry the valid records hold, in log order, whatever damage follows them (for `verify`,
+    /// which reports the damage itself).
+    func readableEntries() throws -> [JournalEntry] {
+        var lists = try (0..<2).map { try entries(in: $0) }
+        lists.sort { ($0.first?.seq ?? 0) < ($1.first?.seq ?? 0) }
+        return lists[0] + lists[1]
+    }
+
+    /// Whether the journal at `directory` is the one a writer that did not close left behind: it
+    /// wrote a mark of generation `mark` when it opened (`Specs/store.md`, "Journal"), so every
+    /// record it wrote since has that generation or a newer one. Nil when it is (or when no writer
+    /// was open: `mark` nil); else `journal_lost`, naming what may be lost and the way forward.
+    static func loss(in directory: String, mark: UInt64?, storeSize: UInt64) -> LedgerError? {
+        guard mark != nil else { return nil }
+        do {
+            return loss(of: try Journal(directory: directory, create: false, exclusive: false, readOnly: true), in: directory, mark: mark, storeSize: storeSize)
+        } catch {
+            return LedgerError(.journalLost, "the journal \(directory)/\(fileName) cannot be read (\(error)), but the store's last writer did not stop cleanly: entries it acknowledged after entry \(Int64(storeSize) - 1) may be in it. Make it readable; or, to continue without them, run stele recover --accept-loss --reason TEXT")
+        }
+    }
+
+    /// ``loss(in:mark:storeSize:)`` for `journal`, opened already (nil: no journal file).
+    static func loss(of journal: Journal?, in directory: String, mark: UInt64?, storeSize: UInt64) -> LedgerError? {
+        guard let mark else { return nil }
+        let path = directory + "/" + fileName
+        let what: String
+        if let journal {
+            guard (journal.newestGeneration ?? 0) < mark else { return nil }
+            what = journal.newestGeneration == nil ? "holds no records (zeroed or emptied)" : "is not the one its writer wrote (replaced by an older or another store's journal)"
+        } else {
+            what = "is missing"
+        }
+        return LedgerError(.journalLost, "the journal \(path) \(what), but the store's last writer did not stop cleanly: entries it acknowledged after entry \(Int64(storeSize) - 1) may be lost. Restore the journal file; or, to continue without them, run stele recover --accept-loss --reason TEXT")
+    }
+
     /// The `corrupt` error ``entries(storeSize:)`` throws for a store of `storeSize` entries, if any.
     func damage(storeSize: UInt64) -> LedgerError? {
         for index in 0..<2 {
             guard let damage = regions[index].damage, damage.lastSeq >= storeSize else { continue }
+            let reason = damage.later.map { "yet a record written after it follows at byte \(index * regionSize + $0)" }
+                ?? "yet it was written whole (it is not a torn write)"
             return LedgerError(
                 .corrupt,
-                "the journal \(path) is damaged: the record at byte \(index * regionSize + damage.at) does not check out, yet a record written after it follows at byte \(index * regionSize + damage.later), so entries already acknowledged to clients cannot be read; refusing to write. Keep the file as evidence; moving it aside lets the log continue without those entries, whose receipts will then not verify")
+                "the journal \(path) is damaged: the record at byte \(index * regionSize + damage.at) does not check out, \(reason), so entries already acknowledged to clients (after entry \(Int64(storeSize) - 1)) cannot be read; refusing to write. Keep the file as evidence; to continue without those entries, whose receipts will then not verify, run stele recover --accept-loss --reason TEXT")
         }
         return nil
     }
@@ -151,8 +190,11 @@ final class Journal {
         return entries
     }
 
-    /// Bytes the current region has room for.
-    var spaceLeft: Int { regionSize - regions[current].end }
+    /// Bytes the current region has room for, keeping room for the terminator after them.
+    var spaceLeft: Int { max(0, regionSize - regions[current].end - Self.headerSize) }
+
+    /// The largest record a region holds, with its terminator.
+    var maximumRecord: Int { regionSize - Self.headerSize }
 
     /// Bytes written to the current region in its generation.
     var bytesInRegion: Int { regions[current].end }
@@ -191,13 +233,14 @@ final class Journal {
         current = 0
     }
 
-    /// Writes one record (the builder's entries) at the end of the current region and returns once
-    /// it is on disk (`O_DSYNC`).
+    /// Writes one record (the builder's entries) at the end of the current region, followed by a
+    /// terminator of zeros, and returns once both are on disk (`O_DSYNC`). The terminator tells a
+    /// record written whole from one cut short (see ``scan(_:)``).
     /// - Throws: `storage` if the record does not fit in the region (see ``spaceLeft``).
     func append(_ record: inout JournalRecordBuilder) throws {
         let generation = regions[current].generation ?? nextGeneration  // nil: an empty region
-        let bytes = record.finish(generation: generation)
-        guard bytes.count <= spaceLeft else {
+        let bytes = record.finish(generation: generation) + Self.terminator
+        guard bytes.count <= spaceLeft + Self.headerSize else {
             throw LedgerError(.storage, "a journal record of \(bytes.count) bytes does not fit in the journal's \(spaceLeft) free bytes")
         }
         let position = current * regionSize + regions[current].end
@@ -215,8 +258,25 @@ final class Journal {
             }
         }
         regions[current].generation = generation
-        regions[current].end += bytes.count
-        regions[current].lastSeq = record.lastSeq
+        regions[current].end += bytes.count - Self.headerSize  // the next record overwrites the terminator
+        regions[current].lastSeq = record.lastSeq ?? regions[current].lastSeq
+    }
+
+    /// Zeros written after every record: a record's header is never followed by stale bytes.
+    private static let terminator = [UInt8](repeating: 0, count: headerSize)
+
+    /// Writes a record of no entries, so that the journal holds a record of this writer's first
+    /// generation from the start (`Specs/store.md`, "Journal", the writer's mark).
+    /// - Returns: its generation.
+    func appendMark() throws -> UInt64 {
+        var mark = JournalRecordBuilder()
+        try append(&mark)
+        return regions[current].generation!
+    }
+
+    /// The newest generation of a valid record in either region, if any.
+    var newestGeneration: UInt64? {
+        [regions[0].generation, regions[1].generation].compactMap { $0 }.max()
     }
 
     /// Finds a region's generation (its first record's), where that generation's valid records
@@ -260,14 +320,45 @@ final class Journal {
                 next += size
             }
             region.damage = Damage(at: offset, later: later, lastSeq: try Self.lastSeq(in: bytes, record: last) ?? 0)
+        } else if try have(offset + Self.headerSize), bytes[offset..<offset + Self.headerSize].contains(where: { $0 != 0 }),
+            try have(regionSize), let lastSeq = Self.wholeButDamaged(in: bytes, at: offset)
+        {
+            region.damage = Damage(at: offset, later: nil, lastSeq: lastSeq)
         }
         return region
     }
 
+    /// Where reading stopped at `offset` with no valid record after it: nil when that is the
+    /// journal's end or a torn write, which was never acknowledged and is dropped; else the last
+    /// entry the damaged record claims (`UInt64.max` when unreadable).
+    ///
+    /// A record whose header names a length and whose checksum fails was written whole, and
+    /// damaged since, when its terminator is in place (zeros after it, or the region's end) and
+    /// its last byte is not zero. A write cut short leaves zeros where its end should be (a fresh
+    /// region), or the older bytes it was overwriting, terminator included (a reused one).
+    private static func wholeButDamaged(in bytes: [UInt8], at offset: Int) -> UInt64? {
+        guard offset + headerSize <= bytes.count else { return nil }
+        let header = bytes[offset..<offset + headerSize]
+        guard header.contains(where: { $0 != 0 }) else { return nil }  // the end of the records
+        let length = Int(u32(bytes, offset + 12))
+        let end = offset + headerSize + length
+        guard length >= 4, end <= bytes.count else { return nil }  // no length: stale bytes or a torn header
+        let checksumHolds = validRecord(in: bytes, at: offset, generation: nil, ignoringMagic: true) != nil
+        if u32(bytes, offset) != magic && !checksumHolds { return nil }  // not a record of this journal
+        if u32(bytes, offset) == magic && checksumHolds { return nil }  // a whole record of an older generation
+        let terminated = end == bytes.count || (end + headerSize <= bytes.count && bytes[end..<end + headerSize].allSatisfy { $0 == 0 })
+        guard terminated, bytes[end - 1] != 0 else { return nil }  // torn
+        // What the damaged record holds, as far as it decodes.
+        var entries: [JournalEntry] = []
+        var reader = JournalEntry.Reader(bytes: bytes, range: offset + headerSize..<end)
+        try? reader.readAll(into: &entries)
+        return entries.last?.seq ?? UInt64.max
+    }
+
     /// The size of the record at `offset` if it is whole and valid: magic, `generation` (any if
     /// nil), a length within `bytes`, and its CRC.
-    private static func validRecord(in bytes: [UInt8], at offset: Int, generation: UInt64?) -> Int? {
-        guard offset + headerSize <= bytes.count, u32(bytes, offset) == magic else { return nil }
+    private static func validRecord(in bytes: [UInt8], at offset: Int, generation: UInt64?, ignoringMagic: Bool = false) -> Int? {
+        guard offset + headerSize <= bytes.count, ignoringMagic || u32(bytes, offset) == magic else { return nil }
         guard generation == nil || u64(bytes, offset + 4) == generation else { return nil }
         let length = Int(u32(bytes, offset + 12))
         guard length <= bytes.count - offset - headerSize else { return nil }
@@ -280,13 +371,21 @@ final class Journal {
 
     /// The offset of the first valid record of `generation` that starts after `offset`, if any.
     private static func firstRecord(of generation: UInt64, in bytes: [UInt8], after offset: Int) -> Int? {
-        var position = offset + 1
-        while position + headerSize <= bytes.count {
-            guard let found = bytes[position...(bytes.count - headerSize)].firstIndex(of: 0x53) else { return nil }  // "S"
-            if validRecord(in: bytes, at: found, generation: generation) != nil { return found }
-            position = found + 1
+        bytes.withUnsafeBytes { raw -> Int? in
+            var position = offset + 1
+            while position + headerSize <= raw.count {
+                // memchr: a region is megabytes, mostly zeros or entry text.
+                guard let found = memchr(raw.baseAddress! + position, 0x53, raw.count - headerSize + 1 - position) else { return nil }  // "S"
+                let at = UnsafeRawPointer(found) - raw.baseAddress!
+                if raw.loadUnaligned(fromByteOffset: at, as: UInt32.self) == magic.littleEndian,
+                    validRecord(in: bytes, at: at, generation: generation) != nil
+                {
+                    return at
+                }
+                position = at + 1
+            }
+            return nil
         }
-        return nil
     }
 
     /// The seq of the last entry in the (valid) record at `record`.
@@ -346,11 +445,13 @@ final class Journal {
     }
 
     static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-        (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
+        precondition(at >= 0 && at + 4 <= bytes.count)
+        return UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) })
     }
 
     static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
-        (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
+        precondition(at >= 0 && at + 8 <= bytes.count)
+        return UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) })
     }
 }
 

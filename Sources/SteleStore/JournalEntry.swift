@@ -86,11 +86,13 @@ public final class JournalEntry: Equatable, Sendable {
         }
 
         private mutating func u32() throws -> UInt32 {
-            try take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+            let at = try take(4).startIndex
+            return Journal.u32(bytes, at)
         }
 
         private mutating func u64() throws -> UInt64 {
-            try take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+            let at = try take(8).startIndex
+            return Journal.u64(bytes, at)
         }
 
         private mutating func hash() throws -> KeyedHash {

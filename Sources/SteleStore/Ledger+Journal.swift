@@ -1,4 +1,4 @@
-public import SteleCore
+import SteleCore
 import SteleCrypto
 import SteleLMDB
 import Synchronization
@@ -56,5 +56,23 @@ extension Ledger {
         guard directory >= 0 else { return false }
         defer { close(directory) }  // releases the lock if this process took it
         return flock(directory, LOCK_EX | LOCK_NB) != 0
+    }
+}
+
+extension Ledger {
+    /// The mark of the writer that opened this store and has not closed it, if any (`meta/journal`).
+    func journalMark(_ txn: Transaction) throws -> UInt64? {
+        try txn.get(databases.meta, key: LedgerKeys.journalMarkKey).map { bytes in
+            bytes.count == 8 ? bytes.withUnsafeBytes { LedgerKeys.readU64($0) } : 0
+        }
+    }
+
+    /// Records (or, with nil, clears) the open writer's journal mark in write transaction `txn`.
+    func setJournalMark(_ mark: UInt64?, txn: Transaction) throws {
+        if let mark {
+            try txn.put(databases.meta, key: LedgerKeys.journalMarkKey, value: LedgerKeys.u64(mark))
+        } else if try txn.get(databases.meta, key: LedgerKeys.journalMarkKey) != nil {
+            _ = try txn.delete(databases.meta, key: LedgerKeys.journalMarkKey)
+        }
     }
 }

@@ -45,10 +45,14 @@ extension Ledger {
         // records only once its store holds them, so a later snapshot holds every entry the journal
         // has dropped; a journal read after a long check could have moved past a stale snapshot.
         let journal = try Journal(directory: path, create: false, exclusive: false, readOnly: true)
-        let journaled = try journal?.entries(storeSize: .max) ?? []
+        let journaled = try journal?.readableEntries() ?? []
         return try read { txn in
             let head = try head(txn)
             var problems: [LedgerError] = []
+            // A live writer's mark is in its journal; a writer that did not stop cleanly must have left it.
+            if !Self.writerHoldsDirectory(path), let lost = Journal.loss(in: path, mark: try journalMark(txn), storeSize: head.size) {
+                problems.append(lost)
+            }
             var rebuilt = MemoryMerkleTree()
             do {
                 try check(txn, head: head, chunkSize: chunkSize, threads: max(1, threads), problems: &problems, rebuilt: &rebuilt)

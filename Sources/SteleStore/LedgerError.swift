@@ -32,6 +32,9 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let checkpointFile = Code(name: "checkpoint_file")
         /// Another process writes this store.
         public static let locked = Code(name: "locked")
+        /// The journal a store's writer left behind is missing, emptied or replaced: entries it
+        /// acknowledged may be lost.
+        public static let journalLost = Code(name: "journal_lost")
         public var description: String { name }
     }
 

@@ -17,6 +17,8 @@ enum LedgerKeys {
     static let indexKeyKey = Array("index_key".utf8)
     static let headKey = Array("head".utf8)
     static let redactionsKey = Array("redactions".utf8)
+    /// While a writer is open: the generation of the mark it wrote to the journal (`store.md`).
+    static let journalMarkKey = Array("journal".utf8)
 
     /// Records of one entry in the `entries` database: `seq ‖ tag`.
     static let headerTag: UInt8 = 0x01

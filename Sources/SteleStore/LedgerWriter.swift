@@ -3,6 +3,7 @@ public import Logging
 import SteleCrypto
 import Dispatch
 import Synchronization
+import Foundation
 import Glibc
 
 /// The store's one writer. Everything an append decides happens here, for the daemon and for the
@@ -33,8 +34,9 @@ public final class LedgerWriter: Sendable {
         public var storeCommitInterval: Int64 = 0
         /// How long opening waits for another writer to release the store, in seconds.
         public var lockWait: Double = 10
-        /// Signs checkpoints of the committed tree (the daemon's); nil signs none.
-        public var checkpoints: CheckpointPublisher?
+        /// Opens a store whose journal is lost or damaged, moving a damaged one aside
+        /// (`stele recover --accept-loss`); ``LedgerWriter/loss`` says what was found.
+        public var acceptingJournalLoss = false
         /// Where the writer reports failures and recoveries.
         public var logger = Logger(label: "stele", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -82,17 +84,29 @@ public final class LedgerWriter: Sendable {
     /// ``Options/lockWait``), moves into the store the entries a stopped writer journaled, and
     /// continues from the stored head.
     /// - Throws: ``LedgerError`` `locked` while another process writes the store; `corrupt` or
-    ///   `chain_broken` when the journal does not continue the store.
+    ///   `chain_broken` when the journal does not continue the store; `journal_lost` when the
+    ///   journal a writer that did not close left behind is missing, emptied or replaced.
     public init(ledger: Ledger, options: Options = Options()) throws {
         guard !ledger.isReadOnly else { throw LedgerError(.readOnly, "the ledger was opened read-only") }
         self.ledger = ledger
         self.options = options
         directoryLock = try Self.lock(ledger.path, waitingUpTo: options.lockWait)
         do {
-            let journal = try Journal(directory: ledger.path, create: true, exclusive: true, lockWait: 3)!
-            // Entries a crashed writer acknowledged but did not commit to the store go in first.
+            let journal: Journal
+            let salvage: [JournalEntry]
+            let lost: LedgerError?
+            (journal, lost, salvage) = try Self.openJournal(ledger, acceptingLoss: options.acceptingJournalLoss)
+            loss = lost
+            // Entries a crashed writer acknowledged but did not commit to the store go in first;
+            // then the store no longer needs the journal (its mark is cleared with them).
             try ledger.write { txn, head, state in
-                try ledger.apply(journal.entries(storeSize: head.size), txn: txn, head: &head, state: state)
+                if lost == nil {
+                    try ledger.apply(journal.entries(storeSize: head.size), txn: txn, head: &head, state: state)
+                } else {
+                    // Accepting a loss: what still continues the store's chain goes in, the rest is lost.
+                    try ledger.apply(Self.continuing(salvage, head: head), txn: txn, head: &head, state: state)
+                }
+                try ledger.setJournalMark(nil, txn: txn)
             }
             let idempotency = IdempotencyIndex(maximumKeys: options.idempotencyMaximumKeys)
             let head = try ledger.read { txn in
@@ -104,11 +118,16 @@ public final class LedgerWriter: Sendable {
                 return head
             }
             try journal.clear()  // the store holds all of it
+            // From here on the journal is the only copy of what is acknowledged: the store records
+            // that it expects it, by the mark written to it first (`Specs/store.md`, "Journal").
+            let mark = try journal.appendMark()
+            try ledger.write { txn, _, _ in try ledger.setJournalMark(mark, txn: txn) }
             appending = QueueConfined(AppendState(builder: EntryBuilder(head: head), journal: journal, idempotency: idempotency), on: appendQueue)
             batchBytes = journal.regionSize / 4
             store = StoreCommitter(
-                ledger: ledger, applied: head.size, interval: options.storeCommitInterval, checkpoints: options.checkpoints,
+                ledger: ledger, applied: head.size, interval: options.storeCommitInterval,
                 statistics: statistics, logger: options.logger)
+            store.acknowledged(size: head.size, leaf: head.lastLeaf)
         } catch {
             Glibc.close(directoryLock)
             throw error
@@ -116,6 +135,43 @@ public final class LedgerWriter: Sendable {
     }
 
     deinit { Glibc.close(directoryLock) }
+
+    /// What ``Options/acceptingJournalLoss`` accepted when the writer opened: why the journal's
+    /// entries could not be recovered, or nil when nothing was lost.
+    public let loss: LedgerError?
+
+    /// The store's journal, checked against the mark its last writer left: refused when lost or
+    /// damaged unless `acceptingLoss`, which then starts a new journal (a damaged one is kept
+    /// beside it as evidence, `journal.damaged-<time>`).
+    private static func openJournal(_ ledger: Ledger, acceptingLoss: Bool) throws -> (Journal, loss: LedgerError?, salvage: [JournalEntry]) {
+        let (mark, size) = try ledger.read { txn in (try ledger.journalMark(txn), try ledger.head(txn).size) }
+        let existing = try Journal(directory: ledger.path, create: false, exclusive: true, lockWait: 3)
+        let problem = Journal.loss(of: existing, in: ledger.path, mark: mark, storeSize: size) ?? existing?.damage(storeSize: size)
+        if problem == nil, let existing { return (existing, nil, []) }
+        var salvage: [JournalEntry] = []
+        if let problem {
+            guard acceptingLoss else { throw problem }
+            salvage = (try? existing?.readableEntries()) ?? []
+            let path = ledger.path + "/" + Journal.fileName
+            if FileManager.default.fileExists(atPath: path) {
+                let kept = path + ".damaged-\(Timestamp.now().microseconds)"
+                guard rename(path, kept) == 0 else { throw LedgerError(.storage, "cannot move the journal \(path) aside: \(String(cString: strerror(errno)))") }
+            }
+        }
+        return (try Journal(directory: ledger.path, create: true, exclusive: true, lockWait: 3)!, problem, salvage)
+    }
+
+    /// The run of `entries` that continues the store from `head`, without a gap.
+    private static func continuing(_ entries: [JournalEntry], head: ChainHead) -> [JournalEntry] {
+        var next = head.size
+        var run: [JournalEntry] = []
+        for entry in entries where entry.seq >= head.size {
+            guard entry.seq == next else { break }
+            run.append(entry)
+            next += 1
+        }
+        return run
+    }
 
     /// The size of the log once every journaled entry is in the store. Not from a completion.
     public var size: UInt64 { appendQueue.sync { appending.withValue { $0.builder.head.size } } }
@@ -272,7 +328,7 @@ public final class LedgerWriter: Sendable {
             func flush(_ state: inout AppendState) throws {
                 guard state.record.count > 0 else { return }
                 let written = entries[durable.entries...]
-                if state.record.byteCount > state.journal.regionSize {
+                if state.record.byteCount > state.journal.maximumRecord {
                     // One event too large for the journal: committed to the store itself, with the
                     // batch's entries before it, after everything queued.
                     try store.commitNow(extra: Array(written))
@@ -285,6 +341,7 @@ public final class LedgerWriter: Sendable {
                 state.record.reset()
                 state.idempotency.commit(head: state.builder.head.size)
                 durable = (results.count, entries.count, state.builder)
+                store.acknowledged(size: state.builder.head.size, leaf: state.builder.head.lastLeaf)
             }
             state.record.reset()
             do {
@@ -349,6 +406,13 @@ public final class LedgerWriter: Sendable {
     /// Not from a completion.
     public var idempotencyKeysEvicted: UInt64 { appendQueue.sync { appending.withValue { $0.idempotency.evicted } } }
 
+    /// From now on, signs a checkpoint of the committed tree about once a second and when closing,
+    /// and publishes the acknowledged mark beside it (`Specs/store.md`). Call once the store has
+    /// passed the start-up checks: nothing is signed before.
+    public func publish(_ checkpoints: CheckpointPublisher) {
+        store.publish(checkpoints)
+    }
+
     /// Waits until the store holds every entry journaled so far, committing them now whatever the
     /// commit interval.
     public func flushToStore() throws {
@@ -377,6 +441,7 @@ public final class LedgerWriter: Sendable {
                 }
                 state.builder = builder
                 store.operationCommitted(size: builder.head.size)
+                store.acknowledged(size: builder.head.size, leaf: builder.head.lastLeaf)
                 return result
             }
         }
@@ -394,7 +459,9 @@ public final class LedgerWriter: Sendable {
                 state.closed = true
                 try store.close()
                 if store.appliedSize >= state.builder.head.size {
-                    // A clean stop leaves the journal empty: nothing for later writers or tools to check.
+                    // A clean stop: the store holds everything and no longer expects the journal,
+                    // which is left empty, so later writers and tools have nothing to check.
+                    try store.exclusive { try ledger.write { txn, _, _ in try ledger.setJournalMark(nil, txn: txn) } }
                     try state.journal.clear()
                 }
             }

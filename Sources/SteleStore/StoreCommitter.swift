@@ -1,4 +1,5 @@
 import SteleCore
+import SteleCrypto
 import Logging
 import Dispatch
 import Synchronization
@@ -27,12 +28,14 @@ final class StoreCommitter: Sendable {
         /// A signing turn is scheduled, and when the last one ran.
         var signScheduled = false
         var lastSign: Int64 = 0
+        /// The writer's head: what it has acknowledged (published with the checkpoints).
+        var acknowledged: (size: UInt64, leaf: SHA256Digest)?
     }
 
     let queue = DispatchQueue(label: "stele-store")
     private let ledger: Ledger
     private let interval: Int64
-    private let checkpoints: CheckpointPublisher?
+    private let publisher = Mutex<CheckpointPublisher?>(nil)
     private let statistics: WriterStatistics
     private let logger: Logger
     private let state: Mutex<State>
@@ -41,12 +44,11 @@ final class StoreCommitter: Sendable {
     static let maximumRound = 16_384
 
     init(
-        ledger: Ledger, applied: UInt64, interval: Int64, checkpoints: CheckpointPublisher?, statistics: WriterStatistics,
+        ledger: Ledger, applied: UInt64, interval: Int64, statistics: WriterStatistics,
         logger: Logger
     ) {
         self.ledger = ledger
         self.interval = interval
-        self.checkpoints = checkpoints
         self.statistics = statistics
         self.logger = logger
         // The first commit, too, waits for the interval: entries gather from the start.
@@ -58,6 +60,32 @@ final class StoreCommitter: Sendable {
 
     /// Why the last commit failed, until one succeeds.
     var failure: LedgerError? { state.withLock { $0.failed } }
+
+    /// Starts signing checkpoints of the committed tree, and publishing the acknowledged mark.
+    func publish(_ checkpoints: CheckpointPublisher) {
+        publisher.withLock { $0 = checkpoints }
+    }
+
+    /// The writer acknowledged everything up to `size` entries, the last with leaf hash `leaf`.
+    /// The mark is published within about a second, with or without a store commit meanwhile.
+    func acknowledged(size: UInt64, leaf: SHA256Digest) {
+        let turn = state.withLock { s in
+            s.acknowledged = (size, leaf)
+            guard !s.signScheduled else { return false }
+            s.signScheduled = true
+            return true
+        }
+        if turn { scheduleSigning() }
+    }
+
+    /// A signing turn about a second after the last one (a commit or an acknowledgement asked).
+    private func scheduleSigning() {
+        let due = max(0, state.withLock { $0.lastSign } + 1_000_000 - Timestamp.now().microseconds)
+        queue.asyncAfter(deadline: .now() + .microseconds(Int(due))) {
+            self.state.withLock { $0.signScheduled = false }
+            self.signAndStore(final: false)
+        }
+    }
 
     /// Queues journaled entries, in log order, for a round within the commit interval.
     func enqueue(_ entries: ArraySlice<JournalEntry>) {
@@ -101,10 +129,10 @@ final class StoreCommitter: Sendable {
     /// Commits everything queued, signs a final checkpoint and records it, and waits for its file.
     func close() throws {
         try commitNow()
-        try queue.sync {
+        queue.sync {
             signAndStore(final: true)
         }
-        checkpoints?.waitForFiles()
+        publisher.withLock { $0 }?.waitForFiles()
     }
 
     private func schedule(after microseconds: Int64) {
@@ -192,7 +220,7 @@ final class StoreCommitter: Sendable {
     /// records a waiting note in a transaction of its own when nothing else is queued to carry it.
     /// On the queue.
     private func signAndStore(final: Bool) {
-        guard let checkpoints else { return }
+        guard let checkpoints = publisher.withLock({ $0 }) else { return }
         let now = Timestamp.now().microseconds
         let due: Int64? = state.withLock { s in
             let due = final ? 0 : s.lastSign + 1_000_000 - now
@@ -205,12 +233,9 @@ final class StoreCommitter: Sendable {
             return due
         }
         guard let due else { return }
-        guard due == 0 else {
-            queue.asyncAfter(deadline: .now() + .microseconds(Int(due))) {
-                self.state.withLock { $0.signScheduled = false }
-                self.signAndStore(final: false)
-            }
-            return
+        guard due == 0 else { return scheduleSigning() }
+        if let acknowledged = state.withLock({ $0.acknowledged }) {
+            checkpoints.publishAcknowledged(acknowledged, origin: ledger.origin)
         }
         if let head = try? ledger.treeHead(), let note = checkpoints.signIfGrown(head, origin: ledger.origin) {
             statistics.checkpointSigned()

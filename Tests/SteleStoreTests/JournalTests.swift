@@ -170,15 +170,44 @@ struct JournalTests {
         #expect(try ledger.verifyIntegrity().isSound)
     }
 
-    @Test("a torn or damaged last record is not moved in; the records before it are")
+    @Test("a torn last record (cut short: its end never written) is dropped; the records before it are moved in")
     func tornRecordEndsTheJournal() throws {
         let dir = TemporaryDirectory()
         try twoJournalRecords(dir, applied: false)
-        // Damage one byte near the end of the second record (what a write cut short by power loss leaves).
-        try flipJournalBit(dir) { try #require($0.lastIndex { $0 != 0 }) - 10 }
+        // A write cut short: the last record's final bytes, and its terminator, never reached the disk.
+        let url = URL(fileURLWithPath: journalPath(dir))
+        var data = try Data(contentsOf: url)
+        let last = try #require(data.lastIndex { $0 != 0 })
+        data.replaceSubrange(last - 30...last, with: Data(count: 31))
+        try data.write(to: url)
         #expect(try Ledger.completeJournal(path: dir.path) == 4)
         let ledger = try Fixture.readOnly(dir)
         #expect(try ledger.treeHead().size == 4)
+        #expect(try ledger.verifyIntegrity().isSound)
+    }
+
+    @Test("a last record written whole but damaged since is refused, not dropped as if torn; recover --accept-loss continues without it")
+    func damagedLastRecordIsRefused() throws {
+        let dir = TemporaryDirectory()
+        try twoJournalRecords(dir, applied: false)
+        // One flipped byte inside the last record: its end and terminator are intact.
+        let data = try flipJournalBit(dir) { try #require($0.lastIndex { $0 != 0 }) - 40 }
+        #expect(throws: LedgerError.self) { try Ledger.completeJournal(path: dir.path) }
+        let ledger = try Ledger(path: dir.path)
+        let error = try #require(throws: LedgerError.self) { try LedgerWriter(ledger: ledger) }
+        #expect(error.code == .corrupt && error.message.contains("written whole") && error.message.contains("recover --accept-loss"), "\(error)")
+        #expect(try ledger.treeHead().size == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: journalPath(dir))) == data)
+        let report = try ledger.verifyIntegrity()
+        #expect(!report.isSound && report.problems.contains { $0.code == .corrupt })
+
+        var options = LedgerWriter.Options()
+        options.acceptingJournalLoss = true
+        let writer = try LedgerWriter(ledger: ledger, options: options)
+        #expect(writer.loss?.code == .corrupt)
+        try writer.close()
+        let kept = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("journal.damaged-") }
+        #expect(kept.count == 1)  // the damaged journal is kept as evidence
         #expect(try ledger.verifyIntegrity().isSound)
     }
 

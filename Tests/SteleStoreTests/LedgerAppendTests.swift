@@ -239,10 +239,9 @@ struct LedgerCheckpointTests {
         let files = TemporaryDirectory()
         let ledger = try Fixture.create(dir)
         let signer = try NoteSigner(name: ledger.origin, privateKey: Ed25519PrivateKey())
-        var options = LedgerWriter.Options()
-        options.checkpoints = CheckpointPublisher(
-            signer: signer, directory: CheckpointDirectory(path: files.path), signedSize: 0, logger: options.logger)
-        let writer = try LedgerWriter(ledger: ledger, options: options)
+        let writer = try LedgerWriter(ledger: ledger)
+        writer.publish(CheckpointPublisher(
+            signer: signer, directory: CheckpointDirectory(path: files.path), signedSize: 0, logger: LedgerWriter.Options().logger))
         _ = try writer.append((0..<5).map { Fixture.login($0) })
         try writer.close()  // signs the final tree
         let head = try ledger.treeHead()
@@ -250,6 +249,10 @@ struct LedgerCheckpointTests {
         let checkpoint = try Checkpoint.open(Array(note.utf8), trusting: [signer.verifierKey], origin: ledger.origin)
         #expect(checkpoint.size == 5 && checkpoint.rootHash == head.root)
         #expect(try CheckpointDirectory(path: files.path).newest()?.bytes == Array(note.utf8))
+        // The acknowledged mark beside it names the log's size and last leaf.
+        let mark = try #require(try CheckpointDirectory(path: files.path).acknowledged())
+        let leaf = MerkleHasher().leafHash(try ledger.entry(4).headerBytes)
+        #expect(mark.size == 5 && mark.origin == ledger.origin && mark.leaf == leaf)
         #expect(try ledger.verifyIntegrity().isSound)
     }
 }
