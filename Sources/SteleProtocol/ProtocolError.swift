@@ -38,6 +38,11 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let storageFull = Code(name: "storage_full")
         /// The ledger could not commit (a storage failure other than a full disk); nothing was written.
         public static let unavailable = Code(name: "unavailable")
+        /// No checkpoint has been signed yet (the log is new, or has not committed since it started).
+        public static let noCheckpointYet = Code(name: "no_checkpoint_yet")
+        /// A request line did not arrive in full within `line_deadline_seconds` of its first byte
+        /// (then the connection closes).
+        public static let lineTimeout = Code(name: "line_timeout")
         /// The daemon has as many connections as it allows.
         public static let tooManyConnections = Code(name: "too_many_connections")
         /// The daemon is shutting down and accepts no new requests.

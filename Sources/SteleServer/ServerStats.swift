@@ -8,6 +8,7 @@ public final class ServerStats: Sendable {
     private struct State {
         var errors: [String: UInt64] = [:]
         var connections = 0
+        var connectionsBySource: [String: Int] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -32,8 +33,22 @@ public final class ServerStats: Sendable {
         state.withLockedValue { $0.errors[code, default: 0] += 1 }
     }
 
-    func connectionOpened() { state.withLockedValue { $0.connections += 1 } }
-    func connectionClosed() { state.withLockedValue { $0.connections -= 1 } }
+    /// Counts a connection from `source`; returns the connections open now, in all and from it.
+    func connectionOpened(source: String) -> (all: Int, source: Int) {
+        state.withLockedValue { s in
+            s.connections += 1
+            s.connectionsBySource[source, default: 0] += 1
+            return (s.connections, s.connectionsBySource[source]!)
+        }
+    }
+
+    func connectionClosed(source: String) {
+        state.withLockedValue { s in
+            s.connections -= 1
+            s.connectionsBySource[source, default: 1] -= 1
+            if s.connectionsBySource[source] == 0 { s.connectionsBySource[source] = nil }
+        }
+    }
 
     /// Open connections now.
     var connections: Int { state.withLockedValue { $0.connections } }

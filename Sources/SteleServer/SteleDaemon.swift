@@ -99,8 +99,9 @@ public final class SteleDaemon: Service {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
                         PeerAuthenticationHandler(
-                            peers: config.peers, maximumConnections: config.maximumConnections, stats: stats, logger: context.logger),
-                        LineFramingHandler(maximumLineLength: config.limits.maximumLineLength),
+                            peers: config.peers, maximumConnections: config.maximumConnections,
+                            maximumPerSource: config.maximumConnectionsPerSource, stats: stats, logger: context.logger),
+                        LineFramingHandler(maximumLineLength: config.limits.maximumLineLength, lineDeadline: .seconds(config.lineDeadlineSeconds)),
                         ReplyOrderingHandler(maximumInFlight: config.maximumInFlightPerConnection),
                         RequestHandler(shared: context),
                     ])

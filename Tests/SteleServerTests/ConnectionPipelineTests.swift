@@ -47,7 +47,7 @@ struct PeerAuthenticationHandlerTests {
     private func channel(uid: UInt32?, maximumConnections: Int = 4, stats: ServerStats = ServerStats()) throws -> (EmbeddedChannel, Collector<ByteBuffer>) {
         let collector = Collector<ByteBuffer>()
         let authentication = PeerAuthenticationHandler(
-            peers: [PeerRule(uid: 1001, source: "web")], maximumConnections: maximumConnections, stats: stats, logger: logger,
+            peers: [PeerRule(uid: 1001, source: "web")], maximumConnections: maximumConnections, maximumPerSource: 8, stats: stats, logger: logger,
             credentials: { _ in uid.map { (pid: 7, uid: $0, gid: 100) } })
         let channel = EmbeddedChannel(handlers: [authentication, collector])
         try channel.connect(to: SocketAddress(unixDomainSocketPath: "/stele-test")).wait()
@@ -73,6 +73,26 @@ struct PeerAuthenticationHandlerTests {
             #expect(collector.events.isEmpty)
             #expect(collector.messages.isEmpty)
         }
+    }
+
+    @Test("past the cap for its source a peer gets too_many_connections, though the daemon has room")
+    func perSourceCap() throws {
+        let stats = ServerStats()
+        let rules = [PeerRule(uid: 1001, source: "web"), PeerRule(uid: 1002, source: "mailer")]
+        func connect(_ uid: UInt32) throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(handlers: [
+                PeerAuthenticationHandler(
+                    peers: rules, maximumConnections: 10, maximumPerSource: 2, stats: stats, logger: logger,
+                    credentials: { _ in (pid: 1, uid: uid, gid: 1) })
+            ])
+            try channel.connect(to: SocketAddress(unixDomainSocketPath: "/stele-test")).wait()
+            return channel
+        }
+        let web = try (0..<2).map { _ in try connect(1001) }
+        let third = try connect(1001)
+        #expect(try replies(third).first?.contains("too_many_connections") == true && !third.isActive)
+        let mailer = try connect(1002)
+        #expect(mailer.isActive && web.allSatisfy(\.isActive))
     }
 
     @Test("past the connection cap a peer gets too_many_connections; closing frees its place")
@@ -107,6 +127,33 @@ struct LineFramingHandlerTests {
         #expect(collector.messages.count == 2)
         guard case .line(let joined) = collector.messages[1].lines.first else { Issue.record("no line"); return }
         #expect(String(buffer: joined) == "partial")
+    }
+
+    @Test("a line that has not arrived in full within the deadline of its first byte gets line_timeout, and the connection drains and closes")
+    func lineDeadline() throws {
+        let collector = Collector<RequestLines>()
+        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
+        try channel.writeInbound(ByteBuffer(string: "ok\n{\"op\""))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        try channel.writeInbound(ByteBuffer(string: ":\"pi"))  // still trickling: the deadline counts from the first byte
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(collector.messages.count == 2)
+        guard case .timedOut = collector.messages.last?.lines.first else { Issue.record("no timeout"); return }
+        try channel.writeInbound(ByteBuffer(string: "ng\"}\n"))  // nothing is read after the timeout
+        #expect(collector.messages.count == 2)
+    }
+
+    @Test("a line completed in time cancels its deadline")
+    func lineInTime() throws {
+        let collector = Collector<RequestLines>()
+        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
+        try channel.writeInbound(ByteBuffer(string: "pa"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        try channel.writeInbound(ByteBuffer(string: "rt\n"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(collector.messages.count == 1)
+        guard case .line(let line) = collector.messages[0].lines.first else { Issue.record("no line"); return }
+        #expect(String(buffer: line) == "part")
     }
 
     @Test("half-close: the final line without a newline is passed on before the end of input")
@@ -243,7 +290,7 @@ struct ConnectionPipelineTests {
         let channel = EmbeddedChannel(
             handlers: [
                 PeerAuthenticationHandler(
-                    peers: configuration.peers, maximumConnections: 4, stats: stats, logger: logger,
+                    peers: configuration.peers, maximumConnections: 4, maximumPerSource: 4, stats: stats, logger: logger,
                     credentials: { _ in (pid: 1, uid: 1001, gid: 1) }),
                 LineFramingHandler(maximumLineLength: 256),
                 ReplyOrderingHandler(maximumInFlight: 16),

@@ -10,6 +10,8 @@ struct AuthenticatedPeer: Sendable {
 enum RequestLine {
     case line(ByteBuffer)
     case oversized
+    /// A line that did not arrive in full before the line deadline; the connection closes after it.
+    case timedOut
 }
 
 /// The lines one read completed, in order (``LineFramingHandler``).

@@ -4,24 +4,58 @@ import NIOCore
 /// and passes on each read's lines as one ``RequestLines`` message: one hop through the pipeline
 /// per read, not per line. When the client finishes sending, a final line without a newline is a
 /// request too.
+///
+/// A line must arrive in full within the line deadline of its first byte: a peer that trickles
+/// bytes gets `line_timeout` for it, after the replies to its earlier requests, and the connection
+/// closes (nothing it sends later is read).
 final class LineFramingHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = RequestLines
 
     private var splitter: LineSplitter
     private var lines: [RequestLine] = []
+    private let lineDeadline: TimeAmount
+    /// Fires the line deadline of the partial line received, if any.
+    private var deadline: Scheduled<Void>?
+    private var timedOut = false
 
-    init(maximumLineLength: Int) {
+    init(maximumLineLength: Int, lineDeadline: TimeAmount = .seconds(10)) {
         splitter = LineSplitter(maximumLength: maximumLineLength)
+        self.lineDeadline = lineDeadline
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !timedOut else { return }
         splitter.split(unwrapInboundIn(data)) { lines.append(Self.line($0)) }
         forwardLines(context)
+        if !splitter.hasPartialLine {
+            deadline?.cancel()
+            deadline = nil
+        } else if deadline == nil {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            deadline = context.eventLoop.scheduleTask(in: lineDeadline) {
+                let (handler, context) = bound.value
+                handler.lineTimedOut(context)
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    private func lineTimedOut(_ context: ChannelHandlerContext) {
+        guard splitter.hasPartialLine else { return }
+        timedOut = true
+        lines.append(.timedOut)
+        forwardLines(context)
+        context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if (event as? ChannelEvent) == .inputClosed {
+        if (event as? ChannelEvent) == .inputClosed, !timedOut {
+            deadline?.cancel()
+            deadline = nil
             splitter.finish { lines.append(Self.line($0)) }
             forwardLines(context)
         }

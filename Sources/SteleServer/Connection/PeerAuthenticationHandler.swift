@@ -15,19 +15,22 @@ final class PeerAuthenticationHandler: ChannelInboundHandler {
 
     private let peers: [PeerRule]
     private let maximumConnections: Int
+    private let maximumPerSource: Int
     private let stats: ServerStats
     private let logger: Logger
     private let credentials: (ChannelHandlerContext) -> Credentials?
     private var authenticated = false
-    private var counted = false
+    /// The source counted in the connection totals, until the channel closes.
+    private var counted: String?
 
     /// - Parameter credentials: how to learn the peer's ids (the socket's `SO_PEERCRED` unless given).
     init(
-        peers: [PeerRule], maximumConnections: Int, stats: ServerStats, logger: Logger,
+        peers: [PeerRule], maximumConnections: Int, maximumPerSource: Int, stats: ServerStats, logger: Logger,
         credentials: @escaping (ChannelHandlerContext) -> Credentials? = PeerAuthenticationHandler.socketCredentials
     ) {
         self.peers = peers
         self.maximumConnections = maximumConnections
+        self.maximumPerSource = maximumPerSource
         self.stats = stats
         self.logger = logger
         self.credentials = credentials
@@ -52,10 +55,14 @@ final class PeerAuthenticationHandler: ChannelInboundHandler {
             refuse(context, ProtocolError(.unauthorized, "uid \(ids.uid) is not authorized to append to this ledger"))
             return
         }
-        stats.connectionOpened()
-        counted = true
-        guard stats.connections <= maximumConnections else {
+        let open = stats.connectionOpened(source: rule.source)
+        counted = rule.source
+        guard open.all <= maximumConnections else {
             refuse(context, ProtocolError(.tooManyConnections, "the daemon allows \(maximumConnections) connections"))
+            return
+        }
+        guard open.source <= maximumPerSource else {
+            refuse(context, ProtocolError(.tooManyConnections, "the daemon allows \(maximumPerSource) connections from source \(rule.source)"))
             return
         }
         authenticated = true
@@ -69,8 +76,8 @@ final class PeerAuthenticationHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if counted { stats.connectionClosed() }
-        counted = false
+        if let counted { stats.connectionClosed(source: counted) }
+        counted = nil
         context.fireChannelInactive()
     }
 

@@ -76,6 +76,9 @@ final class RequestHandler: ChannelInboundHandler {
         case .oversized:
             let limit = shared.configuration.limits.maximumLineLength
             return fail(slot, id: nil, ProtocolError(.lineTooLong, "request line exceeds \(limit) bytes"), context)
+        case .timedOut:
+            let limit = shared.configuration.lineDeadlineSeconds
+            return fail(slot, id: nil, ProtocolError(.lineTimeout, "a request line did not arrive in full within \(limit) s; closing"), context)
         case .line(let line):
             bytes = line
         }
@@ -93,7 +96,7 @@ final class RequestHandler: ChannelInboundHandler {
             if let note = try? shared.ledger.latestCheckpoint() {
                 reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "checkpoint": .string(note)], context)
             } else {
-                fail(slot, id: id, ProtocolError(.unavailable, "no checkpoint has been signed yet"), context)
+                fail(slot, id: id, ProtocolError(.noCheckpointYet, "no checkpoint has been signed yet"), context)
             }
         case .success(.append(let event, let wantsReceipt)):
             guard peer.allows(event.kind) else {
