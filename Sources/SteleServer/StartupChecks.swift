@@ -3,8 +3,67 @@ import SteleCore
 import SteleCrypto
 import SteleStore
 
-/// The checks `stele serve` makes before it opens the socket.
+/// The checks `stele serve` makes before it opens the socket. Each refusal is one line saying what
+/// is wrong and what to do.
 enum StartupChecks {
+    /// Refuses an existing directory that another user owns, or that group or others may write:
+    /// whoever can write it can delete or replace the store, its journal or its checkpoints.
+    static func privateDirectory(_ path: String, what: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }  // created later, mode 0700
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw DaemonError("the \(what) \(path) is not a directory") }
+        guard info.st_uid == geteuid() else {
+            throw DaemonError("the \(what) \(path) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid())")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw DaemonError("the \(what) \(path) is writable by \(info.st_mode & 0o002 != 0 ? "others" : "group") (mode \(String(info.st_mode & 0o777, radix: 8))): anyone who can write it can remove acknowledged entries; chmod go-w it")
+        }
+    }
+
+    /// Refuses a signing key that another user owns or others may read or write, in a directory
+    /// another user owns or others may write, or reached through a directory others may write
+    /// (one with the sticky bit, such as /tmp, protects what is ours in it).
+    static func keyPath(_ path: String) throws {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var info = stat()
+        if lstat(absolute, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFREG else { throw DaemonError("the signing key \(path) is not a regular file") }
+            guard info.st_uid == geteuid() else {
+                throw DaemonError("the signing key \(path) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid()); chown it")
+            }
+            guard info.st_mode & 0o077 == 0 else {
+                let exposure = info.st_mode & 0o044 != 0 ? "readable" : "writable"
+                throw DaemonError("the signing key \(path) is \(exposure) by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+            }
+        }
+        var directory = (absolute as NSString).deletingLastPathComponent
+        var nearest = true
+        while true {
+            if stat(directory, &info) == 0 {
+                if nearest {
+                    nearest = false
+                    guard info.st_uid == geteuid() || info.st_uid == 0 else {
+                        throw DaemonError("the signing key's directory \(directory) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid())")
+                    }
+                }
+                guard info.st_mode & 0o002 == 0 || info.st_mode & S_ISVTX != 0 else {
+                    throw DaemonError("the signing key \(path) is reached through \(directory), which others may write (mode \(String(info.st_mode & 0o777, radix: 8))): they could replace the key; keep it in a directory only its owner writes")
+                }
+            }
+            if directory == "/" || directory.isEmpty { break }
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+    }
+
+    /// Refuses to create a new signing key for a log that exists (a store or checkpoints): its
+    /// checkpoints are signed with the lost one. Nothing is created.
+    static func keyPresentForExistingLog(_ key: String, data: String, checkpoints: CheckpointDirectory) throws {
+        guard !FileManager.default.fileExists(atPath: key) else { return }
+        let hasCheckpoints = ((try? checkpoints.newest()) ?? nil) != nil
+        guard Ledger.storeExists(at: data) || hasCheckpoints else { return }
+        throw DaemonError("the signing key \(key) is missing, but the log it signs exists (\(Ledger.storeExists(at: data) ? data : checkpoints.path)): restore the signing key from your backup; a new key would not verify the log's checkpoints")
+    }
+
     /// Creates the data directory (0700) if needed and refuses one owned by another user.
     static func dataDirectory(_ path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {

@@ -31,10 +31,15 @@ public final class SteleDaemon: Service {
     public func run() async throws {
         let config = configuration
         let directory = CheckpointDirectory(path: config.checkpointDirectory, kept: config.checkpointFilesKept)
+        // Every refusal comes before anything is created: a refused start leaves the disk as it was.
         try StartupChecks.noLogWithoutStore(config.dataDirectory, checkpoints: directory)
-        try StartupChecks.dataDirectory(config.dataDirectory)
         try StartupChecks.outside(config.keyPath, of: config.dataDirectory, what: "signing key")
         try StartupChecks.outside(config.checkpointDirectory, of: config.dataDirectory, what: "checkpoint directory")
+        try StartupChecks.privateDirectory(config.dataDirectory, what: "data directory")
+        try StartupChecks.privateDirectory(config.checkpointDirectory, what: "checkpoint directory")
+        try StartupChecks.keyPath(config.keyPath)
+        try StartupChecks.keyPresentForExistingLog(config.keyPath, data: config.dataDirectory, checkpoints: directory)
+        try StartupChecks.dataDirectory(config.dataDirectory)
         let key = try SigningKeyFile.loadOrCreate(config.keyPath)
 
         var options = Ledger.Options()

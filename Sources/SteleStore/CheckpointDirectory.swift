@@ -38,7 +38,7 @@ public struct CheckpointDirectory: Sendable {
 
     /// Writes a signed checkpoint for `size`.
     public func write(_ note: SignedNote, size: UInt64) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let bytes = Array(note.serialized.utf8)
         try writeDurably(bytes, name: String(format: "checkpoint.%020llu", size))
         try writeDurably(bytes, name: "latest")
@@ -80,7 +80,7 @@ public struct CheckpointDirectory: Sendable {
 
     /// Records the acknowledged mark, durably.
     public func writeAcknowledged(_ mark: AcknowledgedMark) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try writeDurably(Array(mark.text.utf8), name: "acknowledged")
     }
 

@@ -9,14 +9,15 @@ final class DaemonProcess {
     let stderrPath: String
     var socket: String { root.appending("stele.sock") }
     var data: String { root.appending("data") }
-    var key: String { root.appending("key/signing.key") }
+    let key: String
     var checkpoints: String { root.appending("checkpoints") }
 
     /// Arguments that point every command at this daemon's files.
     var common: [String] { ["--data", data, "--socket", socket, "--key", key, "--checkpoints", checkpoints] }
 
-    init(root: TemporaryDirectory = TemporaryDirectory("stele-daemon"), config: String? = nil, wait: Bool = true) throws {
+    init(root: TemporaryDirectory = TemporaryDirectory("stele-daemon"), config: String? = nil, key: String? = nil, wait: Bool = true) throws {
         self.root = root
+        self.key = key ?? root.appending("key/signing.key")
         stderrPath = root.appending("daemon-\(UUID().uuidString).log")
         guard FileManager.default.createFile(atPath: stderrPath, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: stderrPath])
@@ -24,7 +25,7 @@ final class DaemonProcess {
         process = Process()
         process.executableURL = URL(fileURLWithPath: SteleBinary.path)
         var arguments = ["serve", "--data", root.appending("data"), "--socket", root.appending("stele.sock"),
-                         "--key", root.appending("key/signing.key"), "--checkpoints", root.appending("checkpoints"),
+                         "--key", self.key, "--checkpoints", root.appending("checkpoints"),
                          "--origin", "stele.test/daemon"]
         if let config {
             let path = root.appending("config.json")

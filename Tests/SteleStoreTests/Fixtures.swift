@@ -94,6 +94,19 @@ extension Fixture {
         return try LedgerWriter(ledger: ledger, options: options)
     }
 
+    /// Runs `body` with a ``lazyWriter(_:idempotencyWindow:maximumKeys:)``, then drops it unclosed and
+    /// waits until it is gone (its queues may hold it a moment after the last completion): what a
+    /// writer killed before its store committed leaves.
+    static func killedWriter<R>(_ ledger: Ledger, _ body: (LedgerWriter) throws -> R) throws -> R {
+        var writer: LedgerWriter? = try lazyWriter(ledger)
+        weak let gone = writer
+        let result = try body(writer!)
+        writer = nil
+        let deadline = Date().addingTimeInterval(10)
+        while gone != nil && Date() < deadline { usleep(1000) }
+        return result
+    }
+
     /// Journals `events` as one submission and returns their outcomes once durable in the journal,
     /// as the daemon answers them.
     static func journal(_ writer: LedgerWriter, _ events: [Event]) throws -> [Result<Receipt, LedgerError>] {

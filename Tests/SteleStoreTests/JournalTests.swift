@@ -10,8 +10,9 @@ struct JournalTests {
     /// Journals `batches` through a writer (each one durable and answered) whose store commits
     /// none of them, as a daemon killed before its store commits would.
     private func acknowledgeWithoutCommit(_ ledger: Ledger, _ batches: [[Event]]) throws -> [Receipt] {
-        let writer = try Fixture.lazyWriter(ledger)
-        return try batches.flatMap { try Fixture.receipts(Fixture.journal(writer, $0)) }
+        try Fixture.killedWriter(ledger) { writer in
+            try batches.flatMap { try Fixture.receipts(Fixture.journal(writer, $0)) }
+        }
     }
 
     /// Appends one batch, in the store when this returns.
@@ -74,11 +75,12 @@ struct JournalTests {
     /// and, if `applied`, committed to the store.
     private func twoJournalRecords(_ dir: TemporaryDirectory, applied: Bool) throws {
         let ledger = try Fixture.create(dir)
-        let writer = try Fixture.lazyWriter(ledger)
-        for batch in [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }] {
-            _ = try Fixture.journal(writer, batch)
+        try Fixture.killedWriter(ledger) { writer in
+            for batch in [(0..<4).map { Fixture.login($0) }, (4..<6).map { Fixture.login($0) }] {
+                _ = try Fixture.journal(writer, batch)
+            }
+            if applied { try writer.flushToStore() }
         }
-        if applied { try writer.flushToStore() }
     }
 
     /// Flips one bit of the journal in `dir`, at the offset `at` picks from its bytes; returns the
@@ -123,11 +125,12 @@ struct JournalTests {
         var acknowledged: [Receipt] = []
         do {
             let ledger = try Fixture.create(dir)
-            let writer = try Fixture.lazyWriter(ledger)
-            _ = try Fixture.journal(writer, (0..<5).map { Fixture.login($0) })
-            try writer.flushToStore()
-            for batch in [(5..<9).map { Fixture.login($0) }, [Fixture.consent("user:1", purpose: "marketing_email", id: "c1")]] {
-                acknowledged += try Fixture.receipts(Fixture.journal(writer, batch))
+            try Fixture.killedWriter(ledger) { writer in
+                _ = try Fixture.journal(writer, (0..<5).map { Fixture.login($0) })
+                try writer.flushToStore()
+                for batch in [(5..<9).map { Fixture.login($0) }, [Fixture.consent("user:1", purpose: "marketing_email", id: "c1")]] {
+                    acknowledged += try Fixture.receipts(Fixture.journal(writer, batch))
+                }
             }
             #expect(try ledger.treeHead().size == 5)  // the store did not commit them
         }
@@ -248,12 +251,13 @@ struct JournalTests {
         do {
             let ledger = try Fixture.create(dir)
             try smallJournal(dir)
-            let writer = try Fixture.lazyWriter(ledger)
-            // The store applies every 7 batches: writing still moves on without waiting for it.
-            try journalOneByOne(writer, 0..<500, every: 7, unapplied: 5)
-            // A batch larger than the record limit (a quarter of the journal: 16 KiB here) goes in two records.
-            let large = try Fixture.journal(writer, (500..<550).map { Fixture.login($0) })
-            #expect(try Fixture.receipts(large).map(\.seq) == Array(500..<550))
+            try Fixture.killedWriter(ledger) { writer in
+                // The store applies every 7 batches: writing still moves on without waiting for it.
+                try journalOneByOne(writer, 0..<500, every: 7, unapplied: 5)
+                // A batch larger than the record limit (a quarter of the journal: 16 KiB here) goes in two records.
+                let large = try Fixture.journal(writer, (500..<550).map { Fixture.login($0) })
+                #expect(try Fixture.receipts(large).map(\.seq) == Array(500..<550))
+            }
             stored = try ledger.treeHead().size
         }
         let journaled = try journaledSeqs(dir)
@@ -297,8 +301,9 @@ struct JournalTests {
         try FileManager.default.copyItem(atPath: dir.path + "/data.mdb", toPath: backup.path + "/data.mdb")
         do {
             let ledger = try Ledger(path: dir.path)
-            let writer = try Fixture.lazyWriter(ledger)
-            try journalOneByOne(writer, 1..<300, every: 1, unapplied: 1)  // 299 never applied
+            try Fixture.killedWriter(ledger) { writer in
+                try journalOneByOne(writer, 1..<300, every: 1, unapplied: 1)  // 299 never applied
+            }
         }
         // Writing has moved between the journal's regions: the region holding entries 1… was reused.
         let journaled = try journaledSeqs(dir)
