@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Stele builds against, if any is missing. Idempotent.
+# With --test, also what the tests use: strace (the sync-order test) and a C compiler (the torn-write shim).
 set -euo pipefail
 packages=(liblmdb-dev libssl-dev libjemalloc-dev pkg-config)
+[ "${1:-}" = "--test" ] && packages+=(strace gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,7 +15,10 @@ final class DaemonProcess {
     /// Arguments that point every command at this daemon's files.
     var common: [String] { ["--data", data, "--socket", socket, "--key", key, "--checkpoints", checkpoints] }
 
-    init(root: TemporaryDirectory = TemporaryDirectory("stele-daemon"), config: String? = nil, key: String? = nil, wait: Bool = true) throws {
+    init(
+        root: TemporaryDirectory = TemporaryDirectory("stele-daemon"), config: String? = nil, key: String? = nil,
+        environment: [String: String] = [:], wait: Bool = true
+    ) throws {
         self.root = root
         self.key = key ?? root.appending("key/signing.key")
         stderrPath = root.appending("daemon-\(UUID().uuidString).log")
@@ -33,6 +36,9 @@ final class DaemonProcess {
             arguments += ["--config", path]
         }
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: root.path)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
