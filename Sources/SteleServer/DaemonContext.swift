@@ -11,6 +11,8 @@ struct DaemonContext: Sendable {
     let stats: ServerStats
     let limiter: RateLimiter
     let mailboxes: LoopMailboxes
+    /// Re-verifies the store on a schedule (nil when `verify_interval_seconds` is 0).
+    let verifier: BackgroundVerifier?
     let logger: Logger
 
     var ledger: Ledger { writer.ledger }

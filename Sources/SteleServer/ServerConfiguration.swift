@@ -27,6 +27,11 @@ public struct ServerConfiguration: Sendable {
     public var maximumConnections = 256
     /// Most concurrent connections from one source (one peer rule), so no peer can take every slot.
     public var maximumConnectionsPerSource = 64
+    /// Seconds between two background verifications of the whole store (0: none); the first runs
+    /// after this, or five minutes, whichever is sooner.
+    public var verifyIntervalSeconds: Int64 = 86_400
+    /// The share of one core a background verification may take, in percent.
+    public var verifyCPUPercent: Int64 = 10
     /// Seconds a request line may take to arrive once its first byte has: a peer trickling bytes
     /// cannot hold a connection slot.
     public var lineDeadlineSeconds: Int64 = 10
@@ -100,7 +105,7 @@ extension ServerConfiguration {
         guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }
         let known: Set<String> = [
             "data", "socket", "key", "checkpoints", "origin", "peers", "socket_mode", "max_connections",
-            "max_connections_per_source", "line_deadline_seconds",
+            "max_connections_per_source", "line_deadline_seconds", "verify_interval_seconds", "verify_cpu_percent",
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages",
@@ -130,6 +135,8 @@ extension ServerConfiguration {
         if let v = try integer("idle_timeout_seconds", 1...86_400) { idleTimeoutSeconds = v }
         if let v = try integer("max_connections_per_source", 1...100_000) { maximumConnectionsPerSource = Int(v) }
         if let v = try integer("line_deadline_seconds", 1...3_600) { lineDeadlineSeconds = v }
+        if let v = try integer("verify_interval_seconds", 0...31_536_000) { verifyIntervalSeconds = v }
+        if let v = try integer("verify_cpu_percent", 1...100) { verifyCPUPercent = v }
         if let v = try integer("rate_per_source", 0...10_000_000) { ratePerSource = Double(v) }
         if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
         if let v = try integer("store_commit_interval_ms", 0...600_000) { storeCommitIntervalMilliseconds = v }

@@ -83,10 +83,15 @@ public final class SteleDaemon: Service {
 
         let stats = ServerStats(allocator: allocator)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let verifier = config.verifyIntervalSeconds > 0
+            ? BackgroundVerifier(
+                ledger: ledger, interval: config.verifyIntervalSeconds, share: Double(config.verifyCPUPercent) / 100, logger: logger)
+            : nil
         let context = DaemonContext(
             configuration: config, writer: writer,
             decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
-            limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), logger: logger)
+            limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), verifier: verifier,
+            logger: logger)
         let quiesce = ServerQuiescingHelper(group: group)
         let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
         let bootstrap = ServerBootstrap(group: group)
@@ -129,8 +134,10 @@ public final class SteleDaemon: Service {
         let size = (try? ledger.size) ?? 0
         logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\(size)", "verifier_key": "\(signer.verifierKey)"])
 
+        verifier?.start()
         // Cancellation (a second signal, the group failing) stops the same way.
         try? await gracefulShutdown()
+        verifier?.stop()
         logger.info("stopping: draining in-flight appends")
         // Stops accepting, then asks every connection to answer what it received and close.
         let drained = group.next().makePromise(of: Void.self)

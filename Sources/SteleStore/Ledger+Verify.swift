@@ -33,13 +33,16 @@ extension Ledger {
     ///   of the in-order checks, which run on the calling thread; by default one per processor, and
     ///   with 1 everything runs on the calling thread. The report does not depend on it: fewer leave
     ///   more of the machine to a daemon serving beside the check.
-    public func verifyIntegrity(threads: Int? = nil) throws -> IntegrityReport {
-        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors)
+    /// - Parameter pace: called after each chunk of entries checked, on the checking thread: it may
+    ///   sleep, to bound the check's share of a core, or throw, to stop the check (the error is
+    ///   rethrown).
+    public func verifyIntegrity(threads: Int? = nil, pace: (() throws -> Void)? = nil) throws -> IntegrityReport {
+        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors, pace: pace)
     }
 
     /// ``verifyIntegrity(threads:)``, decoding `chunkSize` entries at a time (a chunk's raw records and
     /// decoded results are held at once). The report does not depend on it.
-    func verifyIntegrity(chunkSize: Int, threads: Int = processors) throws -> IntegrityReport {
+    func verifyIntegrity(chunkSize: Int, threads: Int = processors, pace: (() throws -> Void)? = nil) throws -> IntegrityReport {
         precondition(chunkSize > 0)
         // The journal is read before the store's snapshot is taken. A live daemon overwrites journal
         // records only once its store holds them, so a later snapshot holds every entry the journal
@@ -55,7 +58,7 @@ extension Ledger {
             }
             var rebuilt = MemoryMerkleTree()
             do {
-                try check(txn, head: head, chunkSize: chunkSize, threads: max(1, threads), problems: &problems, rebuilt: &rebuilt)
+                try check(txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt)
             } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {
                 problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
@@ -69,7 +72,10 @@ extension Ledger {
     /// The processors online (at least 1).
     static var processors: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
-    private func check(_ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, problems: inout [LedgerError], rebuilt: inout MemoryMerkleTree) throws {
+    private func check(
+        _ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, pace: (() throws -> Void)?, problems: inout [LedgerError],
+        rebuilt: inout MemoryMerkleTree
+    ) throws {
         let merkle = MerkleHasher()
         var prev = SHA256Digest.zero
         var lastTimestamp: Timestamp?
@@ -152,6 +158,7 @@ extension Ledger {
                 if readFailure == nil { try derived.check(seq: seq, header: header, keys: keys) }
             }
             decoding = upcoming ?? start()
+            try pace?()
         }
         if let readFailure { throw readFailure }
         if let missing {

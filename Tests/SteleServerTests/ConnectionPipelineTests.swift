@@ -286,7 +286,7 @@ struct ConnectionPipelineTests {
         let stats = ServerStats()
         let context = DaemonContext(
             configuration: configuration, writer: writer, decoder: RequestDecoder(limits: configuration.limits), stats: stats,
-            limiter: RateLimiter(ratePerSecond: 0), mailboxes: LoopMailboxes(group: loop), logger: logger)
+            limiter: RateLimiter(ratePerSecond: 0), mailboxes: LoopMailboxes(group: loop), verifier: nil, logger: logger)
         let channel = EmbeddedChannel(
             handlers: [
                 PeerAuthenticationHandler(

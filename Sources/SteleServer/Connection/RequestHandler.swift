@@ -90,7 +90,8 @@ final class RequestHandler: ChannelInboundHandler {
             reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "op": .string("ping")], context)
         case .success(.stats):
             let size = (try? shared.ledger.size) ?? 0
-            let stats = shared.stats.snapshot(writer: shared.writer.statistics, treeSize: size)
+            var stats = shared.stats.snapshot(writer: shared.writer.statistics, treeSize: size)
+            if let verifier = shared.verifier { stats["background_verify"] = verifier.snapshot }
             reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "stats": .object(stats)], context)
         case .success(.checkpoint):
             if let note = try? shared.ledger.latestCheckpoint() {
