@@ -17,13 +17,15 @@ public final class SteleDaemon: Service {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let allocator: AllocatorReport
+    private let executable: String?
 
     /// A daemon with `configuration`, logging to `logger` (never body fields); `stats` reports
-    /// `allocator`.
-    public init(configuration: ServerConfiguration, logger: Logger, allocator: AllocatorReport = .unknown) {
+    /// `allocator`. Background verification runs `executable verify` (none without one).
+    public init(configuration: ServerConfiguration, logger: Logger, allocator: AllocatorReport = .unknown, executable: String? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.allocator = allocator
+        self.executable = executable
     }
 
     /// Serves until graceful shutdown; returns after a clean stop.
@@ -83,10 +85,16 @@ public final class SteleDaemon: Service {
 
         let stats = ServerStats(allocator: allocator)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let verifier = config.verifyIntervalSeconds > 0
-            ? BackgroundVerifier(
-                ledger: ledger, interval: config.verifyIntervalSeconds, share: Double(config.verifyCPUPercent) / 100, logger: logger)
-            : nil
+        let verifier = executable.flatMap { executable in
+            config.verifyIntervalSeconds > 0
+                ? BackgroundVerifier(
+                    command: [
+                        executable, "verify", "--json", "--threads", "1", "--low-priority",
+                        "--cpu-percent", "\(config.verifyCPUPercent)", "--data", config.dataDirectory,
+                    ],
+                    interval: config.verifyIntervalSeconds, logger: logger)
+                : nil
+        }
         let context = DaemonContext(
             configuration: config, writer: writer,
             decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,

@@ -49,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             var quiet = logger
             quiet.logLevel = .warning
             let services = ServiceGroup(
-                services: [SteleDaemon(configuration: configuration, logger: logger, allocator: Allocator.report)],
+                services: [SteleDaemon(configuration: configuration, logger: logger, allocator: Allocator.report, executable: "/proc/self/exe")],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
             try await services.run()
         } catch let error as DaemonError {

@@ -1,0 +1,38 @@
+import Foundation
+import SteleClient
+import SteleTestSupport
+import Testing
+
+@Suite("stele serve: connections no peer can exhaust")
+struct ConnectionLimitTests {
+    @Test("peers trickling bytes without finishing a line are closed at the line deadline, and another client is served")
+    func slowConnectionsReleaseSlots() throws {
+        let daemon = try DaemonProcess(config: #"{"max_connections": 4, "line_deadline_seconds": 1}"#)
+        let slow = try (0..<4).map { _ in try SteleConnection(socketPath: daemon.socket) }
+        for connection in slow {
+            _ = try connection.request(#"{"op":"ping"}"#)  // counted by the daemon before the next one connects
+            try connection.send(bytes: Array(#"{"op":"#.utf8))
+        }
+        let refused = try SteleConnection(socketPath: daemon.socket)
+        #expect(try errorCode(refused.receive() ?? "") == "too_many_connections")
+        for byte in ["\"", "p", "i"] {  // one byte per connection every 0.4 s: never a whole line
+            Thread.sleep(forTimeInterval: 0.4)
+            for connection in slow { try? connection.send(bytes: Array(byte.utf8)) }
+        }
+        for connection in slow {
+            let line = try ReplyReader(connection).next()
+            #expect(try errorCode(line ?? "") == "line_timeout", "\(String(describing: line))")
+        }
+        let served = try SteleConnection(socketPath: daemon.socket)
+        #expect(try reply(served.request(#"{"op":"ping"}"#))["ok"] as? Bool == true)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("op checkpoint before the first checkpoint is no_checkpoint_yet, not unavailable")
+    func noCheckpointYet() throws {
+        let daemon = try DaemonProcess(config: #"{"store_commit_interval_ms": 600000}"#)
+        let line = try SteleConnection(socketPath: daemon.socket).request(#"{"op":"checkpoint","id":"c"}"#)
+        #expect(try errorCode(line) == "no_checkpoint_yet", "\(line)")
+        #expect(daemon.stop() == 0)
+    }
+}
