@@ -29,16 +29,25 @@ public struct EventCatalogue: Sendable {
         public let required: [String: AttributeType]
         /// Attributes that may be present.
         public let optional: [String: AttributeType]
+        /// Whether events of the kind must name whose data they concern (`subject`).
+        public let requiresSubject: Bool
+        /// Whether events of the kind must name who acted (`actor`).
+        public let requiresActor: Bool
         /// The required and optional attributes as one list, for checking an event's few
         /// attributes by comparing names: cheaper than hashing each name into both dictionaries.
         let attributes: [Attribute]
 
         /// A kind definition.
-        public init(_ name: String, class retentionClass: String, required: [String: AttributeType] = [:], optional: [String: AttributeType] = [:]) {
+        public init(
+            _ name: String, class retentionClass: String, required: [String: AttributeType] = [:], optional: [String: AttributeType] = [:],
+            requiresSubject: Bool = false, requiresActor: Bool = false
+        ) {
             self.name = name
             self.retentionClass = retentionClass
             self.required = required
             self.optional = optional
+            self.requiresSubject = requiresSubject
+            self.requiresActor = requiresActor
             // In name order, so that kinds with equal definitions are equal (dictionaries with equal
             // contents need not iterate in the same order).
             self.attributes = (required.map { Attribute(name: $0.key, type: $0.value, required: true) }
@@ -148,11 +157,23 @@ public struct EventCatalogue: Sendable {
     }
 
     /// The catalogue of the brief: security, audit, consent, rights, processing, billing and contact events.
+    /// `kind` with `subject` and `actor` required where the audit needs them (`Specs/events.md`):
+    /// whose data a consent, age, rights, account, login, billing or data event concerns, and who
+    /// acted in an administrative action or a change, access or disclosure of data.
+    private static func requiringIdentifiers(_ kind: Kind) -> Kind {
+        let name = kind.name
+        let subject = ["consent.", "rights.", "account.", "login.", "billing.", "data."].contains { name.hasPrefix($0) }
+            || name == "subject.age_asserted"
+        let actor = ["admin.action", "data.changed", "data.accessed", "data.disclosed"].contains(name)
+        return Kind(
+            name, class: kind.retentionClass, required: kind.required, optional: kind.optional, requiresSubject: subject, requiresActor: actor)
+    }
+
     public static let builtIn: EventCatalogue = {
         let network: [String: AttributeType] = ["ip": .string, "user_agent": .string, "method": .string, "reason": .string, "session": .string]
         let security = ["login.succeeded", "login.failed", "logout", "mfa.enabled", "mfa.disabled", "password.changed",
                         "password.reset_requested", "account.locked"].map { Kind($0, class: "security", optional: network) }
-        let kinds: [Kind] = security + [
+        let kinds: [Kind] = (security + [
             Kind("admin.action", class: "audit", required: ["action": .string, "target": .string], optional: ["reason": .string]),
             Kind("data.changed", class: "audit", required: ["entity": .string, "fields": .stringList, "op": .oneOf(["create", "update", "delete"])]),
             Kind("data.accessed", class: "audit", required: ["entity": .string, "purpose": .string]),
@@ -173,7 +194,7 @@ public struct EventCatalogue: Sendable {
             Kind("account.erased", class: "rights", optional: ["request": .string]),
             Kind("billing.transaction", class: "billing", optional: ["reference": .string, "amount": .integer, "currency": .string]),
             Kind("contact.submitted", class: "contact", optional: ["channel": .string, "reference": .string]),
-        ]
+        ]).map(requiringIdentifiers)
         let classes = [
             RetentionClass("security", days: 365), RetentionClass("audit", days: 365), RetentionClass("consent", days: nil),
             RetentionClass("rights", days: 730), RetentionClass("billing", days: 2557), RetentionClass("contact", days: 730),

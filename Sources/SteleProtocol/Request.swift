@@ -143,6 +143,12 @@ public struct RequestDecoder: Sendable {
             let code = attributes[attribute] == nil && kind.required[attribute] != nil ? ProtocolError.Code.missingField : ProtocolError.Code.invalidField
             throw ProtocolError(code, "attribute \"\(attribute)\" \(reason)")
         }
+        if kind.requiresSubject && subject == nil {
+            throw ProtocolError(.missingField, "\"subject\" is required for \(kind.name): whose data the event concerns")
+        }
+        if kind.requiresActor && actor == nil {
+            throw ProtocolError(.missingField, "\"actor\" is required for \(kind.name): who acted")
+        }
         let event = Event(
             kind: kind.name, retentionClass: kind.retentionClass, retention: catalogue.retentionMicroseconds(for: kind),
             source: source, actor: actor, subject: subject, id: id, occurred: occurred, attributes: attributes)

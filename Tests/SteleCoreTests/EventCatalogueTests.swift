@@ -80,4 +80,23 @@ struct EventCatalogueTests {
         #expect(a == b)
         #expect(a.hashValue == b.hashValue)
     }
+
+    @Test("subject is required for consent, age, rights, account, login, billing and data events; actor for administrative actions and data changes, accesses and disclosures")
+    func requiredIdentifiers() throws {
+        let catalogue = EventCatalogue.builtIn
+        let subject = try ["consent.granted", "consent.withdrawn", "consent.enforced", "subject.age_asserted", "rights.requested",
+                           "rights.completed", "account.erased", "account.locked", "login.succeeded", "login.failed",
+                           "billing.transaction", "data.changed", "data.accessed", "data.disclosed"]
+            .map { try #require(catalogue.kind($0)) }
+        let withoutSubject = subject.filter { !$0.requiresSubject }.map(\.name)
+        #expect(withoutSubject.isEmpty, "\(withoutSubject)")
+        let actor = try ["admin.action", "data.changed", "data.accessed", "data.disclosed"].map { try #require(catalogue.kind($0)) }
+        let withoutActor = actor.filter { !$0.requiresActor }.map(\.name)
+        #expect(withoutActor.isEmpty, "\(withoutActor)")
+        // The others stay optional: a logout or a contact form need name nobody.
+        for name in ["logout", "mfa.enabled", "contact.submitted", "notice.published", "processing.performed"] {
+            let kind = try #require(catalogue.kind(name))
+            #expect(!kind.requiresSubject && !kind.requiresActor, "\(name)")
+        }
+    }
 }

@@ -300,7 +300,7 @@ struct ConnectionPipelineTests {
         var input = ByteBuffer(string: "{\"op\":\"ping\",\"id\":\"p1\"}\n{not json\n\u{0}\n")
         input.writeBytes([0xC3, 0x28, 0x0A])
         input.writeString(String(repeating: "y", count: 300) + "\n")
-        input.writeString("{\"kind\":\"admin.action\",\"id\":\"a\",\"attrs\":{\"action\":\"x\",\"target\":\"y\"}}\n{\"op\":\"stats\",\"id\":\"s\"}\n{\"op\":\"ping\",\"id\":\"last\"}")
+        input.writeString("{\"kind\":\"admin.action\",\"id\":\"a\",\"actor\":\"staff:1\",\"attrs\":{\"action\":\"x\",\"target\":\"y\"}}\n{\"op\":\"stats\",\"id\":\"s\"}\n{\"op\":\"ping\",\"id\":\"last\"}")
         try channel.writeInbound(input)
         channel.pipeline.fireChannelReadComplete()
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)

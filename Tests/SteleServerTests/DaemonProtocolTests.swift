@@ -59,6 +59,8 @@ struct DaemonProtocolTests {
         (#"{"kind":"login.succeeded","occurred":"yesterday"}"#, "invalid_field"),
         (#"{"kind":"data.changed","attrs":{"entity":"e","fields":["a"],"op":"explode"}}"#, "invalid_field"),
         (#"{"kind":"login.succeeded","receipt":"yes"}"#, "invalid_field"),
+        (#"{"kind":"consent.granted","actor":"user:1","attrs":{"purpose":"marketing.email","notice":"n","method":"checkbox"}}"#, "missing_field"),
+        (#"{"kind":"admin.action","subject":"user:1","attrs":{"action":"x","target":"y"}}"#, "missing_field"),
         (#"{"kind":"made.up"}"#, "unknown_kind"),
         (#"{"kind":"ledger.prune"}"#, "forbidden_kind"),
         (#"{"kind":"login.succeeded","subject":"user 1"}"#, "invalid_identifier"),
