@@ -134,13 +134,28 @@ struct LineFramingHandlerTests {
         let collector = Collector<RequestLines>()
         let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
         try channel.writeInbound(ByteBuffer(string: "ok\n{\"op\""))
+        channel.read()  // the daemon asks for more
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         try channel.writeInbound(ByteBuffer(string: ":\"pi"))  // still trickling: the deadline counts from the first byte
+        channel.read()
         channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         #expect(collector.messages.count == 2)
         guard case .timedOut = collector.messages.last?.lines.first else { Issue.record("no timeout"); return }
         try channel.writeInbound(ByteBuffer(string: "ng\"}\n"))  // nothing is read after the timeout
         #expect(collector.messages.count == 2)
+    }
+
+    @Test("time in which the daemon holds reads back (backpressure) does not count against the line")
+    func heldReadsPauseTheDeadline() throws {
+        let collector = Collector<RequestLines>()
+        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
+        try channel.writeInbound(ByteBuffer(string: "{\"op\""))  // no read asked for after it: the daemon holds
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(collector.messages.isEmpty)
+        channel.read()  // reading resumes; the client finishes the line in time
+        try channel.writeInbound(ByteBuffer(string: ":\"ping\"}\n"))
+        #expect(collector.messages.count == 1)
+        guard case .line = collector.messages[0].lines.first else { Issue.record("no line"); return }
     }
 
     @Test("a line completed in time cancels its deadline")

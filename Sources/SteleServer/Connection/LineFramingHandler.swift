@@ -5,12 +5,14 @@ import NIOCore
 /// per read, not per line. When the client finishes sending, a final line without a newline is a
 /// request too.
 ///
-/// A line must arrive in full within the line deadline of its first byte: a peer that trickles
-/// bytes gets `line_timeout` for it, after the replies to its earlier requests, and the connection
-/// closes (nothing it sends later is read).
-final class LineFramingHandler: ChannelInboundHandler {
+/// A line must arrive in full within the line deadline of its first byte, counting only time in
+/// which the daemon was asking for data (not while it held reads back for backpressure): a peer that
+/// trickles bytes gets `line_timeout` for it, after the replies to its earlier requests, and the
+/// connection closes (nothing it sends later is read).
+final class LineFramingHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = RequestLines
+    typealias OutboundIn = Never
 
     private var splitter: LineSplitter
     private var lines: [RequestLine] = []
@@ -18,13 +20,21 @@ final class LineFramingHandler: ChannelInboundHandler {
     /// Fires the line deadline of the partial line received, if any.
     private var deadline: Scheduled<Void>?
     private var timedOut = false
+    /// The daemon asked the socket for data and has not been given any since.
+    private var readOutstanding = false
 
     init(maximumLineLength: Int, lineDeadline: TimeAmount = .seconds(10)) {
         splitter = LineSplitter(maximumLength: maximumLineLength)
         self.lineDeadline = lineDeadline
     }
 
+    func read(context: ChannelHandlerContext) {
+        readOutstanding = true
+        context.read()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readOutstanding = false
         guard !timedOut else { return }
         splitter.split(unwrapInboundIn(data)) { lines.append(Self.line($0)) }
         forwardLines(context)
@@ -32,11 +42,15 @@ final class LineFramingHandler: ChannelInboundHandler {
             deadline?.cancel()
             deadline = nil
         } else if deadline == nil {
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            deadline = context.eventLoop.scheduleTask(in: lineDeadline) {
-                let (handler, context) = bound.value
-                handler.lineTimedOut(context)
-            }
+            armDeadline(context)
+        }
+    }
+
+    private func armDeadline(_ context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: lineDeadline) {
+            let (handler, context) = bound.value
+            handler.lineTimedOut(context)
         }
     }
 
@@ -46,6 +60,8 @@ final class LineFramingHandler: ChannelInboundHandler {
 
     private func lineTimedOut(_ context: ChannelHandlerContext) {
         guard splitter.hasPartialLine else { return }
+        // Reads held back by the daemon (backpressure) are not the peer's delay: wait another round.
+        guard readOutstanding else { return armDeadline(context) }
         timedOut = true
         lines.append(.timedOut)
         forwardLines(context)
