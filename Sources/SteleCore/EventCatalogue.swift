@@ -182,9 +182,14 @@ public struct EventCatalogue: Sendable {
             Kind("notice.published", class: "consent", required: ["notice": .string, "sha256": .string, "purposes": .stringList, "language": .string]),
             Kind("consent.granted", class: "consent", required: ["purpose": .string, "notice": .string, "method": .string],
                  optional: ["evidence": .any, "given_by": .any, "expires": .timestamp, "jurisdiction": .string, "gpc": .boolean]),
-            Kind("consent.withdrawn", class: "consent", required: ["purpose": .string, "method": .string], optional: ["gpc": .boolean]),
+            Kind("consent.refused", class: "consent", required: ["purpose": .string, "notice": .string, "method": .string],
+                 optional: ["evidence": .any, "given_by": .any, "jurisdiction": .string, "gpc": .boolean]),
+            Kind("consent.withdrawn", class: "consent", required: ["purpose": .string, "method": .string],
+                 optional: ["channel": .string, "gpc": .boolean]),
             Kind("consent.enforced", class: "consent", required: ["purpose": .string, "system": .string], optional: ["withdrawal_seq": .integer]),
-            Kind("subject.age_asserted", class: "consent", required: ["band": .string, "method": .string, "jurisdiction": .string]),
+            Kind("subject.age_asserted", class: "consent", required: [
+                "band": .oneOf(["under_13", "13_15", "16_17", "18_plus"]), "method": .string, "jurisdiction": .string,
+            ]),
             Kind("rights.requested", class: "rights", required: [
                 "request": .string,
                 "right": .oneOf(["access", "correction", "deletion", "portability", "restriction", "objection"]),

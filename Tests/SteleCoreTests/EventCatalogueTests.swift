@@ -84,7 +84,7 @@ struct EventCatalogueTests {
     @Test("subject is required for consent, age, rights, account, login, billing and data events; actor for administrative actions and data changes, accesses and disclosures")
     func requiredIdentifiers() throws {
         let catalogue = EventCatalogue.builtIn
-        let subject = try ["consent.granted", "consent.withdrawn", "consent.enforced", "subject.age_asserted", "rights.requested",
+        let subject = try ["consent.granted", "consent.refused", "consent.withdrawn", "consent.enforced", "subject.age_asserted", "rights.requested",
                            "rights.completed", "account.erased", "account.locked", "login.succeeded", "login.failed",
                            "billing.transaction", "data.changed", "data.accessed", "data.disclosed"]
             .map { try #require(catalogue.kind($0)) }

@@ -50,18 +50,34 @@ private func parse(_ trace: String) -> [Call] {
     return calls
 }
 
-/// The paths of the descriptors each call used, as `openat` named them (closes end the binding).
+/// The paths of the descriptors each call used, as `openat` named them. A descriptor is bound when
+/// its `openat` returns and unbound when its `close` returns, and looked up when a call begins: with
+/// several threads, a number closed by one may be reopened by another in between.
 private func paths(_ calls: [Call]) -> [String?] {
-    var open: [Int: String] = [:]
-    return calls.map { call in
-        let path = call.fd.flatMap { open[$0] }
-        if call.name == "openat", call.result >= 0, let quoted = call.arguments.split(separator: "\"").dropFirst().first {
-            open[call.result] = String(quoted)
+    enum Step { case bind(Int, String), unbind(Int), lookup(Int, Int) }
+    var steps: [(time: Double, order: Int, step: Step)] = []
+    for (index, call) in calls.enumerated() {
+        if call.name == "openat" {
+            if call.result >= 0, let quoted = call.arguments.split(separator: "\"").dropFirst().first {
+                steps.append((call.end, 0, .bind(call.result, String(quoted))))
+            }
         } else if call.name == "close", let fd = call.fd {
-            open[fd] = nil
+            steps.append((call.end, 0, .unbind(fd)))
+        } else if let fd = call.fd {
+            steps.append((call.begin, 1, .lookup(index, fd)))
         }
-        return call.name == "openat" ? nil : path
     }
+    steps.sort { ($0.time, $0.order) < ($1.time, $1.order) }
+    var open: [Int: String] = [:]
+    var found = [String?](repeating: nil, count: calls.count)
+    for (_, _, step) in steps {
+        switch step {
+        case .bind(let fd, let path): open[fd] = path
+        case .unbind(let fd): open[fd] = nil
+        case .lookup(let index, let fd): found[index] = open[fd]
+        }
+    }
+    return found
 }
 
 /// Every `"seq":N` a call's data holds (strace prints `"` as `\"`).
