@@ -28,13 +28,7 @@ enum StartupChecks {
         var info = stat()
         if lstat(absolute, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFREG else { throw DaemonError("the signing key \(path) is not a regular file") }
-            guard info.st_uid == geteuid() else {
-                throw DaemonError("the signing key \(path) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid()); chown it")
-            }
-            guard info.st_mode & 0o077 == 0 else {
-                let exposure = info.st_mode & 0o044 != 0 ? "readable" : "writable"
-                throw DaemonError("the signing key \(path) is \(exposure) by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
-            }
+            do { try SigningKeyFile.checkOwnership(absolute) } catch let error as LedgerError { throw DaemonError(error.message) }
         }
         var directory = (absolute as NSString).deletingLastPathComponent
         var nearest = true
@@ -64,7 +58,7 @@ enum StartupChecks {
         throw DaemonError("the signing key \(key) is missing, but the log it signs exists (\(Ledger.storeExists(at: data) ? data : checkpoints.path)): restore the signing key from your backup; a new key would not verify the log's checkpoints")
     }
 
-    /// Creates the data directory (0700) if needed and refuses one owned by another user.
+    /// Creates the data directory (0700) if it is missing (``privateDirectory(_:what:)`` checked an existing one).
     static func dataDirectory(_ path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
             do {
@@ -72,13 +66,6 @@ enum StartupChecks {
             } catch {
                 throw DaemonError("cannot create the data directory \(path): \(error.localizedDescription)")
             }
-        }
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw DaemonError("the data path \(path) is not a directory")
-        }
-        guard info.st_uid == geteuid() else {
-            throw DaemonError("the data directory \(path) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid())")
         }
     }
 
@@ -143,14 +130,8 @@ enum StartupChecks {
         guard mark.origin == ledger.origin else {
             throw DaemonError("\(file) belongs to the log \(mark.origin), not to this store's \(ledger.origin): use that log's checkpoint directory; refusing to start")
         }
-        let size = writer.size
-        guard mark.size <= size else {
-            throw DaemonError("the log has \(size) entries, but its daemon had acknowledged \(mark.size) (\(file)): acknowledged entries are missing (the store or its journal was truncated, replaced, or restored from an older copy); restore them, or see stele recover; refusing to start rather than sign a shorter log")
-        }
-        guard mark.size > 0 else { return }
-        let leaf = MerkleHasher().leafHash(try ledger.entry(mark.size - 1).headerBytes)
-        guard leaf == mark.leaf else {
-            throw DaemonError("entry \(mark.size - 1) is not the one the daemon acknowledged (\(file)): the log was replaced or rewritten; refusing to start")
+        if let problem = try ledger.contradiction(of: mark, size: writer.size) {
+            throw DaemonError("\(problem) (\(file)); restore them, or see stele recover; refusing to start rather than sign a shorter or different log")
         }
     }
 }

@@ -113,3 +113,16 @@ public struct CheckpointDirectory: Sendable {
         }
     }
 }
+
+extension Ledger {
+    /// How a log of `size` entries (the store and its journal) contradicts the acknowledged `mark`:
+    /// shorter than what was acknowledged, or a different entry where the last acknowledged one
+    /// was; nil when it holds everything the mark names.
+    public func contradiction(of mark: CheckpointDirectory.AcknowledgedMark, size: UInt64) throws -> String? {
+        guard mark.size <= size else {
+            return "the log has \(size) entries, but its daemon had acknowledged \(mark.size): acknowledged entries are missing (the store or its journal was truncated, replaced, or restored from an older copy)"
+        }
+        guard mark.size > 0, MerkleHasher().leafHash(try entry(mark.size - 1).headerBytes) != mark.leaf else { return nil }
+        return "entry \(mark.size - 1) is not the one the daemon acknowledged: the log was replaced or rewritten"
+    }
+}

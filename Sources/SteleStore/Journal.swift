@@ -82,7 +82,8 @@ final class Journal {
 
     deinit { Glibc.close(fd) }
 
-    private static func lock(_ fd: Int32, waitingUpTo seconds: Double) -> Bool {
+    /// Takes `fd`'s exclusive `flock`, retrying every 10 ms for up to `seconds`; false if it could not.
+    static func lock(_ fd: Int32, waitingUpTo seconds: Double) -> Bool {
         var waited = 0.0
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR, waited < seconds else { return false }

@@ -472,13 +472,9 @@ public final class LedgerWriter: Sendable {
     private static func lock(_ path: String, waitingUpTo seconds: Double) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw LedgerError(.storage, "cannot open the data directory \(path): \(String(cString: strerror(errno)))") }
-        let deadline = Timestamp.now().microseconds + Int64(seconds * 1_000_000)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard Timestamp.now().microseconds < deadline else {
-                Glibc.close(fd)
-                throw LedgerError(.locked, "another daemon or writer is writing this store (\(path) is locked): append through the daemon's socket (stele append), or stop it first")
-            }
-            usleep(10_000)
+        guard Journal.lock(fd, waitingUpTo: seconds) else {
+            Glibc.close(fd)
+            throw LedgerError(.locked, "another daemon or writer is writing this store (\(path) is locked): append through the daemon's socket (stele append), or stop it first")
         }
         return fd
     }

@@ -11,13 +11,25 @@ public enum SigningKeyFile {
         guard stat(path, &info) == 0 else {
             throw LedgerError(.signingKey, "cannot read the signing key \(path): \(String(cString: strerror(errno)))")
         }
-        guard info.st_mode & 0o077 == 0 else {
-            throw LedgerError(.signingKey, "the signing key \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
-        }
+        try checkOwnership(path)
         guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? Ed25519PrivateKey(pemRepresentation: pem) else {
             throw LedgerError(.signingKey, "the signing key \(path) is unreadable or not an Ed25519 PEM private key")
         }
         return key
+    }
+
+    /// Refuses a key file another user owns, or that others may read or write: they could copy the
+    /// key, or replace it. Nothing to check when there is no file.
+    public static func checkOwnership(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        guard info.st_uid == geteuid() else {
+            throw LedgerError(.signingKey, "the signing key \(path) is owned by uid \(info.st_uid), not by this daemon's uid \(geteuid()); chown it")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            let exposure = info.st_mode & 0o044 != 0 ? "readable" : "writable"
+            throw LedgerError(.signingKey, "the signing key \(path) is \(exposure) by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
     }
 
     /// Loads the key at `path`, creating a new one if no file exists there.

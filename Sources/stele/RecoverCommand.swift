@@ -37,12 +37,8 @@ struct RecoverCommand: ParsableCommand {
         let mark = try Failure.map { try directory.acknowledged() }.flatMap { $0.origin == ledger.origin ? $0 : nil }
         var causes: [String] = []
         if let loss = writer.loss { causes.append("\(loss.code): \(loss.message)") }
-        if let mark {
-            if mark.size > kept {
-                causes.append("the daemon had acknowledged \(mark.size) entries, the log holds \(kept)")
-            } else if mark.size > 0, MerkleHasher().leafHash(try Failure.map { try ledger.entry(mark.size - 1) }.headerBytes) != mark.leaf {
-                causes.append("entry \(mark.size - 1) is not the one the daemon acknowledged")
-            }
+        if let mark, let contradiction = try Failure.map({ try ledger.contradiction(of: mark, size: kept) }) {
+            causes.append(contradiction)
         }
         guard !causes.isEmpty else {
             try Failure.map { try writer.close() }

@@ -109,10 +109,16 @@ struct PeerAuthenticationHandlerTests {
 
 @Suite("Connection pipeline: line framing")
 struct LineFramingHandlerTests {
+    /// A framing handler with a 10 s line deadline, and what it passes on.
+    private func framing(maximumLineLength: Int) -> (EmbeddedChannel, Collector<RequestLines>) {
+        let collector = Collector<RequestLines>()
+        let framing = LineFramingHandler(maximumLineLength: maximumLineLength, lineDeadline: .seconds(10))
+        return (EmbeddedChannel(handlers: [framing, collector]), collector)
+    }
+
     @Test("each read becomes one message of its lines; NULs and invalid UTF-8 pass as bytes, oversized lines are marked, CRLF is trimmed")
     func hostileLines() throws {
-        let collector = Collector<RequestLines>()
-        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 8), collector])
+        let (channel, collector) = framing(maximumLineLength: 8)
         var read = ByteBuffer(string: "a\u{0}b\r\n")
         read.writeBytes([0xFF, 0xFE, 0x0A])
         read.writeString(String(repeating: "x", count: 20) + "\nok\npart")
@@ -131,8 +137,7 @@ struct LineFramingHandlerTests {
 
     @Test("a line that has not arrived in full within the deadline of its first byte gets line_timeout, and the connection drains and closes")
     func lineDeadline() throws {
-        let collector = Collector<RequestLines>()
-        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
+        let (channel, collector) = framing(maximumLineLength: 64)
         try channel.writeInbound(ByteBuffer(string: "ok\n{\"op\""))
         channel.read()  // the daemon asks for more
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
@@ -147,8 +152,7 @@ struct LineFramingHandlerTests {
 
     @Test("time in which the daemon holds reads back (backpressure) does not count against the line")
     func heldReadsPauseTheDeadline() throws {
-        let collector = Collector<RequestLines>()
-        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
+        let (channel, collector) = framing(maximumLineLength: 64)
         try channel.writeInbound(ByteBuffer(string: "{\"op\""))  // no read asked for after it: the daemon holds
         channel.embeddedEventLoop.advanceTime(by: .seconds(60))
         #expect(collector.messages.isEmpty)
@@ -160,8 +164,7 @@ struct LineFramingHandlerTests {
 
     @Test("a line completed in time cancels its deadline")
     func lineInTime() throws {
-        let collector = Collector<RequestLines>()
-        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64, lineDeadline: .seconds(10)), collector])
+        let (channel, collector) = framing(maximumLineLength: 64)
         try channel.writeInbound(ByteBuffer(string: "pa"))
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
         try channel.writeInbound(ByteBuffer(string: "rt\n"))
@@ -173,8 +176,7 @@ struct LineFramingHandlerTests {
 
     @Test("half-close: the final line without a newline is passed on before the end of input")
     func halfClose() throws {
-        let collector = Collector<RequestLines>()
-        let channel = EmbeddedChannel(handlers: [LineFramingHandler(maximumLineLength: 64), collector])
+        let (channel, collector) = framing(maximumLineLength: 64)
         try channel.writeInbound(ByteBuffer(string: "one\ntwo"))
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(collector.messages.count == 2)
