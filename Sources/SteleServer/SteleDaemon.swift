@@ -100,8 +100,29 @@ public final class SteleDaemon: Service {
             decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
             limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), verifier: verifier,
             logger: logger)
-        let quiesce = ServerQuiescingHelper(group: group)
+        do {
+            try await serve(group: group, context: context, socketPath: socketPath, verifierKey: "\(signer.verifierKey)")
+        } catch {
+            try? writer.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        do { try writer.close() } catch {
+            logger.error("the store could not commit every journaled entry at shutdown; the next start moves them in", metadata: ["error": "\(error)"])
+        }
+        try? await group.shutdownGracefully()
+        unlink(socketPath)
+        logger.info("stopped", metadata: ["entries": "\((try? ledger.size) ?? 0)"])
+    }
+
+    /// Binds the socket, serves until graceful shutdown, then stops accepting and lets every
+    /// connection answer what it received and close (at most 30 s). The quiescing helper lives only
+    /// as long as this call: it must be gone before the event loops shut down.
+    private func serve(group: MultiThreadedEventLoopGroup, context: DaemonContext, socketPath: String, verifierKey: String) async throws {
+        let config = context.configuration
+        let stats = context.stats
         let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
+        let quiesce = ServerQuiescingHelper(group: group)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelInitializer { channel in
@@ -132,16 +153,15 @@ public final class SteleDaemon: Service {
             _ = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
         } catch {
             umask(previousMask)
-            try? writer.close()
-            try? await group.shutdownGracefully()
             throw DaemonError("cannot listen on \(socketPath): \(error)")
         }
         umask(previousMask)
         chmod(socketPath, mode_t(config.socketMode))
 
-        let size = (try? ledger.size) ?? 0
-        logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\(size)", "verifier_key": "\(signer.verifierKey)"])
+        let ledger = context.ledger
+        logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\((try? ledger.size) ?? 0)", "verifier_key": "\(verifierKey)"])
 
+        let verifier = context.verifier
         verifier?.start()
         // Cancellation (a second signal, the group failing) stops the same way.
         try? await gracefulShutdown()
@@ -151,12 +171,6 @@ public final class SteleDaemon: Service {
         let drained = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: drained)
         await Self.first(of: { try? await drained.futureResult.get() }, { try? await Task.sleep(for: .seconds(30)) })
-        do { try writer.close() } catch {
-            logger.error("the store could not commit every journaled entry at shutdown; the next start moves them in", metadata: ["error": "\(error)"])
-        }
-        try? await group.shutdownGracefully()
-        unlink(socketPath)
-        logger.info("stopped", metadata: ["entries": "\((try? ledger.size) ?? 0)"])
     }
 
     /// Returns once either operation has returned.

@@ -36,9 +36,9 @@ final class DaemonProcess {
             arguments += ["--config", path]
         }
         process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
+        // NIO's strict mode: a task scheduled on a shut-down event loop crashes the daemon (and so
+        // fails the test's exit status) instead of printing a warning.
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFTNIO_STRICT": "1"].merging(environment) { $1 }) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: root.path)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
