@@ -13,7 +13,7 @@ swift build -c release --package-path Tools/LoadGenerator >/dev/null
 bin="$PWD/.build/release/stele"
 load="$PWD/Tools/LoadGenerator/.build/release/LoadGenerator"
 work=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'pkill -P $$ 2>/dev/null || true; wait; rm -rf "$work"' EXIT
 cd "$work"
 echo '{"verify_interval_seconds": 0}' > off.json
 echo '{"verify_interval_seconds": 1, "verify_cpu_percent": 10}' > on.json
@@ -23,7 +23,7 @@ run() {  # run CONFIG SECONDS: prints the events/s and whether a check was runni
     sleep 2  # the first check starts a second after serving
     local result running
     result=$("$load" --socket stele-data/stele.sock --clients 4 --seconds "$2" 2>&1 | tail -1 | sed -E 's/.*events\/s=([0-9]+).*/\1/')
-    running=$(pgrep -P "$pid" -f verify | wc -l)
+    running=$( (pgrep -P "$pid" -f verify || true) | wc -l)
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "${1%.json} events/s=$result verifier_running=$running"
 }

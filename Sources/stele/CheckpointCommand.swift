@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import SteleCore
 import SteleCrypto
-import SteleServer
 import SteleStore
 
 /// `stele checkpoint`: the latest signed checkpoint; `--sign` signs the current tree head first.
@@ -21,7 +20,7 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         if sign {
             let ledger = try Failure.map { try Ledger(path: dataOptions.data) }
-            let key = try daemonErrors { try SigningKeyFile.loadOrCreate(keyOptions.key) }
+            let key = try Failure.map { try SigningKeyFile.loadOrCreate(keyOptions.key) }
             let head = try Failure.map { try ledger.treeHead() }
             let signer = try NoteSigner(name: ledger.origin, privateKey: key)
             let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import SteleServer
 import SteleStore
 
 /// `--data DIR`: where the ledger lives.
@@ -54,15 +53,6 @@ enum Failure {
         do { return try body() } catch let error as LedgerError {
             throw couldNotRun(error.message)
         }
-    }
-}
-
-/// Runs `body`, turning a refusal (a bad key file, say) into a message and exit status 2.
-func daemonErrors<R>(_ body: () throws -> R) throws -> R {
-    do { return try body() } catch let error as DaemonError {
-        throw Failure.couldNotRun(error.message)
-    } catch let error as LedgerError {
-        throw Failure.couldNotRun(error.message)
     }
 }
 

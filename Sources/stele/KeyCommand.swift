@@ -1,7 +1,6 @@
 import ArgumentParser
 import SteleCore
 import SteleCrypto
-import SteleServer
 import SteleStore
 
 /// `stele key show`: the log's verifier key (signed-note form) and PEM public key.
@@ -17,7 +16,7 @@ struct KeyCommand: ParsableCommand {
 
         func run() throws {
             let ledger = try dataOptions.openReadOnly()
-            let key = try daemonErrors { try SigningKeyFile.load(keyOptions.key) }
+            let key = try Failure.map { try SigningKeyFile.load(keyOptions.key) }
             let verifier = try NoteVerifierKey(name: ledger.origin, publicKey: key.publicKey)
             let pem = key.publicKey.pemRepresentation
             if json {
