@@ -10,6 +10,7 @@
 //   SteleCrypto                    SHA-256 and Ed25519 over libcrypto (the only importer of COpenSSL)
 //   SteleLMDB                      a small owner of LMDB environments and transactions (the only importer of CLMDB)
 //   SteleCore                      formats: canonical JSON, events, entries, Merkle math, checkpoints and notes
+//   SteleConsent                   consent: folding entries into each subject's state, policy, answers, the audit
 //   SteleStore                     the ledger and its one writer (journal, appends, operations), proofs, key and checkpoint files
 //   SteleProtocol                  the client protocol: request decoding, validation, limits, error codes
 //   SteleClient                    a small blocking client for services written in Swift (and `stele append`)
@@ -24,6 +25,7 @@ let package = Package(
         .executable(name: "stele", targets: ["stele"]),
         .library(name: "SteleCore", targets: ["SteleCore"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
+        .library(name: "SteleConsent", targets: ["SteleConsent"]),
         .library(name: "SteleLMDB", targets: ["SteleLMDB"]),
         .library(name: "SteleCrypto", targets: ["SteleCrypto"]),
         .library(name: "SteleClient", targets: ["SteleClient"]),
@@ -58,10 +60,11 @@ let package = Package(
         .target(name: "SteleCrypto", dependencies: ["COpenSSL", "CSteleSHA256x8", "CSteleCRC32C"]),
         .target(name: "SteleLMDB", dependencies: ["CLMDB"]),
         .target(name: "SteleCore", dependencies: ["SteleCrypto"]),
+        .target(name: "SteleConsent", dependencies: ["SteleCore"]),
         .target(
             name: "SteleStore",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleLMDB",
+                "SteleCore", "SteleConsent", "SteleCrypto", "SteleLMDB",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -70,7 +73,7 @@ let package = Package(
         .target(
             name: "SteleServer",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux",
+                "SteleCore", "SteleConsent", "SteleCrypto", "SteleStore", "SteleProtocol", "CSteleLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -82,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleCore", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient", "CJemalloc",
+                "SteleCore", "SteleConsent", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -94,12 +97,12 @@ let package = Package(
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore", "SteleCrypto", "SteleTestSupport"]),
         .testTarget(
             name: "SteleStoreTests",
-            dependencies: ["SteleStore", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]
+            dependencies: ["SteleStore", "SteleConsent", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]
         ),
         .testTarget(
             name: "SteleServerTests",
             dependencies: [
-                "SteleServer", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport",
+                "SteleServer", "SteleConsent", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -15,6 +15,10 @@ public struct EventCatalogue: Sendable {
         case stringList
         /// One of the listed strings.
         case oneOf([String])
+        /// The name of a purpose, which must be one of ``EventCatalogue/purposes`` when that is set.
+        case purpose
+        /// An array of purpose names.
+        case purposeList
         /// Any JSON value (objects for structured evidence).
         case any
     }
@@ -90,6 +94,8 @@ public struct EventCatalogue: Sendable {
     public private(set) var kinds: [String: Kind]
     /// Retention classes by name.
     public private(set) var classes: [String: RetentionClass]
+    /// The purposes events may name (`Specs/consent.md`); nil accepts any.
+    public var purposes: Set<String>?
 
     /// A catalogue of the given kinds and classes.
     public init(kinds: [Kind], classes: [RetentionClass]) {
@@ -123,7 +129,7 @@ public struct EventCatalogue: Sendable {
         var requiredSeen = 0
         var valid = true
         for (name, value) in attributes {
-            guard let attribute = kind.attribute(named: name), Self.mismatch(value, attribute.type) == nil else {
+            guard let attribute = kind.attribute(named: name), Self.mismatch(value, attribute.type) == nil, unknownPurpose(value, attribute.type) == nil else {
                 valid = false
                 break
             }
@@ -133,22 +139,36 @@ public struct EventCatalogue: Sendable {
         // Slow path, in name order so the error names the same attribute every time.
         for (name, type) in kind.required.sorted(by: { $0.key < $1.key }) {
             guard let value = attributes[name] else { return (name, "is required for \(kind.name)") }
-            if let reason = Self.mismatch(value, type) { return (name, reason) }
+            if let reason = Self.mismatch(value, type) ?? unknownPurpose(value, type) { return (name, reason) }
         }
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) where kind.required[name] == nil {
             guard let type = kind.optional[name] else { return (name, "is not an attribute of \(kind.name)") }
-            if let reason = Self.mismatch(value, type) { return (name, reason) }
+            if let reason = Self.mismatch(value, type) ?? unknownPurpose(value, type) { return (name, reason) }
         }
         return nil
     }
 
+    /// The first purpose `value` names that is not configured, for an attribute of a purpose type.
+    public func unknownPurpose(in value: JSONValue, _ type: AttributeType) -> String? {
+        guard let purposes else { return nil }
+        switch type {
+        case .purpose: return value.stringValue.flatMap { purposes.contains($0) ? nil : $0 }
+        case .purposeList: return value.arrayValue?.lazy.compactMap(\.stringValue).first { !purposes.contains($0) }
+        default: return nil
+        }
+    }
+
+    private func unknownPurpose(_ value: JSONValue, _ type: AttributeType) -> String? {
+        unknownPurpose(in: value, type).map { "names purpose \"\($0)\", which is not configured (consent.purposes)" }
+    }
+
     static func mismatch(_ value: JSONValue, _ type: AttributeType) -> String? {
         switch type {
-        case .string: return (value.stringValue?.isEmpty == false) ? nil : "must be a non-empty string"
+        case .string, .purpose: return (value.stringValue?.isEmpty == false) ? nil : "must be a non-empty string"
         case .timestamp: return value.stringValue.flatMap(Timestamp.init(rfc3339:)) != nil ? nil : "must be an RFC 3339 time"
         case .boolean: return value.boolValue != nil ? nil : "must be true or false"
         case .integer: return value.integerValue != nil ? nil : "must be an integer"
-        case .stringList:
+        case .stringList, .purposeList:
             return value.arrayValue?.allSatisfy({ $0.stringValue != nil }) == true ? nil : "must be an array of strings"
         case .oneOf(let options):
             return value.stringValue.map(options.contains) == true ? nil : "must be one of \(options.joined(separator: ", "))"
@@ -179,21 +199,21 @@ public struct EventCatalogue: Sendable {
             Kind("data.accessed", class: "audit", required: ["entity": .string, "purpose": .string]),
             Kind("data.disclosed", class: "audit", required: ["recipient": .string, "legal_basis": .string, "reference": .string]),
             Kind("processing.performed", class: "audit", required: ["purpose": .string], optional: ["channel": .string, "reference": .string]),
-            Kind("notice.published", class: "consent", required: ["notice": .string, "sha256": .string, "purposes": .stringList, "language": .string]),
-            Kind("consent.granted", class: "consent", required: ["purpose": .string, "notice": .string, "method": .string],
+            Kind("notice.published", class: "consent", required: ["notice": .string, "sha256": .string, "purposes": .purposeList, "language": .string]),
+            Kind("consent.granted", class: "consent", required: ["purpose": .purpose, "notice": .string, "method": .string],
                  optional: ["evidence": .any, "given_by": .any, "expires": .timestamp, "jurisdiction": .string, "gpc": .boolean]),
-            Kind("consent.refused", class: "consent", required: ["purpose": .string, "notice": .string, "method": .string],
+            Kind("consent.refused", class: "consent", required: ["purpose": .purpose, "notice": .string, "method": .string],
                  optional: ["evidence": .any, "given_by": .any, "jurisdiction": .string, "gpc": .boolean]),
-            Kind("consent.withdrawn", class: "consent", required: ["purpose": .string, "method": .string],
+            Kind("consent.withdrawn", class: "consent", required: ["purpose": .purpose, "method": .string],
                  optional: ["channel": .string, "gpc": .boolean]),
-            Kind("consent.enforced", class: "consent", required: ["purpose": .string, "system": .string], optional: ["withdrawal_seq": .integer]),
+            Kind("consent.enforced", class: "consent", required: ["purpose": .purpose, "system": .string], optional: ["withdrawal_seq": .integer]),
             Kind("subject.age_asserted", class: "consent", required: [
                 "band": .oneOf(["under_13", "13_15", "16_17", "18_plus"]), "method": .string, "jurisdiction": .string,
             ]),
             Kind("rights.requested", class: "rights", required: [
                 "request": .string,
                 "right": .oneOf(["access", "correction", "deletion", "portability", "restriction", "objection"]),
-            ], optional: ["purpose": .string]),
+            ], optional: ["purpose": .purpose]),
             Kind("rights.completed", class: "rights", required: ["request": .string], optional: ["outcome": .string]),
             Kind("account.erasure_requested", class: "rights", optional: ["request": .string]),
             Kind("account.erased", class: "rights", optional: ["request": .string]),

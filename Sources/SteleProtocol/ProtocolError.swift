@@ -47,6 +47,10 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let tooManyConnections = Code(name: "too_many_connections")
         /// The daemon is shutting down and accepts no new requests.
         public static let shuttingDown = Code(name: "shutting_down")
+        /// The event or question names a purpose that is not configured (`consent.purposes`).
+        public static let unknownPurpose = Code(name: "unknown_purpose")
+        /// The peer may not ask about consent for this purpose (its rule's `consent` patterns).
+        public static let forbiddenPurpose = Code(name: "forbidden_purpose")
     }
 
     /// The stable error code sent to clients.

@@ -10,6 +10,8 @@ public enum Request: Sendable, Hashable {
     case checkpoint
     /// Daemon statistics.
     case stats
+    /// Whether processing `purpose` for `subject` is allowed now (`Specs/consent.md`).
+    case consent(subject: String, purpose: String)
 }
 
 /// Decodes request lines into ``Request`` values, enforcing the catalogue and the limits.
@@ -62,7 +64,7 @@ public struct RequestDecoder: Sendable {
 
     /// A request object's members, picked out by name (no dictionary per request).
     private struct Members {
-        var op, id, kind, actor, subject, occurred, attrs, receipt: JSONValue?
+        var op, id, kind, actor, subject, occurred, attrs, receipt, purpose: JSONValue?
         var unknown: [String] = []
 
         mutating func set(_ name: consuming String, _ value: consuming JSONValue) {
@@ -76,6 +78,7 @@ public struct RequestDecoder: Sendable {
             case 5 where name == "attrs": attrs = value
             case 7 where name == "subject": subject = value
             case 7 where name == "receipt": receipt = value
+            case 7 where name == "purpose": purpose = value
             case 8 where name == "occurred": occurred = value
             default: unknown.append(name)
             }
@@ -94,12 +97,28 @@ public struct RequestDecoder: Sendable {
         case "ping": return .ping
         case "checkpoint": return .checkpoint
         case "stats": return .stats
-        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats)")
+        case "consent": return try decodeConsent(members)
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent)")
         }
     }
 
+    private func decodeConsent(_ members: Members) throws(ProtocolError) -> Request {
+        if members.kind != nil || members.actor != nil || members.attrs != nil || members.occurred != nil || members.receipt != nil {
+            throw ProtocolError(.invalidField, "a consent question has only \"op\", \"id\", \"subject\" and \"purpose\"")
+        }
+        if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
+        guard members.subject != nil else { throw ProtocolError(.missingField, "\"subject\" is required for a consent question") }
+        guard let subject = try identifier(members.subject, "subject") else { throw ProtocolError(.missingField, "\"subject\" is required") }
+        guard let value = members.purpose else { throw ProtocolError(.missingField, "\"purpose\" is required for a consent question") }
+        guard let purpose = value.stringValue, !purpose.isEmpty else { throw ProtocolError(.invalidField, "\"purpose\" must be a non-empty string") }
+        if let purposes = catalogue.purposes, !purposes.contains(purpose) {
+            throw ProtocolError(.unknownPurpose, "purpose \"\(purpose)\" is not configured (consent.purposes: \(purposes.sorted().joined(separator: ", ")))")
+        }
+        return .consent(subject: subject, purpose: purpose)
+    }
+
     private func decodeAppend(_ members: Members, source: String) throws(ProtocolError) -> Request {
-        if let extra = members.unknown.min() {
+        if let extra = members.purpose == nil ? members.unknown.min() : (members.unknown + ["purpose"]).min() {
             throw ProtocolError(.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
         }
         guard let kindValue = members.kind else { throw ProtocolError(.missingField, "\"kind\" is required") }
@@ -140,7 +159,11 @@ public struct RequestDecoder: Sendable {
             }
         }
         if let (attribute, reason) = catalogue.problem(with: attributes, for: kind) {
-            let code = attributes[attribute] == nil && kind.required[attribute] != nil ? ProtocolError.Code.missingField : ProtocolError.Code.invalidField
+            let type = kind.required[attribute] ?? kind.optional[attribute]
+            let code: ProtocolError.Code =
+                if attributes[attribute] == nil && kind.required[attribute] != nil { .missingField }
+                else if let value = attributes[attribute], let type, catalogue.unknownPurpose(in: value, type) != nil { .unknownPurpose }
+                else { .invalidField }
             throw ProtocolError(code, "attribute \"\(attribute)\" \(reason)")
         }
         if kind.requiresSubject && subject == nil {

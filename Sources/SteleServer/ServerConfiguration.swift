@@ -1,3 +1,4 @@
+public import SteleConsent
 public import SteleCore
 public import SteleProtocol
 import SteleStore
@@ -19,8 +20,10 @@ public struct ServerConfiguration: Sendable {
     public var peers: [PeerRule] = []
     /// Request limits.
     public var limits = RequestLimits()
-    /// The event kinds accepted.
-    public var catalogue = EventCatalogue.builtIn
+    /// The event kinds accepted, naming only the purposes of ``consent``.
+    public var catalogue = EventCatalogue.builtIn.naming(ConsentPolicy())
+    /// The consent purposes, minimum ages and audit delays (`Specs/consent.md`).
+    public var consent = ConsentPolicy()
     /// Socket file permissions.
     public var socketMode: UInt32 = 0o660
     /// Most concurrent connections.
@@ -79,19 +82,32 @@ public struct PeerRule: Sendable, Hashable {
     public var source: String
     /// Kind patterns this peer may append.
     public var kinds: [String]
+    /// Purpose patterns this peer may ask consent questions about (`op` `consent`).
+    public var consent: [String]
 
     /// A rule.
-    public init(uid: UInt32, gid: UInt32? = nil, source: String, kinds: [String] = ["*"]) {
+    public init(uid: UInt32, gid: UInt32? = nil, source: String, kinds: [String] = ["*"], consent: [String] = []) {
         self.uid = uid
         self.gid = gid
         self.source = source
         self.kinds = kinds
+        self.consent = consent
     }
 
     /// True if this peer may append `kind`.
     public func allows(_ kind: String) -> Bool {
-        kinds.contains { pattern in
-            pattern == "*" || pattern == kind || (pattern.hasSuffix(".*") && kind.hasPrefix(pattern.dropLast(1)))
+        Self.matches(kinds, kind)
+    }
+
+    /// True if this peer may ask about consent to `purpose`.
+    public func mayAskConsent(_ purpose: String) -> Bool {
+        Self.matches(consent, purpose)
+    }
+
+    /// `*`, the name itself, or a prefix pattern ending in `.*`.
+    private static func matches(_ patterns: [String], _ name: String) -> Bool {
+        patterns.contains { pattern in
+            pattern == "*" || pattern == name || (pattern.hasSuffix(".*") && name.hasPrefix(pattern.dropLast(1)))
         }
     }
 }
@@ -108,7 +124,7 @@ extension ServerConfiguration {
             "max_connections_per_source", "line_deadline_seconds", "verify_interval_seconds", "verify_cpu_percent",
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
-            "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages",
+            "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages", "consent",
         ]
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigurationError("unknown configuration member \"\(extra)\"")
@@ -159,13 +175,15 @@ extension ServerConfiguration {
                     let source = entry["source"]?.stringValue, !source.isEmpty,
                     source.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
                 else { throw ConfigurationError("each peer needs \"uid\" (integer) and \"source\" (printable ASCII)") }
-                var kinds = ["*"]
-                if let k = entry["kinds"] {
+                func patterns(_ member: String, default: [String]) throws(ConfigurationError) -> [String] {
+                    guard let k = entry[member] else { return `default` }
                     guard let names = k.arrayValue?.compactMap(\.stringValue), names.count == k.arrayValue?.count else {
-                        throw ConfigurationError("peer \"kinds\" must be an array of strings")
+                        throw ConfigurationError("peer \"\(member)\" must be an array of strings")
                     }
-                    kinds = names
+                    return names
                 }
+                let kinds = try patterns("kinds", default: ["*"])
+                let consent = try patterns("consent", default: [])
                 var gid: UInt32?
                 if let g = entry["gid"] {
                     guard let value = g.integerValue, (0...Int64(UInt32.max)).contains(value) else {
@@ -173,8 +191,12 @@ extension ServerConfiguration {
                     }
                     gid = UInt32(value)
                 }
-                return PeerRule(uid: UInt32(uid), gid: gid, source: source, kinds: kinds)
+                return PeerRule(uid: UInt32(uid), gid: gid, source: source, kinds: kinds, consent: consent)
             }
+        }
+        if let member = object["consent"] {
+            do { try consent.apply(json: member) } catch { throw ConfigurationError(error.message) }
+            catalogue = catalogue.naming(consent)
         }
         if let kindsValue = object["kinds"] {
             guard let list = kindsValue.arrayValue else { throw ConfigurationError("\"kinds\" must be an array") }
@@ -206,3 +228,4 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+

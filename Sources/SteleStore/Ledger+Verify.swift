@@ -181,7 +181,10 @@ extension Ledger {
             }
         }
         // With entries missing, what the index should hold beyond them is unknown.
-        if complete { problems += try derived.finish() }
+        if complete {
+            problems += try derived.finish()
+            problems += try auditConsentState(txn, size: head.size)
+        }
         problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt)
     }
 

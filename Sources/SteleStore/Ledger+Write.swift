@@ -114,6 +114,9 @@ extension Ledger {
         try index.add(&appender.index, seq: entry.seq, role: .kind, hash: entry.kindHash)
         if let subjectHash = entry.subjectHash { try index.add(&appender.index, seq: entry.seq, role: .subject, hash: subjectHash) }
         state.postings.append(seq: entry.seq, actor: entry.actorHash, kind: entry.kindHash, subject: entry.subjectHash)
+        if let kind = consentKinds[entry.kindHash], let consent = consentTable {
+            try consent.record(try consentEvent(entry, kind: kind), subject: entry.subjectHash, txn: txn)
+        }
         head = ChainHead(size: entry.seq + 1, lastLeaf: leaf, lastTimestamp: entry.timestamp)
     }
 

@@ -1,3 +1,4 @@
+import SteleConsent
 import SteleCore
 import SteleCrypto
 import SteleLMDB
@@ -31,7 +32,13 @@ public final class Ledger: Sendable {
 
     struct Databases: Sendable {
         let meta, entries, tree, index, checkpoints: Database
+        /// Nil only in a store opened read-only that no writer has opened since consent state was added.
+        let consent: Database?
     }
+
+    /// The kinds the consent table records, by their keyed hash: an entry of any other kind is
+    /// stored without its body being parsed again.
+    let consentKinds: [KeyedHash: ConsentEvent.Kind]
 
     /// What one write transaction works with, kept between transactions so that appends need not
     /// read back what the previous ones wrote. Only touched while holding ``store``.
@@ -111,10 +118,16 @@ public final class Ledger: Sendable {
             }
         }
         let environment = self.environment
-        let databases = try Self.openDatabases(environment, create: false)
+        let databases = try Self.openDatabases(environment, create: false, readOnly: options.readOnly)
         self.databases = databases
         (self.origin, self.indexKey) = try Self.readIdentity(environment, databases)
+        let sha = SHA256()
+        let indexKey = self.indexKey
+        self.consentKinds = Dictionary(uniqueKeysWithValues: ConsentEvent.Kind.allCases.filter { $0.isSubjectState || $0 == .noticePublished }.map {
+            (LedgerKeys.identifierHash(indexKey: indexKey, role: "kind", identifier: $0.rawValue, sha: sha), $0)
+        })
         self.store = Mutex(StoreState())
+        if !options.readOnly { try buildConsentStateIfAbsent() }
     }
 
     /// The origin and index key fixed at creation.
@@ -142,16 +155,23 @@ public final class Ledger: Sendable {
         return true
     }
 
-    private static func openDatabases(_ environment: Environment, create: Bool) throws -> Databases {
-        func open(_ name: String) throws -> Database {
+    private static func openDatabases(_ environment: Environment, create: Bool, readOnly: Bool = false) throws -> Databases {
+        func open(_ name: String, create: Bool = create) throws -> Database {
             do { return try environment.openDatabase(name, create: create) } catch let error as LMDBError {
                 throw LedgerError(.corrupt, "the ledger database \"\(name)\" is missing: \(error.reason)")
+            }
+        }
+        // Stores written before consent state have no `consent` database: a writer adds it.
+        var consent: Database?
+        do { consent = try environment.openDatabase(LedgerKeys.consent, create: !readOnly) } catch let error as LMDBError {
+            guard error.code == LMDBError.notFound else {
+                throw LedgerError(.storage, "cannot open the consent database: \(error.reason)")
             }
         }
         return Databases(
             meta: try open(LedgerKeys.meta), entries: try open(LedgerKeys.entries),
             tree: try open(LedgerKeys.tree), index: try open(LedgerKeys.index),
-            checkpoints: try open(LedgerKeys.checkpoints))
+            checkpoints: try open(LedgerKeys.checkpoints), consent: consent)
     }
 
     /// The subject, actor and kind indexes.

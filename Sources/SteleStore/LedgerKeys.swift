@@ -8,7 +8,8 @@ enum LedgerKeys {
     static let tree = "tree"
     static let index = "idx"
     static let checkpoints = "checkpoints"
-    static let all = [meta, entries, tree, index, checkpoints]
+    static let consent = "consent"
+    static let all = [meta, entries, tree, index, checkpoints, consent]
 
     static let formatKey = Array("format".utf8)
     static let formatValue = Array("stele-ledger/1".utf8)
@@ -17,6 +18,9 @@ enum LedgerKeys {
     static let indexKeyKey = Array("index_key".utf8)
     static let headKey = Array("head".utf8)
     static let redactionsKey = Array("redactions".utf8)
+    /// Present once the `consent` database holds the state of every entry (`Specs/consent.md`).
+    static let consentStateKey = Array("consent_state".utf8)
+    static let consentStateVersion = Array("1".utf8)
     /// While a writer is open: the generation of the mark it wrote to the journal (`store.md`).
     static let journalMarkKey = Array("journal".utf8)
 

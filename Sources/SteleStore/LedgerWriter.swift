@@ -413,6 +413,14 @@ public final class LedgerWriter: Sendable {
         store.publish(checkpoints)
     }
 
+    /// Calls `resume` once readers of the store see every entry acknowledged before this call
+    /// (read-your-writes for questions answered from the store): at once, on this thread, when
+    /// they already do; else on the store queue right after the commit that stores the last of
+    /// them, within the commit interval. Keep `resume` short: hand work to another thread.
+    public func whenAcknowledgedVisible(_ resume: @escaping @Sendable () -> Void) {
+        store.whenAcknowledgedStored(resume)
+    }
+
     /// Waits until the store holds every entry journaled so far, committing them now whatever the
     /// commit interval.
     public func flushToStore() throws {

@@ -30,6 +30,8 @@ final class StoreCommitter: Sendable {
         var lastSign: Int64 = 0
         /// The writer's head: what it has acknowledged (published with the checkpoints).
         var acknowledged: (size: UInt64, leaf: SHA256Digest)?
+        /// Readers waiting for the store to hold the first `size` entries, in the order they asked.
+        var waiting: [(size: UInt64, resume: @Sendable () -> Void)] = []
     }
 
     let queue = DispatchQueue(label: "stele-store")
@@ -124,6 +126,31 @@ final class StoreCommitter: Sendable {
     /// An operation committed entries of its own: the store now holds everything below `size`.
     func operationCommitted(size: UInt64) {
         state.withLock { $0.applied = max($0.applied, size) }
+        resumeWaiting()
+    }
+
+    /// Calls `resume` once the store holds every entry acknowledged before this call: at once (on
+    /// this thread) when it already does, else on the store queue right after the commit that
+    /// stores the last of them.
+    func whenAcknowledgedStored(_ resume: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            let target = s.acknowledged?.size ?? 0
+            guard target > s.applied else { return true }
+            s.waiting.append((target, resume))
+            return false
+        }
+        if now { resume() }
+    }
+
+    private func resumeWaiting() {
+        let ready = state.withLock { s -> [@Sendable () -> Void] in
+            guard !s.waiting.isEmpty else { return [] }
+            let applied = s.applied
+            let ready = s.waiting.filter { $0.size <= applied }.map(\.resume)
+            s.waiting.removeAll { $0.size <= applied }
+            return ready
+        }
+        for resume in ready { resume() }
     }
 
     /// Commits everything queued, signs a final checkpoint and records it, and waits for its file.
@@ -214,6 +241,7 @@ final class StoreCommitter: Sendable {
             return s.failed != nil
         }
         if recovered { logger.notice("the store committed the entries waiting in the journal; appends are acknowledged again") }
+        resumeWaiting()
     }
 
     /// Signs the committed tree about once a second when it grew (at once when `final`), and

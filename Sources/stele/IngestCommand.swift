@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SteleConsent
 import SteleCore
 import SteleCrypto
 import SteleProtocol
@@ -25,12 +26,14 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "The log origin, if this creates the store (default: from the host name).")
     var origin: String?
 
+    @OptionGroup var policyOptions: ConsentPolicyOptions
+
     func run() throws {
         guard (1...100_000).contains(batch) else { throw Failure.couldNotRun("--batch must be 1...100000") }
         let ledger = try dataOptions.openForWriting(createOrigin: origin)
         // Waits while another direct writer finishes; refuses beside a daemon.
         let writer = try Failure.map { try LedgerWriter(ledger: ledger) }
-        let decoder = RequestDecoder()
+        let decoder = RequestDecoder(catalogue: EventCatalogue.builtIn.naming(try policyOptions.policy()))
         var failures = 0
         var pending: [(id: String?, outcome: Result<Event, ProtocolError>)] = []
 

@@ -1,12 +1,13 @@
 import Logging
 import NIOCore
+import SteleConsent
 import SteleCore
 import SteleProtocol
 import SteleStore
 
 /// Decodes each request line and answers it: `ping`, `stats` and `checkpoint` at once; appends by
 /// handing them to the writer, one submission per read burst, and replying when their batch is
-/// durable. Replies go out as ``SlotReply`` messages, which ``ReplyOrderingHandler`` writes in order.
+/// durable; `consent` from the store once it holds every append acknowledged before the question. Replies go out as ``SlotReply`` messages, which ``ReplyOrderingHandler`` writes in order.
 final class RequestHandler: ChannelInboundHandler {
     typealias InboundIn = NumberedRequests
     typealias OutboundOut = SlotReply
@@ -99,6 +100,11 @@ final class RequestHandler: ChannelInboundHandler {
             } else {
                 fail(slot, id: id, ProtocolError(.noCheckpointYet, "no checkpoint has been signed yet"), context)
             }
+        case .success(.consent(let subject, let purpose)):
+            guard peer.mayAskConsent(purpose) else {
+                return fail(slot, id: id, ProtocolError(.forbiddenPurpose, "source \(peer.source) may not ask about consent to \(purpose)"), context)
+            }
+            answerConsent(subject: subject, purpose: purpose, slot: slot, id: id, context: context)
         case .success(.append(let event, let wantsReceipt)):
             guard peer.allows(event.kind) else {
                 return fail(slot, id: id, ProtocolError(.forbiddenKind, "source \(peer.source) may not append \(event.kind)"), context)
@@ -153,6 +159,51 @@ final class RequestHandler: ChannelInboundHandler {
         shared.stats.recordAcks(ackMicroseconds)
         ackMicroseconds.removeAll(keepingCapacity: true)
         context.flush()
+    }
+
+    /// Answers a consent question from the store as it stands once every append acknowledged before
+    /// the question is in it (read-your-writes): at once when it already is, else from this event
+    /// loop after the store's next commit.
+    private func answerConsent(subject: String, purpose: String, slot: UInt64, id: String?, context: ChannelHandlerContext) {
+        // Appends read before this question in the same burst are acknowledged only later: they
+        // are not "before" it, but submitting them first keeps the order a client sees.
+        submitPending(context: context)
+        let answer: @Sendable () -> JSONValue = { [shared] in
+            do {
+                let (state, notices) = try shared.ledger.currentConsent(subject: subject)
+                let answer = shared.configuration.consent.answer(state, purpose: purpose, at: Timestamp.now(), notices: notices)
+                return .object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "consent": answer.json])
+            } catch {
+                let message = (error as? LedgerError)?.message ?? "\(error)"
+                return .string(message)
+            }
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        guard let mailbox else { return }
+        let loop = context.eventLoop
+        shared.writer.whenAcknowledgedVisible {
+            let reply = answer()
+            // At once when the store already held everything (still on this loop); else from the store queue.
+            if loop.inEventLoop {
+                let (handler, context) = bound.value
+                handler.deliverConsent(reply, slot: slot, id: id, context: context, flush: false)
+            } else {
+                mailbox.post {
+                    let (handler, context) = bound.value
+                    handler.deliverConsent(reply, slot: slot, id: id, context: context, flush: true)
+                }
+            }
+        }
+    }
+
+    private func deliverConsent(_ reply: JSONValue, slot: UInt64, id: String?, context: ChannelHandlerContext, flush: Bool) {
+        guard !closed else { return }
+        if case .string(let message) = reply {
+            fail(slot, id: id, ProtocolError(.unavailable, "the consent state could not be read: \(message)"), context)
+        } else {
+            context.write(wrapOutboundOut(SlotReply(slot: slot, bytes: reply.canonicalBytes)), promise: nil)
+        }
+        if flush { context.flush() }
     }
 
     private func reply(_ slot: UInt64, _ object: [String: JSONValue], _ context: ChannelHandlerContext) {
