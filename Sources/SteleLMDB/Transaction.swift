@@ -68,6 +68,11 @@ public struct Transaction {
         }
     }
 
+    /// Deletes `db` itself, with every record in it, once this transaction commits.
+    public func drop(_ db: Database) throws {
+        try check(mdb_drop(txn, db.handle, 1), "drop \(db.name)")
+    }
+
     /// The number of entries in `db`.
     public func count(_ db: Database) throws -> Int {
         var stat = MDB_stat()

@@ -131,7 +131,8 @@ final class StoreCommitter: Sendable {
 
     /// Calls `resume` once the store holds every entry acknowledged before this call: at once (on
     /// this thread) when it already does, else on the store queue right after the commit that
-    /// stores the last of them.
+    /// stores the last of them, which starts without waiting for the commit interval: a reader
+    /// waits for one commit at most.
     func whenAcknowledgedStored(_ resume: @escaping @Sendable () -> Void) {
         let now = state.withLock { s -> Bool in
             let target = s.acknowledged?.size ?? 0
@@ -139,7 +140,13 @@ final class StoreCommitter: Sendable {
             s.waiting.append((target, resume))
             return false
         }
-        if now { resume() }
+        if now { return resume() }
+        queue.async {
+            // A failed commit leaves the readers waiting for the retry that stores their entries.
+            while self.state.withLock({ !$0.waiting.isEmpty }), let round = self.nextRound() {
+                do { try self.commit(round) } catch { return }
+            }
+        }
     }
 
     private func resumeWaiting() {

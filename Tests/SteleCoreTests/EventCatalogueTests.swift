@@ -12,6 +12,8 @@ struct EventCatalogueTests {
         case .boolean: .bool(true)
         case .integer: .integer(1)
         case .stringList: .array([.string("a")])
+        case .purpose: .string("marketing.email")
+        case .purposeList: .array([.string("marketing.email")])
         case .oneOf(let options): .string(options[0])
         case .any: .object(["k": .string("v")])
         }
@@ -23,7 +25,8 @@ struct EventCatalogueTests {
         case .timestamp: .string("yesterday")
         case .boolean: .string("true")
         case .integer: .string("1")
-        case .stringList: .array([.integer(1)])
+        case .stringList, .purposeList: .array([.integer(1)])
+        case .purpose: .integer(1)
         case .oneOf: .string("none of the options")
         case .any: nil
         }
@@ -98,5 +101,27 @@ struct EventCatalogueTests {
             let kind = try #require(catalogue.kind(name))
             #expect(!kind.requiresSubject && !kind.requiresActor, "\(name)")
         }
+    }
+
+    @Test("with purposes configured, an event naming another purpose is refused and the purpose is named")
+    func unknownPurposeIsNamed() throws {
+        var catalogue = EventCatalogue.builtIn
+        catalogue.purposes = ["marketing.email"]
+        let grant = try #require(catalogue.kind("consent.granted"))
+        let good: [String: JSONValue] = ["purpose": .string("marketing.email"), "notice": .string("n1"), "method": .string("form")]
+        #expect(catalogue.problem(with: good, for: grant) == nil)
+        var bad = good
+        bad["purpose"] = .string("marketing.sms")
+        #expect(catalogue.problem(with: bad, for: grant)?.attribute == "purpose")
+        #expect(catalogue.unknownPurpose(in: .string("marketing.sms"), .purpose) == "marketing.sms")
+        let notice = try #require(catalogue.kind("notice.published"))
+        let list: [String: JSONValue] = [
+            "notice": .string("n1"), "sha256": .string("ab"), "language": .string("en"),
+            "purposes": .array([.string("marketing.email"), .string("cookies.x")]),
+        ]
+        #expect(catalogue.problem(with: list, for: notice)?.reason.contains("cookies.x") == true)
+        // Purposes of processing and access are not consent purposes: any name is accepted.
+        let processing = try #require(catalogue.kind("processing.performed"))
+        #expect(catalogue.problem(with: ["purpose": .string("billing")], for: processing) == nil)
     }
 }
