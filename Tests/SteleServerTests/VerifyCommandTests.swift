@@ -9,7 +9,7 @@ struct VerifyCommandTests {
         let root = TemporaryDirectory("stele-verify")
         let data = root.appending("data")
         let input = (0..<20).map { i in
-            #"{"id":"v\#(i)","kind":"consent.granted","subject":"user:\#(i)","attrs":{"purpose":"marketing_email","notice":"n1","method":"checkbox"}}"#
+            #"{"id":"v\#(i)","kind":"consent.granted","subject":"user:\#(i)","attrs":{"purpose":"marketing.email","notice":"n1","method":"checkbox"}}"#
         }.joined(separator: "\n") + "\n"
         #expect(try SteleBinary.run(["ingest", "--data", data, "--origin", "stele.test/verify"], input: input).status == 0)
         let sound = try SteleBinary.run(["verify", "--data", data, "--json"])
@@ -19,8 +19,8 @@ struct VerifyCommandTests {
         // Withdraw nothing, forge one purpose in place: the body no longer matches its commitment.
         let file = URL(fileURLWithPath: data + "/data.mdb")
         var bytes = try Data(contentsOf: file)
-        let range = try #require(bytes.range(of: Data(#""value":"marketing_email""#.utf8)))
-        bytes.replaceSubrange(range, with: Data(#""value":"marketing_emaiL""#.utf8))
+        let range = try #require(bytes.range(of: Data(#""value":"marketing.email""#.utf8)))
+        bytes.replaceSubrange(range, with: Data(#""value":"marketing.emaiL""#.utf8))
         try bytes.write(to: file)
         let tampered = try SteleBinary.run(["verify", "--data", data])
         #expect(tampered.status == 1)
