@@ -27,7 +27,7 @@ CODES = {
 VALID = [
     '{"id":"f1","kind":"login.succeeded","actor":"user:1","subject":"user:1","attrs":{"ip":"203.0.113.9","method":"password"}}',
     '{"kind":"consent.granted","actor":"user:2","subject":"user:2","occurred":"2026-11-01T10:00:00Z",'
-    '"attrs":{"purpose":"marketing_email","notice":"privacy-2026-03","method":"checkbox","jurisdiction":"EU"}}',
+    '"attrs":{"purpose":"marketing.email","notice":"privacy-2026-03","method":"checkbox","jurisdiction":"EU"}}',
     '{"kind":"data.changed","actor":"user:3","subject":"user:3","attrs":{"entity":"profile","fields":["a","b"],"op":"update"}}',
     '{"kind":"admin.action","actor":"admin:7","subject":"user:4","attrs":{"action":"reset_mfa","target":"user:4","reason":"t"}}',
     '{"op":"ping"}', '{"op":"stats"}', '{"op":"checkpoint"}',

@@ -29,7 +29,7 @@ struct ConsentPolicyOptions: ParsableArguments {
     }
 }
 
-/// Parses a time option: RFC 3339.
+/// Parses a time option (RFC 3339), or explains the expected form.
 func parseTime(_ text: String?, _ option: String) throws -> Timestamp? {
     guard let text else { return nil }
     guard let time = Timestamp(rfc3339: text) else {

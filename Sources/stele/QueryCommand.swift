@@ -17,13 +17,8 @@ struct QueryCommand: ParsableCommand {
     @Flag(help: "Output JSON (the default and only format).") var json = false
 
     func run() throws {
-        func time(_ text: String?, _ name: String) throws -> Timestamp? {
-            guard let text else { return nil }
-            guard let t = Timestamp(rfc3339: text) else { throw Failure.couldNotRun("--\(name) \"\(text)\" is not an RFC 3339 time") }
-            return t
-        }
         let query = LedgerQuery(
-            subject: subject, actor: actor, kind: kind, since: try time(since, "since"), until: try time(until, "until"))
+            subject: subject, actor: actor, kind: kind, since: try parseTime(since, "since"), until: try parseTime(until, "until"))
         let ledger = try dataOptions.openReadOnly()
         try Failure.map {
             try ledger.scan(query) { entry in

@@ -11,6 +11,7 @@ let package = Package(
             name: "StoreBenchmark",
             dependencies: [
                 .product(name: "SteleStore", package: "stele"),
+                .product(name: "SteleConsent", package: "stele"),
                 .product(name: "SteleCore", package: "stele"),
                 .product(name: "SteleLMDB", package: "stele"),
                 .product(name: "SteleProtocol", package: "stele"),

@@ -19,9 +19,9 @@ events = [
     {"kind": "login.succeeded", "actor": "user:1234", "subject": "user:1234",
      "attrs": {"ip": "203.0.113.7", "method": "password"}},
     {"kind": "consent.granted", "actor": "user:1234", "subject": "user:1234",
-     "attrs": {"purpose": "marketing_email", "notice": "privacy-2026-03", "method": "checkbox"}},
+     "attrs": {"purpose": "marketing.email", "notice": "privacy-2026-03", "method": "checkbox"}},
     {"kind": "processing.performed", "actor": "service:mailer", "subject": "user:1234",
-     "attrs": {"purpose": "marketing_email"}},
+     "attrs": {"purpose": "marketing.email"}},
 ]
 
 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -16,6 +16,8 @@
 //                      library with a send queue does (default 0: each request is its own write, sent when due)
 //   --op ping          send pings instead of appends: the same socket, framing and decoder with no
 //                      store behind them (the transport's ceiling on this machine, measured in the same run)
+//   --op consent       send consent questions (marketing.email) about user:0 … user:(--subjects − 1)
+//   --subjects N       how many subjects consent questions spread over (default 100000)
 //   --seconds S        measured duration (default 10), after a 1-second warm-up
 //   --socket PATH      the daemon's socket (default ./stele-data/stele.sock)
 //   --trace PATH       also write each request sent in the measured window to PATH, in send order, as
@@ -36,6 +38,7 @@ struct Options {
     var flushMicroseconds = 0
     var trace: String?
     var threads = 0
+    var subjects = 100_000
 }
 
 /// Prints `message` and the usage (the comment at the top of this file) and exits 2.
@@ -43,7 +46,7 @@ func usage(_ message: String? = nil) -> Never {
     if let message { FileHandle.standardError.write(Data("LoadGenerator: \(message)\n".utf8)) }
     FileHandle.standardError.write(Data("""
         usage: LoadGenerator [--clients N] [--mode pipeline|wait] [--threads T] [--window N] [--rate R] [--flush-us T]
-                             [--op append|ping] [--seconds S] [--socket PATH] [--trace PATH]
+                             [--op append|ping|consent] [--subjects N] [--seconds S] [--socket PATH] [--trace PATH]
 
         """.utf8))
     exit(message == nil ? 0 : 2)
@@ -66,7 +69,8 @@ while let flag = arguments.next() {
     case "--seconds": options.seconds = number(Double.self)
     case "--socket": options.socket = value
     case "--flush-us": options.flushMicroseconds = number(Int.self)
-    case "--op" where value == "append" || value == "ping": options.op = value
+    case "--op" where ["append", "ping", "consent"].contains(value): options.op = value
+    case "--subjects": options.subjects = max(1, number(Int.self))
     case "--trace": options.trace = value
     case "--threads": options.threads = number(Int.self)
     default: usage("unknown option or value: \(flag) \(value)")
@@ -96,6 +100,14 @@ func request(client: Int, n: Int, into out: inout [UInt8]) {
         out.append(contentsOf: Templates.pingSuffix)
         return
     }
+    if options.op == "consent" {
+        out.append(contentsOf: Templates.consentPrefix)
+        digits(client); out.append(UInt8(ascii: "-")); digits(n)
+        out.append(contentsOf: Templates.consentMiddle)
+        digits((client * 7919 + n * 31) % options.subjects)
+        out.append(contentsOf: Templates.consentSuffix)
+        return
+    }
     let user = (client * 7919 + n * 31) % 50_000
     let kind = Templates.kind(n % 100)
     let parts = Templates.parts[kind]
@@ -115,11 +127,14 @@ enum Templates {
     static let idPrefix = Array(#"{"id":"\#(runID)-"#.utf8)
     static let pingPrefix = Array(#"{"op":"ping","id":"\#(runID)-"#.utf8)
     static let pingSuffix = Array("\"}\n".utf8)
+    static let consentPrefix = Array(#"{"op":"consent","id":"\#(runID)-"#.utf8)
+    static let consentMiddle = Array(#"","purpose":"marketing.email","subject":"user:"#.utf8)
+    static let consentSuffix = Array("\"}\n".utf8)
     // Pieces between slots; slot 0 is the user number, slot 1 the varying number.
     static let texts: [(String, [Int])] = [
         (#"","kind":"login.succeeded","actor":"user:§","subject":"user:§","attrs":{"ip":"203.0.113.§","user_agent":"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0","method":"password"}}"#, [0, 0, 1]),
         (#"","kind":"data.changed","actor":"user:§","subject":"user:§","attrs":{"entity":"profile","fields":["display_name","bio"],"op":"update"}}"#, [0, 0]),
-        (#"","kind":"consent.granted","actor":"user:§","subject":"user:§","attrs":{"purpose":"marketing_email","notice":"privacy-2026-03","method":"checkbox","jurisdiction":"EU"}}"#, [0, 0]),
+        (#"","kind":"consent.granted","actor":"user:§","subject":"user:§","attrs":{"purpose":"marketing.email","notice":"privacy-2026-03","method":"checkbox","jurisdiction":"EU"}}"#, [0, 0]),
         (#"","kind":"admin.action","actor":"admin:7","subject":"user:§","attrs":{"action":"reset_mfa","target":"user:§","reason":"ticket 4411"}}"#, [0, 0]),
         (#"","kind":"logout","actor":"user:§","subject":"user:§"}"#, [0, 0]),
     ]

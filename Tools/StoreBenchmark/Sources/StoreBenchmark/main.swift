@@ -85,6 +85,12 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
     exit(0)
 }
 
+if let flag = CommandLine.arguments.firstIndex(of: "--consent") {
+    let keep = CommandLine.arguments.firstIndex(of: "--keep").map { CommandLine.arguments[$0 + 1] }
+    try ConsentLookups.run(total: count(after: flag, default: 1_000_000), keep: keep)
+    exit(0)
+}
+
 if let flag = CommandLine.arguments.firstIndex(of: "--idempotency-table") {
     let count = count(after: flag, default: 8_000_000)
     IdempotencyTableGrowth.run(keys: count, rounds: 3)
