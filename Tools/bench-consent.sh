@@ -20,14 +20,18 @@ stele="$PWD/.build/release/stele"
 work=$(mktemp -d)
 daemon=""
 trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
-mkdir -p "$work/data" && chmod 700 "$work/data"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
+serve() {
+    (cd "$work" && exec "$stele" serve --data "$work/data" --origin bench.example/consent 2>"$work/serve.log") &
+    daemon=$!
+    for _ in $(seq 300); do [ -S "$work/data/stele.sock" ] && break; sleep 0.1; done
+    [ -S "$work/data/stele.sock" ] || { echo "the daemon did not start: $(cat "$work/serve.log")" >&2; exit 1; }
+}
+# The daemon creates the store and its key; the benchmark then fills the store directly.
+serve
+kill -TERM "$daemon"; wait "$daemon" || true; daemon=""
 Tools/StoreBenchmark/.build/release/StoreBenchmark --consent "$entries" --keep "$work/data"
-
-(cd "$work" && exec "$stele" serve --data "$work/data" 2>"$work/serve.log") &
-daemon=$!
-for _ in $(seq 300); do [ -S "$work/data/stele.sock" ] && break; sleep 0.1; done
-[ -S "$work/data/stele.sock" ] || { echo "the daemon did not start: $(cat "$work/serve.log")" >&2; exit 1; }
+serve
 rate() {  # rate OP: requests/s of one run; fails on any error reply
     local out
     out=$(Tools/LoadGenerator/.build/release/LoadGenerator --socket "$work/data/stele.sock" --op "$1" --clients 4 --seconds "$seconds")

@@ -140,6 +140,33 @@ extension Ledger {
         }
     }
 
+    /// Brings the consent table in line with entry `before.seq` once fields of it were redacted in
+    /// `txn`: the state is a function of the entries, so the subject's state is folded again from its
+    /// entries as they now read, and a redacted subject takes the entry out of its history (a
+    /// rebuild could no longer place it).
+    func consentEntryRedacted(_ before: StoredEntry, txn: Transaction, sha: SHA256) throws {
+        guard let table = consentTable, let kind = ConsentEvent.Kind(rawValue: before.header.kind), consentKinds.values.contains(kind) else { return }
+        let after = try entry(before.seq, txn: txn)
+        if kind == .noticePublished {
+            if let event = Self.consentEvent(after), let notice = Notice(event) {
+                try txn.put(table.db, key: ConsentTable.noticeKey(before.seq), value: notice.json.canonicalBytes)
+            } else {
+                _ = try txn.delete(table.db, key: ConsentTable.noticeKey(before.seq))
+            }
+            return
+        }
+        guard let subject = before.body.fields["subject"]?.value?.stringValue else { return }
+        let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: "subject", identifier: subject, sha: sha)
+        if after.body.fields["subject"]?.value == nil {
+            _ = try txn.delete(table.db, key: ConsentTable.historyKey(hash, seq: before.seq))
+        }
+        if let state = try fold(subject: subject, hash: hash, below: .max, table: table, txn: txn) {
+            try txn.put(table.db, key: ConsentTable.stateKey(hash), value: state.json.canonicalBytes)
+        } else {
+            _ = try txn.delete(table.db, key: ConsentTable.stateKey(hash))
+        }
+    }
+
     // MARK: Building and checking
 
     /// Builds the consent table from the entries, in one write transaction, when the store has none

@@ -140,6 +140,7 @@ extension Ledger {
             }
         }
         try txn.put(databases.entries, key: LedgerKeys.body(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
+        try consentEntryRedacted(stored, txn: txn, sha: state.sha)
         return names
     }
 

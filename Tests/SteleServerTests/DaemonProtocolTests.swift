@@ -39,6 +39,30 @@ struct DaemonProtocolTests {
         #expect(query.output.contains(#""source\":\"root\""#) || query.output.contains("\\\"source\\\""))
     }
 
+    @Test("a client that reads its replies slowly and then half-closes still gets every reply before the close")
+    func slowReaderHalfCloseGetsEveryReply() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let count = 30_000
+        let sender = Thread {
+            let lines = (0..<count).map { #"{"op":"ping","id":"p\#($0)"}"# }.joined(separator: "\n") + "\n"
+            try? connection.send(bytes: Array(lines.utf8))
+            connection.finishSending()
+        }
+        sender.start()
+        var replies = 0
+        var last = ""
+        // Slower than the daemon writes: its replies back up in the socket while the close arrives.
+        while let line = try connection.receive() {
+            replies += 1
+            last = line
+            if replies % 500 == 0 { usleep(2_000) }
+        }
+        #expect(replies == count)
+        #expect(last.contains("\"p\(count - 1)\""))
+    }
+
     static let badRequests: [(String, String)] = [
         ("not json", "malformed_json"),
         ("", "malformed_json"),

@@ -147,6 +147,31 @@ struct ConsentStateStorageTests {
         #expect(try Fixture.readOnly(log.directory).verifyIntegrity().problems.contains { $0.message.contains("not derived from any entry") })
     }
 
+    @Test("a redaction changes the consent state as the entries now read, and verify stays sound")
+    func redactionRefolds() throws {
+        let log = try ConsentLog()
+        try log.notice("n1", ["marketing.email"], hours: 0)
+        let first = try log.grant("u1", "marketing.email", hours: 1)
+        let analytics = try log.grant("u1", "cookies.analytics", hours: 2)
+        let notice = try log.add("notice.published", nil, [
+            "notice": .string("n2"), "sha256": .string("cd"), "purposes": .array([.string("marketing.email")]), "language": .string("de"),
+        ], hours: 3)
+        #expect(try log.ledger.consentState(subject: "u1")?.purposes.count == 2)
+        // The subject of the email grant goes: the grant leaves u1's history and state.
+        _ = try log.writer.perform { try $0.redact(seq: first.seq, fields: ["subject"]) }
+        let state = try #require(try log.ledger.consentState(subject: "u1"))
+        #expect(state.purposes.keys.sorted() == ["cookies.analytics"])
+        #expect(try log.ledger.consentHistory(subject: "u1").map(\.seq) == [analytics.seq])
+        // The purpose of the other grant goes: the entry stays in the history and decides nothing.
+        _ = try log.writer.perform { try $0.redact(seq: analytics.seq, fields: ["purpose"]) }
+        #expect(try log.ledger.consentState(subject: "u1") == nil)
+        #expect(try log.ledger.consentHistory(subject: "u1").map(\.seq) == [analytics.seq])
+        // A redacted notice is no longer known.
+        _ = try log.writer.perform { try $0.redact(seq: notice.seq, fields: ["purposes"]) }
+        #expect(try log.ledger.consentNotices().notice("n2") == nil)
+        #expect(try log.ledger.verifyIntegrity().isSound)
+    }
+
     @Test("a store written before consent state gets it built from its entries when a writer opens it")
     func olderStoreIsBuilt() throws {
         let log = try ConsentLog()

@@ -73,7 +73,11 @@ final class ReplyOrderingHandler: ChannelDuplexHandler {
             // Answer everything received, then close: the requests after us submit what they hold.
             state.startDraining()
             context.fireUserInboundEventTriggered(event)
-            if state.isDrained { closeAfter(nil, context: context) }
+            if state.isDrained {
+                // Replies written earlier may still wait in the channel for a client that reads
+                // slowly; an empty write completes after them, and closing then loses none.
+                closeAfter(context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))), context: context)
+            }
         } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, state.isIdle {
             context.close(promise: nil)
         } else {
