@@ -51,6 +51,14 @@ extension ConsentPolicy {
     /// restriction, an objection, no consent event, a refusal or withdrawal; then for a grant,
     /// expiry, a superseding notice, and the subject's age.
     public func answer(_ state: SubjectConsent?, purpose: String, at time: Timestamp, notices: NoticeRegistry) -> ConsentAnswer {
+        answer(state, purpose: purpose, at: time, notices: { notices })
+    }
+
+    /// ``answer(_:purpose:at:notices:)``, reading the notices only when the answer depends on them
+    /// (a grant for a purpose that requires re-consent).
+    public func answer(
+        _ state: SubjectConsent?, purpose: String, at time: Timestamp, notices: () throws -> NoticeRegistry
+    ) rethrows -> ConsentAnswer {
         let current = state?.purposes[purpose]
         let base = current.map { [$0.seq] } ?? []
         func answer(_ status: ConsentAnswer.Status, since: Timestamp?, seq: UInt64?, also: [UInt64] = []) -> ConsentAnswer {
@@ -73,7 +81,7 @@ extension ConsentPolicy {
             return answer(.expired, since: expires, seq: current.seq)
         }
         if purposes[purpose]?.reconsentOnNewNotice == true,
-            let newer = notices.superseding(notice: current.notice ?? "", grantSeq: current.seq, purpose: purpose, at: time)
+            let newer = try notices().superseding(notice: current.notice ?? "", grantSeq: current.seq, purpose: purpose, at: time)
         {
             return answer(.stale, since: newer.timestamp, seq: newer.seq, also: [newer.seq])
         }

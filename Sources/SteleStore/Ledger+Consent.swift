@@ -51,9 +51,15 @@ extension Ledger {
 
     /// The subject's current state and every notice, from one snapshot: what a current answer needs.
     public func currentConsent(subject: String) throws -> (state: SubjectConsent?, notices: NoticeRegistry) {
+        try withCurrentConsent(subject: subject) { state, notices in (state, try notices()) }
+    }
+
+    /// Calls `body` with the subject's current state (one read) and a function that reads every
+    /// notice, both from one snapshot: an answer reads the notices only when it needs them.
+    public func withCurrentConsent<R>(subject: String, _ body: (SubjectConsent?, () throws -> NoticeRegistry) throws -> R) throws -> R {
         let table = try requireConsentTable()
         let hash = subjectHash(subject)
-        return try read { txn in (try table.state(hash, txn: txn), try table.notices(txn: txn)) }
+        return try read { txn in try body(try table.state(hash, txn: txn), { try table.notices(txn: txn) }) }
     }
 
     /// The first seq whose `ts` is after `time`.

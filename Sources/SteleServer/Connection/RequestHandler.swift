@@ -170,8 +170,9 @@ final class RequestHandler: ChannelInboundHandler {
         submitPending(context: context)
         let answer: @Sendable () -> JSONValue = { [shared] in
             do {
-                let (state, notices) = try shared.ledger.currentConsent(subject: subject)
-                let answer = shared.configuration.consent.answer(state, purpose: purpose, at: Timestamp.now(), notices: notices)
+                let answer = try shared.ledger.withCurrentConsent(subject: subject) { state, notices in
+                    try shared.configuration.consent.answer(state, purpose: purpose, at: Timestamp.now(), notices: notices)
+                }
                 return .object(["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "consent": answer.json])
             } catch {
                 let message = (error as? LedgerError)?.message ?? "\(error)"
