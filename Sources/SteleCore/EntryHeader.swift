@@ -152,4 +152,23 @@ extension EntryHeader {
         }
         return nil
     }
+
+    /// The `retain_until` of a canonical header text, found without parsing the rest: `.some(nil)`
+    /// for `null`, nil when the text has no valid member. In canonical form the bytes
+    /// `,"retain_until":` occur only as that member.
+    public static func retainUntil(inCanonical bytes: UnsafeRawBufferPointer) -> Timestamp?? {
+        let marker = Array(#","retain_until":"#.utf8)
+        guard bytes.count > marker.count + 4 else { return nil }
+        var i = bytes.count - marker.count - 4
+        while i >= 0 {
+            if bytes[i] == marker[0] && bytes[i..<i + marker.count].elementsEqual(marker) {
+                let start = i + marker.count
+                if bytes[start] == UInt8(ascii: "n") { return .some(nil) }
+                guard start + 29 <= bytes.count, bytes[start] == UInt8(ascii: "\"") else { return nil }
+                return Timestamp(rfc3339: String(decoding: bytes[(start + 1)..<(start + 28)], as: UTF8.self)).map { .some($0) }
+            }
+            i -= 1
+        }
+        return nil
+    }
 }

@@ -51,6 +51,10 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let unknownPurpose = Code(name: "unknown_purpose")
         /// The peer may not ask about consent for this purpose (its rule's `consent` patterns).
         public static let forbiddenPurpose = Code(name: "forbidden_purpose")
+        /// An operator operation (`prune`) from a peer whose rule does not mark it `operator`.
+        public static let notOperator = Code(name: "not_operator")
+        /// A prune's `now` is later than the clock on a store not created in test mode.
+        public static let futureTime = Code(name: "future_time")
     }
 
     /// The stable error code sent to clients.

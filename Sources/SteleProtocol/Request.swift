@@ -12,6 +12,18 @@ public enum Request: Sendable, Hashable {
     case stats
     /// Whether processing `purpose` for `subject` is allowed now (`Specs/consent.md`).
     case consent(subject: String, purpose: String)
+    /// An operator's prune (`Specs/retention.md`).
+    case prune(PruneOrder)
+}
+
+/// What an operator's `prune` asks for.
+public struct PruneOrder: Sendable, Hashable {
+    /// The cutoff; nil for the daemon's clock.
+    public let now: Timestamp?
+    public let dryRun: Bool
+    /// The request or ticket id.
+    public let request: String
+    public let reason: String
 }
 
 /// Decodes request lines into ``Request`` values, enforcing the catalogue and the limits.
@@ -65,6 +77,15 @@ public struct RequestDecoder: Sendable {
     /// A request object's members, picked out by name (no dictionary per request).
     private struct Members {
         var op, id, kind, actor, subject, occurred, attrs, receipt, purpose: JSONValue?
+        /// Members of operator requests.
+        var now, dryRun, request, reason: JSONValue?
+
+        /// Whether a member of another op than append is present (an append then refuses it).
+        var hasOperatorMembers: Bool { purpose != nil || now != nil || dryRun != nil || request != nil || reason != nil }
+
+        var operatorMemberNames: [String] {
+            [("purpose", purpose), ("now", now), ("dry_run", dryRun), ("request", request), ("reason", reason)].compactMap { $0.1 == nil ? nil : $0.0 }
+        }
         var unknown: [String] = []
 
         mutating func set(_ name: consuming String, _ value: consuming JSONValue) {
@@ -79,6 +100,10 @@ public struct RequestDecoder: Sendable {
             case 7 where name == "subject": subject = value
             case 7 where name == "receipt": receipt = value
             case 7 where name == "purpose": purpose = value
+            case 3 where name == "now": now = value
+            case 7 where name == "dry_run": dryRun = value
+            case 7 where name == "request": request = value
+            case 6 where name == "reason": reason = value
             case 8 where name == "occurred": occurred = value
             default: unknown.append(name)
             }
@@ -98,8 +123,34 @@ public struct RequestDecoder: Sendable {
         case "checkpoint": return .checkpoint
         case "stats": return .stats
         case "consent": return try decodeConsent(members)
-        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent)")
+        case "prune": return try decodePrune(members)
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, prune)")
         }
+    }
+
+    private func decodePrune(_ members: Members) throws(ProtocolError) -> Request {
+        if members.kind != nil || members.actor != nil || members.subject != nil || members.attrs != nil || members.purpose != nil {
+            throw ProtocolError(.invalidField, "a prune has only \"op\", \"id\", \"now\", \"dry_run\", \"request\" and \"reason\"")
+        }
+        if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
+        func text(_ value: JSONValue?, _ name: String) throws(ProtocolError) -> String {
+            guard let value else { throw ProtocolError(.missingField, "\"\(name)\" is required for a prune: every operator action records it") }
+            guard let s = value.stringValue, s.utf8.contains(where: { $0 > 0x20 }), s.utf8.count <= 1024 else {
+                throw ProtocolError(.invalidField, "\"\(name)\" must be a non-empty string of at most 1024 bytes")
+            }
+            return s
+        }
+        var now: Timestamp?
+        if let value = members.now {
+            guard let t = value.stringValue.flatMap(Timestamp.init(rfc3339:)) else { throw ProtocolError(.invalidField, "\"now\" must be an RFC 3339 time") }
+            now = t
+        }
+        var dryRun = false
+        if let value = members.dryRun {
+            guard let flag = value.boolValue else { throw ProtocolError(.invalidField, "\"dry_run\" must be true or false") }
+            dryRun = flag
+        }
+        return .prune(PruneOrder(now: now, dryRun: dryRun, request: try text(members.request, "request"), reason: try text(members.reason, "reason")))
     }
 
     private func decodeConsent(_ members: Members) throws(ProtocolError) -> Request {
@@ -118,7 +169,7 @@ public struct RequestDecoder: Sendable {
     }
 
     private func decodeAppend(_ members: Members, source: String) throws(ProtocolError) -> Request {
-        if let extra = members.purpose == nil ? members.unknown.min() : (members.unknown + ["purpose"]).min() {
+        if let extra = members.hasOperatorMembers ? (members.unknown + members.operatorMemberNames).min() : members.unknown.min() {
             throw ProtocolError(.invalidField, "unknown member \"\(extra)\" (attributes go inside \"attrs\")")
         }
         guard let kindValue = members.kind else { throw ProtocolError(.missingField, "\"kind\" is required") }

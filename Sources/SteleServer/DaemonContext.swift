@@ -13,6 +13,8 @@ struct DaemonContext: Sendable {
     let mailboxes: LoopMailboxes
     /// Re-verifies the store on a schedule (nil when `verify_interval_seconds` is 0).
     let verifier: BackgroundVerifier?
+    /// Runs operators' prunes and the scheduled ones.
+    let retention: RetentionRunner
     let logger: Logger
 
     var ledger: Ledger { writer.ledger }

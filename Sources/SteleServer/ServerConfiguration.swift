@@ -33,6 +33,8 @@ public struct ServerConfiguration: Sendable {
     /// Seconds between two background verifications of the whole store (0: none); the first runs
     /// after this, or five minutes, whichever is sooner.
     public var verifyIntervalSeconds: Int64 = 86_400
+    /// Seconds between two scheduled prunes (`Specs/retention.md`; 0: none), the first one interval after the start.
+    public var pruneIntervalSeconds: Int64 = 3_600
     /// The share of one core a background verification may take, in percent.
     public var verifyCPUPercent: Int64 = 10
     /// Seconds a request line may take to arrive once its first byte has: a peer trickling bytes
@@ -84,14 +86,17 @@ public struct PeerRule: Sendable, Hashable {
     public var kinds: [String]
     /// Purpose patterns this peer may ask consent questions about (`op` `consent`).
     public var consent: [String]
+    /// Whether this peer may run operator operations (`op` `prune`).
+    public var isOperator: Bool
 
     /// A rule.
-    public init(uid: UInt32, gid: UInt32? = nil, source: String, kinds: [String] = ["*"], consent: [String] = []) {
+    public init(uid: UInt32, gid: UInt32? = nil, source: String, kinds: [String] = ["*"], consent: [String] = [], isOperator: Bool = false) {
         self.uid = uid
         self.gid = gid
         self.source = source
         self.kinds = kinds
         self.consent = consent
+        self.isOperator = isOperator
     }
 
     /// True if this peer may append `kind`.
@@ -125,6 +130,7 @@ extension ServerConfiguration {
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages", "consent",
+            "prune_interval_seconds",
         ]
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigurationError("unknown configuration member \"\(extra)\"")
@@ -153,6 +159,7 @@ extension ServerConfiguration {
         if let v = try integer("line_deadline_seconds", 1...3_600) { lineDeadlineSeconds = v }
         if let v = try integer("verify_interval_seconds", 0...31_536_000) { verifyIntervalSeconds = v }
         if let v = try integer("verify_cpu_percent", 1...100) { verifyCPUPercent = v }
+        if let v = try integer("prune_interval_seconds", 0...31_536_000) { pruneIntervalSeconds = v }
         if let v = try integer("rate_per_source", 0...10_000_000) { ratePerSource = Double(v) }
         if let v = try integer("max_batch", 1...100_000) { maximumBatch = Int(v) }
         if let v = try integer("store_commit_interval_ms", 0...600_000) { storeCommitIntervalMilliseconds = v }
@@ -191,7 +198,12 @@ extension ServerConfiguration {
                     }
                     gid = UInt32(value)
                 }
-                return PeerRule(uid: UInt32(uid), gid: gid, source: source, kinds: kinds, consent: consent)
+                var isOperator = false
+                if let flag = entry["operator"] {
+                    guard case .bool(let value) = flag else { throw ConfigurationError("peer \"operator\" must be true or false") }
+                    isOperator = value
+                }
+                return PeerRule(uid: UInt32(uid), gid: gid, source: source, kinds: kinds, consent: consent, isOperator: isOperator)
             }
         }
         if let member = object["consent"] {

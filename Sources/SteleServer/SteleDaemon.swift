@@ -99,6 +99,8 @@ public final class SteleDaemon: Service {
             configuration: config, writer: writer,
             decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
             limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), verifier: verifier,
+            retention: RetentionRunner(
+                writer: writer, policy: RetentionPolicy(catalogue: config.catalogue), interval: config.pruneIntervalSeconds, logger: logger),
             logger: logger)
         do {
             try await serve(group: group, context: context, socketPath: socketPath, verifierKey: "\(signer.verifierKey)")
@@ -163,9 +165,11 @@ public final class SteleDaemon: Service {
 
         let verifier = context.verifier
         verifier?.start()
+        context.retention.start()
         // Cancellation (a second signal, the group failing) stops the same way.
         try? await gracefulShutdown()
         verifier?.stop()
+        context.retention.stop()
         logger.info("stopping: draining in-flight appends")
         // Stops accepting, then asks every connection to answer what it received and close.
         let drained = group.next().makePromise(of: Void.self)

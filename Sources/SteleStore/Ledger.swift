@@ -61,6 +61,9 @@ public final class Ledger: Sendable {
         public var readOnly = false
         /// Create the store if the directory holds none, with this origin.
         public var createWithOrigin: String?
+        /// Create it in test mode (recorded in its metadata, never changed): retention commands
+        /// then accept `--now` later than the clock, for simulating years (`Specs/retention.md`).
+        public var createInTestMode = false
         /// Initial LMDB map size (it grows as needed).
         public var initialMapSize = 1 << 28
         /// After each commit, let the kernel drop from its page cache the store file's pages lying
@@ -115,6 +118,7 @@ public final class Ledger: Sendable {
                 try txn.put(databases.meta, key: LedgerKeys.originKey, value: Array(origin.utf8))
                 try txn.put(databases.meta, key: LedgerKeys.indexKeyKey, value: indexKey)
                 try txn.put(databases.meta, key: LedgerKeys.headKey, value: ChainHead.empty.bytes)
+                if options.createInTestMode { try txn.put(databases.meta, key: LedgerKeys.testModeKey, value: Array("1".utf8)) }
             }
         }
         let environment = self.environment
@@ -195,6 +199,11 @@ public final class Ledger: Sendable {
     /// The number of entries committed.
     public var size: UInt64 {
         get throws { try read { try head($0).size } }
+    }
+
+    /// True for a store created in test mode.
+    public var isTestMode: Bool {
+        get throws { try read { txn in try txn.get(databases.meta, key: LedgerKeys.testModeKey) != nil } }
     }
 
     /// Bytes of the data file in use.

@@ -35,6 +35,8 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The journal a store's writer left behind is missing, emptied or replaced: entries it
         /// acknowledged may be lost.
         public static let journalLost = Code(name: "journal_lost")
+        /// A time later than the clock was given to a store not created in test mode (`retention.md`).
+        public static let futureTime = Code(name: "future_time")
         public var description: String { name }
     }
 

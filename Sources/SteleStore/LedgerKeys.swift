@@ -18,6 +18,8 @@ enum LedgerKeys {
     static let indexKeyKey = Array("index_key".utf8)
     static let headKey = Array("head".utf8)
     static let redactionsKey = Array("redactions".utf8)
+    /// `1` in a store created in test mode: retention commands accept times later than the clock.
+    static let testModeKey = Array("test_mode".utf8)
     /// Present once the `consent` database holds the state of every entry (`Specs/consent.md`).
     static let consentStateKey = Array("consent_state".utf8)
     static let consentStateVersion = Array("1".utf8)

@@ -53,6 +53,13 @@ public struct WriteContext {
         return try ledger.redact(seq: seq, fields: fields, txn: txn, size: built.first?.seq ?? size, state: state)
     }
 
+    /// Redacts every field entry `seq` still discloses (pruning).
+    /// - Returns: the names redacted now.
+    public mutating func redactAll(seq: UInt64) throws -> [String] {
+        let stored = try entry(seq)
+        return try redact(seq: seq, fields: stored.body.fields.compactMap { $0.value.isRedacted ? nil : $0.key })
+    }
+
     /// Stores the entries appended, continuing `head`; returns the new head.
     func finish(head: ChainHead) throws -> ChainHead {
         var head = head

@@ -25,11 +25,12 @@ struct DataOptions: ParsableArguments {
     }
 
     /// Opens the ledger for writing, creating it (with the default origin) if absent.
-    func openForWriting(createOrigin: String? = nil) throws -> Ledger {
+    func openForWriting(createOrigin: String? = nil, testMode: Bool = false) throws -> Ledger {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         chmod(data, 0o700)
         var options = Ledger.Options()
         options.createWithOrigin = createOrigin ?? Ledger.defaultOrigin
+        options.createInTestMode = testMode
         return try Failure.map { try Ledger(path: data, options: options) }
     }
 }

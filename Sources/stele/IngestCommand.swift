@@ -28,9 +28,15 @@ struct IngestCommand: ParsableCommand {
 
     @OptionGroup var policyOptions: ConsentPolicyOptions
 
+    @Flag(help: "Create the store in test mode (recorded in it for good): prune then accepts --now later than the clock, for simulating years. Never for production.")
+    var testMode = false
+
     func run() throws {
         guard (1...100_000).contains(batch) else { throw Failure.couldNotRun("--batch must be 1...100000") }
-        let ledger = try dataOptions.openForWriting(createOrigin: origin)
+        if testMode && Ledger.storeExists(at: dataOptions.data) {
+            throw Failure.couldNotRun("--test-mode applies only when ingest creates the store; \(dataOptions.data) already holds one")
+        }
+        let ledger = try dataOptions.openForWriting(createOrigin: origin, testMode: testMode)
         // Waits while another direct writer finishes; refuses beside a daemon.
         let writer = try Failure.map { try LedgerWriter(ledger: ledger) }
         let decoder = RequestDecoder(catalogue: EventCatalogue.builtIn.naming(try policyOptions.policy()))

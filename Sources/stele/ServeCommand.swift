@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         // The embedded default authorizes only the user that started the daemon.
         let uid = geteuid()
         let user = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "uid\(uid)"
-        configuration.peers = [PeerRule(uid: uid, source: user, kinds: ["*"], consent: ["*"])]
+        configuration.peers = [PeerRule(uid: uid, source: user, kinds: ["*"], consent: ["*"], isOperator: true)]
         if let config {
             guard let bytes = FileManager.default.contents(atPath: config) else {
                 throw Failure.couldNotRun("cannot read the configuration file \(config)")

@@ -105,6 +105,11 @@ final class RequestHandler: ChannelInboundHandler {
                 return fail(slot, id: id, ProtocolError(.forbiddenPurpose, "source \(peer.source) may not ask about consent to \(purpose)"), context)
             }
             answerConsent(subject: subject, purpose: purpose, slot: slot, id: id, context: context)
+        case .success(.prune(let order)):
+            guard peer.isOperator else {
+                return fail(slot, id: id, ProtocolError(.notOperator, "source \(peer.source) is not an operator (its peer rule lacks \"operator\": true)"), context)
+            }
+            runPrune(order, peer: peer, slot: slot, id: id, context: context)
         case .success(.append(let event, let wantsReceipt)):
             guard peer.allows(event.kind) else {
                 return fail(slot, id: id, ProtocolError(.forbiddenKind, "source \(peer.source) may not append \(event.kind)"), context)
@@ -193,6 +198,30 @@ final class RequestHandler: ChannelInboundHandler {
                     let (handler, context) = bound.value
                     handler.deliverConsent(reply, slot: slot, id: id, context: context, flush: true)
                 }
+            }
+        }
+    }
+
+    /// Hands an operator's prune to the retention runner; its report comes back through this
+    /// event loop's mailbox when the last batch has committed.
+    private func runPrune(_ order: PruneOrder, peer: PeerRule, slot: UInt64, id: String?, context: ChannelHandlerContext) {
+        guard let mailbox else { return }
+        var request = PruneRequest(cutoff: order.now ?? .now(), operatorName: "uid:\(peer.uid)", request: order.request, reason: order.reason)
+        request.dryRun = order.dryRun
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        shared.retention.prune(request) { result in
+            mailbox.post {
+                let (handler, context) = bound.value
+                guard !handler.closed else { return }
+                switch result {
+                case .success(let report):
+                    handler.reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "prune": report.json], context)
+                case .failure(let error) where error.code == .futureTime:
+                    handler.fail(slot, id: id, ProtocolError(.futureTime, error.message), context)
+                case .failure(let error):
+                    handler.fail(slot, id: id, ProtocolError(.unavailable, error.message), context)
+                }
+                context.flush()
             }
         }
     }
