@@ -303,7 +303,9 @@ struct ConnectionPipelineTests {
         let stats = ServerStats()
         let context = DaemonContext(
             configuration: configuration, writer: writer, decoder: RequestDecoder(limits: configuration.limits), stats: stats,
-            limiter: RateLimiter(ratePerSecond: 0), mailboxes: LoopMailboxes(group: loop), verifier: nil, logger: logger)
+            limiter: RateLimiter(ratePerSecond: 0), mailboxes: LoopMailboxes(group: loop), verifier: nil,
+            retention: RetentionRunner(writer: writer, policy: RetentionPolicy(catalogue: configuration.catalogue), interval: 0, logger: logger),
+            logger: logger)
         let channel = EmbeddedChannel(
             handlers: [
                 PeerAuthenticationHandler(
