@@ -125,12 +125,10 @@ extension LedgerWriter {
         let clock: @Sendable () -> Timestamp = { testMode ? max(cutoff, Timestamp.now()) : Timestamp.now() }
         var report = PruneReport(cutoff: cutoff, dryRun: request.dryRun)
         var from: UInt64 = 0
-        var done = false
-        while !done {
-            let limit = max(1, request.maximumBatch)
-            let (candidates, next) = try ledger.pruneCandidates(from: from, cutoff: cutoff, limit: limit)
-            // A scan that found fewer than a batch reached the last entry that can be due.
-            done = candidates.count < limit
+        while true {
+            // Until a scan finds nothing: entries appended while a batch was pruned (before its
+            // receipt, whose `ts` is at or after the cutoff) may be due too.
+            let (candidates, next) = try ledger.pruneCandidates(from: from, cutoff: cutoff, limit: max(1, request.maximumBatch))
             from = next
             if candidates.isEmpty { break }
             if request.dryRun {
