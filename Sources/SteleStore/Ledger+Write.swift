@@ -131,8 +131,10 @@ extension Ledger {
         let stored = try entry(seq, txn: txn)
         let names = fields.filter { stored.body.fields[$0]?.isRedacted == false }
         guard !names.isEmpty else { return [] }
-        // Index records of this entry go away: any writer's copy of its block is stale.
+        // Index records of this entry go away: any writer's copy of its block is stale, this
+        // transaction's too (an append later in it may seal the block).
         try bumpRedactions(txn)
+        state.postings.invalidate()
         for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] where names.contains(name) {
             if let identifier = stored.body.fields[name]?.value?.stringValue {
                 let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
@@ -142,6 +144,63 @@ extension Ledger {
         try txn.put(databases.entries, key: LedgerKeys.body(seq), value: stored.body.redacting(names, using: state.sha).canonicalBytes)
         try consentEntryRedacted(stored, txn: txn, sha: state.sha)
         return names
+    }
+
+    /// Prunes the entries `seqs` (ascending) that are due at `cutoff` and still disclose a field, in
+    /// `txn`: every field redacted, their `subject` and `actor` index records removed (a sealed
+    /// block's posting rewritten once for all of them), the consent state refolded. Each body is
+    /// read and parsed once; others are skipped.
+    /// - Returns: the seqs pruned, with their retention class.
+    func prune(_ seqs: [UInt64], cutoff: Timestamp, txn: Transaction, size: UInt64, state: StoreState) throws -> [(seq: UInt64, retentionClass: String)] {
+        var pruned: [(seq: UInt64, retentionClass: String)] = []
+        /// Sealed postings to rewrite: (block, role, hash) → offsets leaving it.
+        var postings: [PostingKey: Set<UInt16>] = [:]
+        for seq in seqs where seq < size {
+            guard let headerBytes = try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag, { try txn.get(databases.entries, key: $0).map(Array.init) }),
+                case .some(.some(let until)) = headerBytes.withUnsafeBytes({ EntryHeader.retainUntil(inCanonical: $0) }), until <= cutoff,
+                let bodyBytes = try LedgerKeys.withEntryKey(seq, LedgerKeys.bodyTag, { try txn.get(databases.entries, key: $0).map(Array.init) })
+            else { continue }
+            let body: EntryBody
+            do { body = try EntryBody(parsing: bodyBytes) } catch {
+                throw LedgerError(.corrupt, "entry \(seq) has an unreadable body: \(error)")
+            }
+            let names = body.fields.compactMap { $0.value.isRedacted ? nil : $0.key }
+            guard !names.isEmpty else { continue }
+            let header: EntryHeader
+            do { header = try EntryHeader(parsing: headerBytes) } catch {
+                throw LedgerError(.corrupt, "entry \(seq) has an unreadable header: \(error)")
+            }
+            for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] {
+                guard let identifier = body.fields[name]?.value?.stringValue else { continue }
+                _ = try txn.delete(databases.index, key: SecondaryIndex.recentKey(seq: seq, role: role))
+                let block = seq >> SecondaryIndex.blockShift
+                guard block < size >> SecondaryIndex.blockShift else { continue }
+                let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: name, identifier: identifier, sha: state.sha)
+                postings[PostingKey(block: block, role: role, hash: hash), default: []].insert(UInt16(seq & ((1 << SecondaryIndex.blockShift) - 1)))
+            }
+            try txn.put(databases.entries, key: LedgerKeys.body(seq), value: body.redacting(names, using: state.sha).canonicalBytes)
+            try consentEntryRedacted(StoredEntry(seq: seq, headerBytes: headerBytes, header: header, body: body), txn: txn, sha: state.sha)
+            pruned.append((seq, header.retentionClass))
+        }
+        guard !pruned.isEmpty else { return [] }
+        for (key, leaving) in postings {
+            let posting = SecondaryIndex.postingKey(block: key.block, role: key.role, hash: key.hash)
+            guard let value = try txn.get(databases.index, key: posting) else { continue }
+            let remaining = value.withUnsafeBytes { SecondaryIndex.offsets($0) }.filter { !leaving.contains($0) }
+            if remaining.isEmpty { _ = try txn.delete(databases.index, key: posting) } else { try txn.put(databases.index, key: posting, value: SecondaryIndex.encode(remaining)) }
+        }
+        // Index records went: any writer's copy of a block is stale, this transaction's too (an
+        // append later in it may seal the block).
+        try bumpRedactions(txn)
+        state.postings.invalidate()
+        return pruned
+    }
+
+    /// A sealed block's posting for one role and keyed hash.
+    struct PostingKey: Hashable {
+        let block: UInt64
+        let role: SecondaryIndex.Role
+        let hash: KeyedHash
     }
 
     /// Lets the kernel drop the cached pages more than ``cachedTail`` behind the end of the store

@@ -139,17 +139,11 @@ extension LedgerWriter {
             if report.policy == nil, report.receipts.isEmpty { report.policy = try recordPolicy(policy, operatorName: request.operatorName, now: clock) }
             let digest = policy.digest
             let batch = try perform(now: clock) { (context: inout WriteContext) throws -> PrunedBatch in
-                var pruned: [UInt64] = []
+                // Checked again inside the transaction: the snapshot that found them may be stale.
+                let done = try context.prune(candidates, cutoff: cutoff)
+                let pruned = done.map(\.seq)
                 var counts: [String: Int] = [:]
-                for seq in candidates {
-                    let entry = try context.entry(seq)
-                    // Checked again inside the transaction: the snapshot that found it may be stale.
-                    guard let until = entry.header.retainUntil, until <= cutoff else { continue }
-                    if try !context.redactAll(seq: seq).isEmpty {
-                        pruned.append(seq)
-                        counts[entry.header.retentionClass, default: 0] += 1
-                    }
-                }
+                for entry in done { counts[entry.retentionClass, default: 0] += 1 }
                 guard !pruned.isEmpty else { return PrunedBatch(receipt: nil, counts: [:], pruned: 0) }
                 let receipt = try context.append(Event(
                     kind: "ledger.pruned", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,

@@ -53,11 +53,12 @@ public struct WriteContext {
         return try ledger.redact(seq: seq, fields: fields, txn: txn, size: built.first?.seq ?? size, state: state)
     }
 
-    /// Redacts every field entry `seq` still discloses (pruning).
-    /// - Returns: the names redacted now.
-    public mutating func redactAll(seq: UInt64) throws -> [String] {
-        let stored = try entry(seq)
-        return try redact(seq: seq, fields: stored.body.fields.compactMap { $0.value.isRedacted ? nil : $0.key })
+    /// Prunes the entries of `seqs` (ascending, none appended by this operation) that are due at
+    /// `cutoff` and still disclose a field (`Specs/retention.md`).
+    /// - Returns: the seqs pruned, with their retention class.
+    public mutating func prune(_ seqs: [UInt64], cutoff: Timestamp) throws -> [(seq: UInt64, retentionClass: String)] {
+        let size = built.first?.seq ?? self.size
+        return try ledger.prune(seqs, cutoff: cutoff, txn: txn, size: size, state: state)
     }
 
     /// Stores the entries appended, continuing `head`; returns the new head.

@@ -163,6 +163,18 @@ struct RetentionTests {
         try log.checkEverything(now: RetentionLog.at(days: 370))
     }
 
+    @Test("a prune whose receipt completes an index block seals it without the pruned entries' records")
+    func receiptSealsBlock() throws {
+        let log = try RetentionLog()
+        // 1022 entries; the policy entry is 1022 and the receipt 1023, the last of block 0.
+        for i in 0..<1022 { try log.add("login.succeeded", "user:\(i % 5)", at: RetentionLog.at(days: Double(i) / 1000), retentionDays: i < 500 ? 365 : 3650) }
+        let report = try log.prune(at: RetentionLog.at(days: 367))
+        #expect(report.receipts == [1023] && report.pruned == 500)
+        #expect(try log.ledger.size == 1024)
+        #expect(try log.ledger.verifyIntegrity().isSound)
+        #expect(try log.ledger.entries(LedgerQuery(subject: "user:1")).count == (500..<1022).filter { $0 % 5 == 1 }.count)
+    }
+
     @Test("a cutoff later than the clock is refused on a store not created in test mode")
     func futureCutoffRefused() throws {
         let log = try RetentionLog(testMode: false)
@@ -230,5 +242,21 @@ struct RetentionTests {
         let late = try log.ledger.retentionReport(now: RetentionLog.at(days: 31))
         #expect(late.findings.map(\.kind) == [.erasureOverdue])
         #expect(late.findings.first?.seq == 0)
+    }
+}
+
+@Suite("Retention: receipt formats")
+struct SeqSetTests {
+    @Test("the seqs of a receipt as runs and their digest (the vector in Specs/retention.md)")
+    func vector() {
+        let seqs = Array(UInt64(0)...19)
+        #expect(SeqSet.ranges(seqs) == .array([.array([.integer(0), .integer(19)])]))
+        #expect(SeqSet.digest(seqs) == "c04e54ec075b791a2c8c40edba33721ece2226a55ed6271d3de050c744375348")
+        let gappy: [UInt64] = [3, 4, 5, 9, 11, 12]
+        let runs = SeqSet.ranges(gappy)
+        #expect(runs == .array([.array([.integer(3), .integer(5)]), .array([.integer(9), .integer(9)]), .array([.integer(11), .integer(12)])]))
+        #expect(SeqSet.seqs(runs) == gappy)
+        #expect(SeqSet.seqs(.array([.array([.integer(5), .integer(3)])])) == nil)
+        #expect(SeqSet.ranges([]) == .array([]))
     }
 }

@@ -85,6 +85,12 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
     exit(0)
 }
 
+if let flag = CommandLine.arguments.firstIndex(of: "--prune") {
+    let keep = CommandLine.arguments.firstIndex(of: "--keep").map { CommandLine.arguments[$0 + 1] }
+    try PruneThroughput.run(total: count(after: flag, default: 1_000_000), keep: keep)
+    exit(0)
+}
+
 if let flag = CommandLine.arguments.firstIndex(of: "--consent") {
     let keep = CommandLine.arguments.firstIndex(of: "--keep").map { CommandLine.arguments[$0 + 1] }
     try ConsentLookups.run(total: count(after: flag, default: 1_000_000), keep: keep)
