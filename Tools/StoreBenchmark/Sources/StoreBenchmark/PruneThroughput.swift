@@ -5,9 +5,12 @@ import SteleStore
 /// `--prune N [--keep DIR]`: builds an N-entry test-mode ledger whose first half is past its
 /// retention at the cutoff (logins kept 365 days, appended a year and more before it) and whose
 /// second half is not, then prunes it and reports entries pruned per second against the rate the
-/// same entries were appended at in this run. With `--keep DIR` the pruned store stays there.
+/// same entries were appended at in this run. With `--keep DIR` the pruned store stays there; with
+/// `--build-only` it is left unpruned, and `--key FILE` gives it a signing key, for a daemon to serve
+/// it (`Tools/bench-prune.sh`).
 enum PruneThroughput {
-    static func run(total: Int, keep: String?) throws {
+    static func run(total: Int, keep: String?, buildOnly: Bool, key: String?) throws {
+        if let key { _ = try SigningKeyFile.loadOrCreate(key) }
         let directory = keep ?? temporaryDirectory()
         var options = Ledger.Options()
         options.createWithOrigin = "bench.example/prune"
@@ -26,6 +29,11 @@ enum PruneThroughput {
                 let events = try (first..<first + count).map { try preparer.prepare(event($0)) }
                 _ = try writer.append(prepared: events, now: { clock })
             }
+        }
+        if buildOnly {
+            try writer.close()
+            print(String(format: "built %d entries in %.2f s: %.0f entries/s", total, appendTime, Double(total) / appendTime))
+            return
         }
         var request = PruneRequest(cutoff: start.adding(microseconds: 366 * day), operatorName: "bench", request: "bench", reason: "throughput")
         request.maximumBatch = 10_000

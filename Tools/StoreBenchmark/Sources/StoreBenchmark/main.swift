@@ -87,7 +87,9 @@ if let flag = CommandLine.arguments.firstIndex(of: "--proofs") {
 
 if let flag = CommandLine.arguments.firstIndex(of: "--prune") {
     let keep = CommandLine.arguments.firstIndex(of: "--keep").map { CommandLine.arguments[$0 + 1] }
-    try PruneThroughput.run(total: count(after: flag, default: 1_000_000), keep: keep)
+    let key = CommandLine.arguments.firstIndex(of: "--key").map { CommandLine.arguments[$0 + 1] }
+    try PruneThroughput.run(
+        total: count(after: flag, default: 1_000_000), keep: keep, buildOnly: CommandLine.arguments.contains("--build-only"), key: key)
     exit(0)
 }
 
