@@ -32,7 +32,8 @@ extension Ledger {
         }
     }
 
-    private func subjectHash(_ subject: String) -> KeyedHash {
+    /// The keyed hash of a subject identifier, as the subject index, the consent table and holds record it.
+    func subjectHash(_ subject: String) -> KeyedHash {
         LedgerKeys.identifierHash(indexKey: indexKey, role: "subject", identifier: subject, sha: SHA256())
     }
 

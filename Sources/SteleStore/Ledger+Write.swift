@@ -151,13 +151,17 @@ extension Ledger {
     /// block's posting rewritten once for all of them), the consent state refolded. Each body is
     /// read and parsed once; others are skipped.
     /// - Returns: the seqs pruned, with their retention class.
-    func prune(_ seqs: [UInt64], cutoff: Timestamp, txn: Transaction, size: UInt64, state: StoreState) throws -> [(seq: UInt64, retentionClass: String)] {
+    func prune(
+        _ seqs: [UInt64], cutoff: Timestamp, rules: RetentionRules, txn: Transaction, size: UInt64, state: StoreState
+    ) throws -> (pruned: [(seq: UInt64, retentionClass: String)], held: Int) {
         var pruned: [(seq: UInt64, retentionClass: String)] = []
+        var held = 0
         /// Sealed postings to rewrite: (block, role, hash) → offsets leaving it.
         var postings: [PostingKey: Set<UInt16>] = [:]
         for seq in seqs where seq < size {
             guard let headerBytes = try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag, { try txn.get(databases.entries, key: $0).map(Array.init) }),
-                case .some(.some(let until)) = headerBytes.withUnsafeBytes({ EntryHeader.retainUntil(inCanonical: $0) }), until <= cutoff,
+                case .some(let retainUntil) = headerBytes.withUnsafeBytes({ EntryHeader.retainUntil(inCanonical: $0) }),
+                let until = rules.deadline(seq, retainUntil: retainUntil), until <= cutoff,
                 let bodyBytes = try LedgerKeys.withEntryKey(seq, LedgerKeys.bodyTag, { try txn.get(databases.entries, key: $0).map(Array.init) })
             else { continue }
             let body: EntryBody
@@ -169,6 +173,12 @@ extension Ledger {
             let header: EntryHeader
             do { header = try EntryHeader(parsing: headerBytes) } catch {
                 throw LedgerError(.corrupt, "entry \(seq) has an unreadable header: \(error)")
+            }
+            if !rules.holds.isEmpty, let subject = body.fields["subject"]?.value?.stringValue,
+                rules.hold(covering: subjectHash(subject), kind: header.kind, at: cutoff) != nil
+            {
+                held += 1
+                continue
             }
             for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] {
                 guard let identifier = body.fields[name]?.value?.stringValue else { continue }
@@ -182,7 +192,7 @@ extension Ledger {
             try consentEntryRedacted(StoredEntry(seq: seq, headerBytes: headerBytes, header: header, body: body), txn: txn, sha: state.sha)
             pruned.append((seq, header.retentionClass))
         }
-        guard !pruned.isEmpty else { return [] }
+        guard !pruned.isEmpty else { return ([], held) }
         for (key, leaving) in postings {
             let posting = SecondaryIndex.postingKey(block: key.block, role: key.role, hash: key.hash)
             guard let value = try txn.get(databases.index, key: posting) else { continue }
@@ -193,7 +203,7 @@ extension Ledger {
         // append later in it may seal the block).
         try bumpRedactions(txn)
         state.postings.invalidate()
-        return pruned
+        return (pruned, held)
     }
 
     /// A sealed block's posting for one role and keyed hash.

@@ -33,13 +33,15 @@ public struct PruneReport: Sendable {
     public internal(set) var byClass: [String: Int] = [:]
     /// The `ledger.pruned` receipts appended, one per batch.
     public internal(set) var receipts: [UInt64] = []
+    /// Due entries a legal hold kept.
+    public internal(set) var held = 0
     /// The `ledger.policy` entry this run appended, when the policy in force was not yet recorded.
     public internal(set) var policy: UInt64?
 
     public var json: JSONValue {
         .object([
             "cutoff": .string(cutoff.description), "dry_run": .bool(dryRun), "pruned": .integer(Int64(pruned)),
-            "by_class": .object(byClass.mapValues { .integer(Int64($0)) }),
+            "by_class": .object(byClass.mapValues { .integer(Int64($0)) }), "held": .integer(Int64(held)),
             "receipts": .array(receipts.map { .integer(Int64($0)) }), "policy_entry": policy.map { .integer(Int64($0)) } ?? .null,
         ])
     }
@@ -49,7 +51,7 @@ extension Ledger {
     /// Up to `limit` seqs from `from` whose `retain_until` is at or before `cutoff` and whose body
     /// still discloses a field, and the seq the next scan starts from. Reads one snapshot; a seq
     /// found here is checked again in the transaction that prunes it.
-    func pruneCandidates(from: UInt64, cutoff: Timestamp, limit: Int) throws -> (seqs: [UInt64], next: UInt64) {
+    func pruneCandidates(from: UInt64, cutoff: Timestamp, rules: RetentionRules, limit: Int) throws -> (seqs: [UInt64], next: UInt64) {
         try read { txn in
             // `retain_until` is never before `ts`: nothing from the first entry after the cutoff on is due.
             let high = cutoff == .maximum ? try head(txn).size : try firstSeq(atOrAfter: cutoff.adding(microseconds: 1), txn: txn)
@@ -58,7 +60,9 @@ extension Ledger {
             while seq < high && seqs.count < limit {
                 defer { seq += 1 }
                 guard let header = try LedgerKeys.withEntryKey(seq, LedgerKeys.headerTag, { try txn.get(databases.entries, key: $0) }) else { continue }
-                guard case .some(.some(let until)) = EntryHeader.retainUntil(inCanonical: header), until <= cutoff else { continue }
+                guard case .some(let retainUntil) = EntryHeader.retainUntil(inCanonical: header),
+                    let until = rules.deadline(seq, retainUntil: retainUntil), until <= cutoff
+                else { continue }
                 guard let body = try LedgerKeys.withEntryKey(seq, LedgerKeys.bodyTag, { try txn.get(databases.entries, key: $0) }) else { continue }
                 // A disclosed field is `{"salt":…,"value":…}`; a fully redacted body has no salt.
                 if Self.contains(body, Self.saltMarker) { seqs.append(seq) }
@@ -128,7 +132,8 @@ extension LedgerWriter {
         while true {
             // Until a scan finds nothing: entries appended while a batch was pruned (before its
             // receipt, whose `ts` is at or after the cutoff) may be due too.
-            let (candidates, next) = try ledger.pruneCandidates(from: from, cutoff: cutoff, limit: max(1, request.maximumBatch))
+            let rules = try ledger.retentionRules()
+            let (candidates, next) = try ledger.pruneCandidates(from: from, cutoff: cutoff, rules: rules, limit: max(1, request.maximumBatch))
             from = next
             if candidates.isEmpty { break }
             if request.dryRun {
@@ -140,11 +145,12 @@ extension LedgerWriter {
             let digest = policy.digest
             let batch = try perform(now: clock) { (context: inout WriteContext) throws -> PrunedBatch in
                 // Checked again inside the transaction: the snapshot that found them may be stale.
-                let done = try context.prune(candidates, cutoff: cutoff)
+                let rules = try context.retentionRules()
+                let (done, held) = try context.prune(candidates, cutoff: cutoff, rules: rules)
                 let pruned = done.map(\.seq)
                 var counts: [String: Int] = [:]
                 for entry in done { counts[entry.retentionClass, default: 0] += 1 }
-                guard !pruned.isEmpty else { return PrunedBatch(receipt: nil, counts: [:], pruned: 0) }
+                guard !pruned.isEmpty else { return PrunedBatch(receipt: nil, counts: [:], pruned: 0, held: held) }
                 let receipt = try context.append(Event(
                     kind: "ledger.pruned", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,
                     attributes: [
@@ -152,9 +158,11 @@ extension LedgerWriter {
                         "counts": .object(counts.mapValues { .integer(Int64($0)) }), "entries": .integer(Int64(pruned.count)),
                         "seqs": SeqSet.ranges(pruned), "seqs_sha256": .string(SeqSet.digest(pruned)),
                         "request": .string(request.request), "reason": .string(request.reason),
+                        "held": .integer(Int64(held)), "holds": .array(rules.holdsInForce(at: cutoff).map { .integer(Int64($0)) }),
                     ]))
-                return PrunedBatch(receipt: receipt.seq, counts: counts, pruned: pruned.count)
+                return PrunedBatch(receipt: receipt.seq, counts: counts, pruned: pruned.count, held: held)
             }
+            report.held += batch.held
             if let receipt = batch.receipt {
                 report.receipts.append(receipt)
                 report.pruned += batch.pruned
@@ -170,6 +178,7 @@ private struct PrunedBatch: Sendable {
     let receipt: UInt64?
     let counts: [String: Int]
     let pruned: Int
+    let held: Int
 }
 
 /// The exact set of seqs a receipt covers (`Specs/retention.md`, "Receipts").

@@ -71,6 +71,29 @@ extension Ledger {
             // The policy entries, by seq, and the receipts.
             var policies: [(seq: UInt64, digest: String)] = []
             var explained: [UInt64: UInt64] = [:]
+            let rules = try retentionRules(txn)
+            // Hold placements and releases in log order: which holds were in force at a receipt.
+            var holdEvents: [(seq: UInt64, hold: UInt64, placed: Bool, until: Timestamp?)] = []
+            try forEachEntry(ofKind: "ledger.hold", txn: txn, size: size) { entry in
+                holdEvents.append((entry.seq, entry.seq, true, entry.body.fields["until"]?.value?.stringValue.flatMap(Timestamp.init(rfc3339:))))
+            }
+            try forEachEntry(ofKind: "ledger.hold_released", txn: txn, size: size) { entry in
+                if let hold = entry.body.fields["hold"]?.value?.integerValue { holdEvents.append((entry.seq, UInt64(hold), false, nil)) }
+            }
+            holdEvents.sort { $0.seq < $1.seq }
+            func holdsInForce(before receipt: UInt64, at time: Timestamp) -> [Int64] {
+                var inForce: [UInt64: Timestamp?] = [:]
+                for event in holdEvents where event.seq < receipt {
+                    if event.placed { inForce[event.seq] = event.until } else { inForce[event.hold] = nil }
+                }
+                return inForce.filter { $0.value.map { time < $0 } ?? true }.keys.map { Int64($0) }.sorted()
+            }
+            func checkHolds(_ fields: [String: JSONValue], receipt r: UInt64, at time: Timestamp) {
+                let recorded = (fields["holds"]?.arrayValue ?? []).compactMap(\.integerValue)
+                if recorded != holdsInForce(before: r, at: time) {
+                    report.add(.invalidReceipt, r, "receipt \(r) records holds \(recorded), not the ones in force (\(holdsInForce(before: r, at: time)))")
+                }
+            }
             try forEachEntry(ofKind: "ledger.policy", txn: txn, size: size) { entry in
                 if let digest = entry.body.fields["digest"]?.value?.stringValue { policies.append((entry.seq, digest)) }
             }
@@ -99,12 +122,35 @@ extension Ledger {
                         continue
                     }
                     let header = try self.header(seq, txn: txn)
-                    guard let until = header.retainUntil, until <= cutoff else {
-                        report.add(.invalidReceipt, r, "receipt \(r) pruned entry \(seq) before its retention ended (retain_until \(header.retainUntil?.description ?? "null"), cutoff \(cutoff))")
+                    guard let until = rules.deadline(seq, retainUntil: header.retainUntil), until <= cutoff else {
+                        report.add(.invalidReceipt, r, "receipt \(r) pruned entry \(seq) before its retention ended (deadline \(rules.deadline(seq, retainUntil: header.retainUntil)?.description ?? "none"), cutoff \(cutoff))")
                         continue
                     }
                     explained[seq] = r
                 }
+                checkHolds(fields, receipt: r, at: cutoff)
+            }
+            try forEachEntry(ofKind: "ledger.erased", txn: txn, size: size) { receipt in
+                report.receipts += 1
+                let r = receipt.seq
+                let fields = receipt.body.fields.compactMapValues(\.value)
+                guard let erasure = fields["erasure_entry"]?.integerValue.map(UInt64.init), let seqs = fields["erased"].flatMap(SeqSet.seqs),
+                    let digest = fields["erased_sha256"]?.stringValue
+                else {
+                    return report.add(.invalidReceipt, r, "erasure receipt \(r) lacks its erasure entry, its seqs or their digest")
+                }
+                if SeqSet.digest(seqs) != digest { report.add(.invalidReceipt, r, "erasure receipt \(r): its seqs do not match their digest") }
+                guard erasure < r, (try? self.header(erasure, txn: txn))?.kind == "account.erased" else {
+                    return report.add(.invalidReceipt, r, "erasure receipt \(r) cites entry \(erasure), which is not an earlier account.erased")
+                }
+                for seq in seqs {
+                    guard seq < erasure else {
+                        report.add(.invalidReceipt, r, "erasure receipt \(r) names entry \(seq), which is not before the erasure \(erasure)")
+                        continue
+                    }
+                    explained[seq] = r
+                }
+                checkHolds(fields, receipt: r, at: try self.header(erasure, txn: txn).timestamp)
             }
             report.pruned = explained.count
             // Every entry: redacted fields need a receipt; a due entry must not disclose any.
@@ -114,14 +160,17 @@ extension Ledger {
                 else { continue }  // a missing record is verify's to report
                 let mayDisclose = Self.contains(body, Self.saltMarker)
                 let mayBeRedacted = Self.contains(body, Self.digestMarker)
-                let until = EntryHeader.retainUntil(inCanonical: headerBytes) ?? nil
+                let until = rules.deadline(seq, retainUntil: EntryHeader.retainUntil(inCanonical: headerBytes) ?? nil)
                 let due = until.map { $0 <= now } ?? false
                 guard mayBeRedacted || (mayDisclose && due) else { continue }
                 guard let parsed = try? EntryBody(parsing: body) else { continue }
                 if !parsed.redactedNames.isEmpty && explained[seq] == nil {
                     report.add(.unexplainedRedaction, seq, "entry \(seq) has redacted fields (\(parsed.redactedNames.joined(separator: ", "))) that no receipt explains")
                 }
-                if due && parsed.fields.values.contains(where: { !$0.isRedacted }) {
+                let held = !rules.holds.isEmpty && parsed.fields["subject"]?.value?.stringValue.map { subject in
+                    (try? self.header(seq, txn: txn)).map { rules.hold(covering: subjectHash(subject), kind: $0.kind, at: now) != nil } ?? false
+                } == true
+                if due && !held && parsed.fields.values.contains(where: { !$0.isRedacted }) {
                     report.add(.overdue, seq, "entry \(seq) is past its retention (\(until!)) and still discloses fields")
                 }
             }

@@ -54,11 +54,27 @@ public struct WriteContext {
     }
 
     /// Prunes the entries of `seqs` (ascending, none appended by this operation) that are due at
-    /// `cutoff` and still disclose a field (`Specs/retention.md`).
-    /// - Returns: the seqs pruned, with their retention class.
-    public mutating func prune(_ seqs: [UInt64], cutoff: Timestamp) throws -> [(seq: UInt64, retentionClass: String)] {
+    /// `cutoff` under `rules` and still disclose a field, but those a hold covers (`Specs/retention.md`).
+    /// - Returns: the seqs pruned, with their retention class, and how many were held.
+    mutating func prune(_ seqs: [UInt64], cutoff: Timestamp, rules: RetentionRules) throws -> (pruned: [(seq: UInt64, retentionClass: String)], held: Int) {
         let size = built.first?.seq ?? self.size
-        return try ledger.prune(seqs, cutoff: cutoff, txn: txn, size: size, state: state)
+        return try ledger.prune(seqs, cutoff: cutoff, rules: rules, txn: txn, size: size, state: state)
+    }
+
+    /// The seqs of the entries whose `subject` or `actor` is `identifier`, below `limit`, ascending.
+    func seqs(about identifier: String, below limit: UInt64) throws -> [UInt64] {
+        let size = built.first?.seq ?? self.size
+        var seqs = Set<UInt64>()
+        for (role, name) in [(SecondaryIndex.Role.subject, "subject"), (.actor, "actor")] {
+            let hash = LedgerKeys.identifierHash(indexKey: ledger.indexKey, role: name, identifier: identifier, sha: state.sha)
+            try ledger.index.seqs(txn, role: role, hash: hash, low: 0, high: min(limit, size), size: size) { seqs.insert($0); return true }
+        }
+        return seqs.sorted()
+    }
+
+    /// The retention rules as this transaction sees them.
+    func retentionRules() throws -> RetentionRules {
+        try ledger.retentionRules(txn)
     }
 
     /// Stores the entries appended, continuing `head`; returns the new head.
