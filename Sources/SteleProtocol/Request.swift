@@ -14,6 +14,12 @@ public enum Request: Sendable, Hashable {
     case consent(subject: String, purpose: String)
     /// An operator's prune (`Specs/retention.md`).
     case prune(PruneOrder)
+    /// An operator's erasure of an account.
+    case erase(subject: String, request: String, reason: String)
+    /// An operator placing a legal hold on a subject's entries (of one kind, until a time).
+    case placeHold(subject: String, kind: String?, until: Timestamp?, request: String, reason: String)
+    /// An operator releasing the hold placed by entry `hold`.
+    case releaseHold(hold: UInt64, request: String, reason: String)
 }
 
 /// What an operator's `prune` asks for.
@@ -78,13 +84,14 @@ public struct RequestDecoder: Sendable {
     private struct Members {
         var op, id, kind, actor, subject, occurred, attrs, receipt, purpose: JSONValue?
         /// Members of operator requests.
-        var now, dryRun, request, reason: JSONValue?
+        var now, dryRun, request, reason, until, hold: JSONValue?
 
         /// Whether a member of another op than append is present (an append then refuses it).
-        var hasOperatorMembers: Bool { purpose != nil || now != nil || dryRun != nil || request != nil || reason != nil }
+        var hasOperatorMembers: Bool { purpose != nil || now != nil || dryRun != nil || request != nil || reason != nil || until != nil || hold != nil }
 
         var operatorMemberNames: [String] {
-            [("purpose", purpose), ("now", now), ("dry_run", dryRun), ("request", request), ("reason", reason)].compactMap { $0.1 == nil ? nil : $0.0 }
+            [("purpose", purpose), ("now", now), ("dry_run", dryRun), ("request", request), ("reason", reason), ("until", until), ("hold", hold)]
+                .compactMap { $0.1 == nil ? nil : $0.0 }
         }
         var unknown: [String] = []
 
@@ -104,6 +111,8 @@ public struct RequestDecoder: Sendable {
             case 7 where name == "dry_run": dryRun = value
             case 7 where name == "request": request = value
             case 6 where name == "reason": reason = value
+            case 5 where name == "until": until = value
+            case 4 where name == "hold": hold = value
             case 8 where name == "occurred": occurred = value
             default: unknown.append(name)
             }
@@ -124,22 +133,60 @@ public struct RequestDecoder: Sendable {
         case "stats": return .stats
         case "consent": return try decodeConsent(members)
         case "prune": return try decodePrune(members)
-        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, prune)")
+        case "erase", "hold", "release_hold": return try decodeOperator(op, members)
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, prune, erase, hold, release_hold)")
         }
     }
 
+    /// `erase` (`subject`), `hold` (`subject`; optional `kind`, `until`) and `release_hold` (`hold`),
+    /// each with `request` and `reason`.
+    private func decodeOperator(_ op: String, _ members: Members) throws(ProtocolError) -> Request {
+        if members.actor != nil || members.attrs != nil || members.purpose != nil || members.occurred != nil || members.receipt != nil
+            || members.now != nil || members.dryRun != nil || (op != "hold" && (members.kind != nil || members.until != nil))
+            || (op != "release_hold" && members.hold != nil) || (op == "release_hold" && members.subject != nil)
+        {
+            throw ProtocolError(.invalidField, "\"\(op)\" takes only the members Specs/protocol.md lists for it")
+        }
+        if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
+        let request = try operatorText(members.request, "request")
+        let reason = try operatorText(members.reason, "reason")
+        if op == "release_hold" {
+            guard let value = members.hold else { throw ProtocolError(.missingField, "\"hold\" (the seq of the ledger.hold entry) is required") }
+            guard let hold = value.integerValue, hold >= 0 else { throw ProtocolError(.invalidField, "\"hold\" must be a seq") }
+            return .releaseHold(hold: UInt64(hold), request: request, reason: reason)
+        }
+        guard members.subject != nil, let subject = try identifier(members.subject, "subject") else {
+            throw ProtocolError(.missingField, "\"subject\" is required for \(op)")
+        }
+        if op == "erase" { return .erase(subject: subject, request: request, reason: reason) }
+        var kind: String?
+        if let value = members.kind {
+            guard let name = value.stringValue, catalogue.kind(name) != nil else { throw ProtocolError(.unknownKind, "\"kind\" must name a kind of the catalogue") }
+            kind = name
+        }
+        var until: Timestamp?
+        if let value = members.until {
+            guard let t = value.stringValue.flatMap(Timestamp.init(rfc3339:)) else { throw ProtocolError(.invalidField, "\"until\" must be an RFC 3339 time") }
+            until = t
+        }
+        return .placeHold(subject: subject, kind: kind, until: until, request: request, reason: reason)
+    }
+
+    private func operatorText(_ value: JSONValue?, _ name: String) throws(ProtocolError) -> String {
+        guard let value else { throw ProtocolError(.missingField, "\"\(name)\" is required: every operator action records it") }
+        guard let s = value.stringValue, s.utf8.contains(where: { $0 > 0x20 }), s.utf8.count <= 1024 else {
+            throw ProtocolError(.invalidField, "\"\(name)\" must be a non-empty string of at most 1024 bytes")
+        }
+        return s
+    }
+
     private func decodePrune(_ members: Members) throws(ProtocolError) -> Request {
-        if members.kind != nil || members.actor != nil || members.subject != nil || members.attrs != nil || members.purpose != nil {
+        if members.kind != nil || members.actor != nil || members.subject != nil || members.attrs != nil || members.purpose != nil
+            || members.until != nil || members.hold != nil
+        {
             throw ProtocolError(.invalidField, "a prune has only \"op\", \"id\", \"now\", \"dry_run\", \"request\" and \"reason\"")
         }
         if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
-        func text(_ value: JSONValue?, _ name: String) throws(ProtocolError) -> String {
-            guard let value else { throw ProtocolError(.missingField, "\"\(name)\" is required for a prune: every operator action records it") }
-            guard let s = value.stringValue, s.utf8.contains(where: { $0 > 0x20 }), s.utf8.count <= 1024 else {
-                throw ProtocolError(.invalidField, "\"\(name)\" must be a non-empty string of at most 1024 bytes")
-            }
-            return s
-        }
         var now: Timestamp?
         if let value = members.now {
             guard let t = value.stringValue.flatMap(Timestamp.init(rfc3339:)) else { throw ProtocolError(.invalidField, "\"now\" must be an RFC 3339 time") }
@@ -150,7 +197,7 @@ public struct RequestDecoder: Sendable {
             guard let flag = value.boolValue else { throw ProtocolError(.invalidField, "\"dry_run\" must be true or false") }
             dryRun = flag
         }
-        return .prune(PruneOrder(now: now, dryRun: dryRun, request: try text(members.request, "request"), reason: try text(members.reason, "reason")))
+        return .prune(PruneOrder(now: now, dryRun: dryRun, request: try operatorText(members.request, "request"), reason: try operatorText(members.reason, "reason")))
     }
 
     private func decodeConsent(_ members: Members) throws(ProtocolError) -> Request {

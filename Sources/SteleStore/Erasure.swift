@@ -82,7 +82,9 @@ extension LedgerWriter {
                     kept[retentionClass, default: 0] += 1
                     continue
                 }
-                if rules.hold(covering: hash, kind: entry.header.kind, at: at) != nil {
+                // A hold on the entry's own subject (the erased one, or another person) keeps it whole.
+                let entrySubject = entry.body.fields["subject"]?.value?.stringValue.map(ledger.subjectHash) ?? hash
+                if rules.hold(covering: entrySubject, kind: entry.header.kind, at: at) != nil {
                     held += 1
                     continue
                 }

@@ -23,27 +23,17 @@ struct PruneCommand: ParsableCommand {
     @Flag(help: "Output the report as JSON.") var json = false
 
     func run() throws {
-        guard request.contains(where: { !$0.isWhitespace }), reason.contains(where: { !$0.isWhitespace }) else {
-            throw Failure.couldNotRun("--request and --reason must say which request and why: every prune records them")
-        }
         guard (1...1_000_000).contains(batch) else { throw Failure.couldNotRun("--batch must be 1...1000000") }
         let cutoff = try parseTime(now, "now")
-        let report: JSONValue
-        if let connection = try? SteleConnection(socketPath: socket ?? dataOptions.data + "/stele.sock") {
-            var order: [String: JSONValue] = ["op": .string("prune"), "request": .string(request), "reason": .string(reason), "dry_run": .bool(dryRun)]
-            if let cutoff { order["now"] = .string(cutoff.description) }
-            let line: String
-            do { line = try connection.request(JSONValue.object(order).canonicalText) } catch {
-                throw Failure.couldNotRun("the daemon did not answer the prune: \(error)")
+        var order: [String: JSONValue] = ["op": .string("prune"), "request": .string(request), "reason": .string(reason), "dry_run": .bool(dryRun)]
+        if let cutoff { order["now"] = .string(cutoff.description) }
+        let report = try OperatorChannel(data: dataOptions.data, socket: socket, config: config, request: request, reason: reason)
+            .run(order, member: "prune") { writer, policy, operatorName in
+                var prune = PruneRequest(cutoff: cutoff ?? .now(), operatorName: operatorName, request: request, reason: reason)
+                prune.dryRun = dryRun
+                prune.maximumBatch = batch
+                return try writer.prune(prune, policy: policy).json
             }
-            let reply = try? JSONParser.parse(Array(line.utf8))
-            guard reply?["ok"] == .bool(true), let pruned = reply?["prune"] else {
-                throw Failure.couldNotRun("the daemon refused the prune: \(reply?["error"]?["message"]?.stringValue ?? line)")
-            }
-            report = pruned
-        } else {
-            report = try pruneDirectly(cutoff: cutoff ?? .now())
-        }
         if json {
             printLine(report.canonicalText)
         } else {
@@ -51,26 +41,152 @@ struct PruneCommand: ParsableCommand {
             let count = report["pruned"]?.integerValue ?? 0
             let classes = (report["by_class"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.integerValue ?? 0)" }
             let receipts = (report["receipts"]?.arrayValue ?? []).compactMap(\.integerValue).map(String.init)
-            printLine(count == 0 ? "nothing to prune at \(report["cutoff"]?.stringValue ?? "")" :
+            let held = report["held"]?.integerValue ?? 0
+            printLine((count == 0 ? "nothing to prune at \(report["cutoff"]?.stringValue ?? "")" :
                 "\(verb) \(count) entries (\(classes.joined(separator: ", "))) at cutoff \(report["cutoff"]?.stringValue ?? "")"
                 + (receipts.isEmpty ? "" : "; receipts: entries \(receipts.joined(separator: ", "))"))
+                + (held > 0 ? "; \(held) due entries kept by legal holds" : ""))
         }
     }
+}
 
-    private func pruneDirectly(cutoff: Timestamp) throws -> JSONValue {
+/// How an operator command reaches the store: through the running daemon's socket (as an
+/// operator peer), or, with no daemon, through the store's writer directly (taking its lock).
+struct OperatorChannel {
+    let data: String
+    let socket: String?
+    let config: String?
+    let request: String
+    let reason: String
+
+    /// Sends `order` to the daemon and returns its reply's `member`; without a daemon, runs
+    /// `direct` with a writer, the retention policy and this user as operator.
+    func run(
+        _ order: [String: JSONValue], member: String, direct: (LedgerWriter, RetentionPolicy, String) throws -> JSONValue
+    ) throws -> JSONValue {
+        guard request.contains(where: { !$0.isWhitespace }), reason.contains(where: { !$0.isWhitespace }) else {
+            throw Failure.couldNotRun("--request and --reason must say which request and why: every operator action records them")
+        }
+        if let connection = try? SteleConnection(socketPath: socket ?? data + "/stele.sock") {
+            let line: String
+            do { line = try connection.request(JSONValue.object(order).canonicalText) } catch {
+                throw Failure.couldNotRun("the daemon did not answer: \(error)")
+            }
+            let reply = try? JSONParser.parse(Array(line.utf8))
+            guard reply?["ok"] == .bool(true), let value = reply?[member] else {
+                throw Failure.couldNotRun("the daemon refused: \(reply?["error"]?["message"]?.stringValue ?? line)")
+            }
+            return value
+        }
         var configuration = ServerConfiguration()
         if let config {
             guard let bytes = FileManager.default.contents(atPath: config) else { throw Failure.couldNotRun("cannot read the configuration file \(config)") }
             do { try configuration.apply(json: [UInt8](bytes)) } catch { throw Failure.couldNotRun("bad configuration \(config): \(error.message)") }
         }
-        let ledger = try Failure.map { try Ledger(path: dataOptions.data) }
+        let ledger = try Failure.map { try Ledger(path: data) }
         let writer = try Failure.map { try LedgerWriter(ledger: ledger) }
-        var order = PruneRequest(cutoff: cutoff, operatorName: "uid:\(getuid())", request: request, reason: reason)
-        order.dryRun = dryRun
-        order.maximumBatch = batch
-        let report = try Failure.map { try writer.prune(order, policy: RetentionPolicy(catalogue: configuration.catalogue)) }
+        let result = try Failure.map { try direct(writer, RetentionPolicy(catalogue: configuration.catalogue), "uid:\(getuid())") }
         try Failure.map { try writer.close() }
-        return report.json
+        return result
+    }
+}
+
+/// `stele erase SUBJECT`: erases an account by the policy's rule for each class (`Specs/retention.md`).
+struct EraseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "erase", abstract: "Erase an account: redact its entries by each class's rule, with a receipt (exit 0 done, 2 could not run).")
+
+    @OptionGroup var dataOptions: DataOptions
+    @Argument(help: "The subject identifier to erase.") var subject: String
+    @Option(help: "The daemon's socket (default: <data>/stele.sock).") var socket: String?
+    @Option(help: "The daemon's configuration file (direct runs).") var config: String?
+    @Option(help: "The request or ticket id, recorded in the receipt.") var request: String
+    @Option(help: "Why, recorded in the receipt.") var reason: String
+    @Flag(help: "Output the report as JSON.") var json = false
+
+    func run() throws {
+        let order: [String: JSONValue] = ["op": .string("erase"), "subject": .string(subject), "request": .string(request), "reason": .string(reason)]
+        let report = try OperatorChannel(data: dataOptions.data, socket: socket, config: config, request: request, reason: reason)
+            .run(order, member: "erase") { writer, policy, operatorName in
+                try writer.erase(EraseRequest(subject: subject, request: request, reason: reason, operatorName: operatorName), policy: policy).json
+            }
+        if json { return printLine(report.canonicalText) }
+        func counts(_ name: String) -> String {
+            let parts = (report[name]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.integerValue ?? 0)" }
+            return parts.isEmpty ? "none" : parts.joined(separator: ", ")
+        }
+        printLine("erased \(subject): entry \(report["erasure_entry"]?.integerValue ?? 0) records it, receipt entry \(report["receipt"]?.integerValue ?? 0)")
+        printLine("  redacted now: \(counts("erased")); kept by law until their own deadline: \(counts("kept"))")
+        printLine("  consent kept for its proof period: \(report["proof"]?["entries"]?.integerValue ?? 0) entries, until \(report["proof"]?["until"]?.stringValue ?? "")")
+        if let held = report["held"]?.integerValue, held > 0 { printLine("  kept by legal holds: \(held)") }
+    }
+}
+
+/// `stele hold`: legal holds (`Specs/retention.md`, "Holds").
+struct HoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hold", abstract: "Place, release and list legal holds.", subcommands: [Place.self, Release.self, List.self])
+
+    struct Place: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Keep a subject's entries (of one kind, until a time) from prune and erase.")
+        @OptionGroup var dataOptions: DataOptions
+        @Option(help: "The subject whose entries are held.") var subject: String
+        @Option(help: "Only entries of this kind.") var kind: String?
+        @Option(help: "The hold ends at this time (RFC 3339); default: when released.") var until: String?
+        @Option(help: "The daemon's socket (default: <data>/stele.sock).") var socket: String?
+        @Option(help: "The legal process or ticket id.") var request: String
+        @Option(help: "Why.") var reason: String
+
+        func run() throws {
+            let end = try parseTime(until, "until")
+            if let kind, EventCatalogue.builtIn.kind(kind) == nil { throw Failure.couldNotRun("unknown kind \"\(kind)\"") }
+            var order: [String: JSONValue] = ["op": .string("hold"), "subject": .string(subject), "request": .string(request), "reason": .string(reason)]
+            if let kind { order["kind"] = .string(kind) }
+            if let end { order["until"] = .string(end.description) }
+            let hold = try OperatorChannel(data: dataOptions.data, socket: socket, config: nil, request: request, reason: reason)
+                .run(order, member: "hold") { writer, _, operatorName in
+                    .integer(Int64(try writer.placeHold(subject: subject, kind: kind, until: end, request: request, reason: reason, operatorName: operatorName)))
+                }
+            printLine("hold \(hold.integerValue ?? 0) placed (release it with: stele hold release \(hold.integerValue ?? 0))")
+        }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Release a hold; what it kept past its retention goes at the next prune.")
+        @OptionGroup var dataOptions: DataOptions
+        @Argument(help: "The hold: the seq of its ledger.hold entry.") var hold: UInt64
+        @Option(help: "The daemon's socket (default: <data>/stele.sock).") var socket: String?
+        @Option(help: "The ticket id.") var request: String
+        @Option(help: "Why.") var reason: String
+
+        func run() throws {
+            let order: [String: JSONValue] = ["op": .string("release_hold"), "hold": .integer(Int64(hold)), "request": .string(request), "reason": .string(reason)]
+            let released = try OperatorChannel(data: dataOptions.data, socket: socket, config: nil, request: request, reason: reason)
+                .run(order, member: "released") { writer, _, operatorName in
+                    .integer(Int64(try writer.releaseHold(hold, request: request, reason: reason, operatorName: operatorName)))
+                }
+            printLine("hold \(hold) released by entry \(released.integerValue ?? 0)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The holds in force.")
+        @OptionGroup var dataOptions: DataOptions
+        @Flag(help: "Output NDJSON.") var json = false
+
+        func run() throws {
+            let ledger = try dataOptions.openReadOnly()
+            for hold in try Failure.map({ try ledger.holds() }) {
+                if json {
+                    printLine(JSONValue.object([
+                        "hold": .integer(Int64(hold.seq)), "subject_hash": .string(hold.subjectHash), "kind": hold.kind.map(JSONValue.string) ?? .null,
+                        "until": hold.until.map { .string($0.description) } ?? .null,
+                    ]).canonicalText)
+                } else {
+                    printLine("hold \(hold.seq): subject hash \(hold.subjectHash)\(hold.kind.map { ", kind \($0)" } ?? "")\(hold.until.map { ", until \($0)" } ?? ", until released")")
+                }
+            }
+        }
     }
 }
 

@@ -107,4 +107,43 @@ struct PruneCommandTests {
         let again = try SteleBinary.run(["prune", "--data", data, "--now", Self.future, "--request", "T-5", "--reason", "r"])
         #expect(again.output.hasPrefix("nothing to prune"))
     }
+
+    @Test("an operator erases an account through the daemon, and the daemon carries out an account.erased the platform appends; holds through the daemon too")
+    func erasureThroughDaemon() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for user in ["user:9", "user:10", "user:11"] {
+            _ = try connection.request(login("l-\(user)", user: user))
+            _ = try connection.request(#"{"kind":"billing.transaction","subject":"\#(user)","attrs":{"amount":100}}"#)
+        }
+        let hold = try SteleBinary.run(["hold", "place", "--data", daemon.data, "--socket", daemon.socket, "--subject", "user:11", "--request", "COURT-3", "--reason", "order"])
+        #expect(hold.status == 0 && hold.output.contains("placed"), "\(hold.output)")
+        let erase = try SteleBinary.run(["erase", "user:9", "--data", daemon.data, "--socket", daemon.socket, "--request", "DSR-1", "--reason", "verified", "--json"])
+        #expect(erase.status == 0, "\(erase.output)")
+        #expect(erase.output.contains(#""erased":{"security":1}"#) && erase.output.contains(#""kept":{"billing":1}"#))
+        // The platform records erasures of its own; the daemon carries them out once durable.
+        for user in ["user:10", "user:11"] {
+            #expect(try reply(try connection.request(#"{"kind":"account.erased","subject":"\#(user)","attrs":{"request":"R-\#(user)"}}"#))["ok"] as? Bool == true)
+        }
+        var receipts = 0
+        for _ in 0..<250 where receipts < 3 {
+            usleep(20_000)
+            receipts = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "ledger.erased"]).output.split(separator: "\n").count
+        }
+        #expect(receipts == 3)
+        let kinds = { (user: String) in
+            try SteleBinary.run(["query", "--data", daemon.data, "--subject", user]).output.split(separator: "\n").map { line in
+                ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]).flatMap { $0["header"] as? String }.flatMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                }?["kind"] as? String ?? "?"
+            }
+        }
+        #expect(try kinds("user:9") == ["billing.transaction", "account.erased"])
+        #expect(try kinds("user:10") == ["billing.transaction", "account.erased"])
+        #expect(try kinds("user:11") == ["login.succeeded", "billing.transaction", "account.erased"], "held")
+        #expect(daemon.stop() == 0)
+        #expect(try SteleBinary.run(["verify", "--data", daemon.data]).status == 0)
+        #expect(try SteleBinary.run(["retention", "report", "--data", daemon.data]).status == 0)
+    }
 }

@@ -19,6 +19,8 @@ final class RequestHandler: ChannelInboundHandler {
         let id: String?
         let wantsReceipt: Bool
         let received: UInt64
+        /// An `account.erased`: once durable, the retention thread carries it out.
+        let erasesAccount: Bool
     }
 
     private let shared: DaemonContext
@@ -106,10 +108,23 @@ final class RequestHandler: ChannelInboundHandler {
             }
             answerConsent(subject: subject, purpose: purpose, slot: slot, id: id, context: context)
         case .success(.prune(let order)):
-            guard peer.isOperator else {
-                return fail(slot, id: id, ProtocolError(.notOperator, "source \(peer.source) is not an operator (its peer rule lacks \"operator\": true)"), context)
-            }
+            guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
             runPrune(order, peer: peer, slot: slot, id: id, context: context)
+        case .success(.erase(let subject, let request, let reason)):
+            guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
+            let order = EraseRequest(subject: subject, request: request, reason: reason, operatorName: "uid:\(peer.uid)")
+            let deliver = operatorReply(slot: slot, id: id, member: "erase", context: context)
+            shared.retention.erase(order) { deliver($0.map(\.json)) }
+        case .success(.placeHold(let subject, let kind, let until, let request, let reason)):
+            guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
+            let deliver = operatorReply(slot: slot, id: id, member: "hold", context: context)
+            shared.retention.placeHold(subject: subject, kind: kind, until: until, request: request, reason: reason, operatorName: "uid:\(peer.uid)") {
+                deliver($0.map { .integer(Int64($0)) })
+            }
+        case .success(.releaseHold(let hold, let request, let reason)):
+            guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
+            let deliver = operatorReply(slot: slot, id: id, member: "released", context: context)
+            shared.retention.releaseHold(hold, request: request, reason: reason, operatorName: "uid:\(peer.uid)") { deliver($0.map { .integer(Int64($0)) }) }
         case .success(.append(let event, let wantsReceipt)):
             guard peer.allows(event.kind) else {
                 return fail(slot, id: id, ProtocolError(.forbiddenKind, "source \(peer.source) may not append \(event.kind)"), context)
@@ -123,7 +138,8 @@ final class RequestHandler: ChannelInboundHandler {
                 return fail(slot, id: id, ProtocolError(.invalidField, "\(error)"), context)
             }
             pendingEvents.append(prepared)
-            pendingAppends.append(PendingAppend(slot: slot, id: id, wantsReceipt: wantsReceipt, received: received))
+            pendingAppends.append(PendingAppend(
+                slot: slot, id: id, wantsReceipt: wantsReceipt, received: received, erasesAccount: event.kind == "account.erased"))
         }
     }
 
@@ -161,6 +177,7 @@ final class RequestHandler: ChannelInboundHandler {
                 fail(append.slot, id: append.id, ProtocolError(.unavailable, error.message), context)
             }
         }
+        if zip(appends, results).contains(where: { $0.erasesAccount && (try? $1.get())?.duplicate == false }) { shared.retention.erasePending() }
         shared.stats.recordAcks(ackMicroseconds)
         ackMicroseconds.removeAll(keepingCapacity: true)
         context.flush()
@@ -202,28 +219,41 @@ final class RequestHandler: ChannelInboundHandler {
         }
     }
 
-    /// Hands an operator's prune to the retention runner; its report comes back through this
-    /// event loop's mailbox when the last batch has committed.
-    private func runPrune(_ order: PruneOrder, peer: PeerRule, slot: UInt64, id: String?, context: ChannelHandlerContext) {
-        guard let mailbox else { return }
-        var request = PruneRequest(cutoff: order.now ?? .now(), operatorName: "uid:\(peer.uid)", request: order.request, reason: order.reason)
-        request.dryRun = order.dryRun
+    private func refuseOperator(_ peer: PeerRule, slot: UInt64, id: String?, context: ChannelHandlerContext) {
+        fail(slot, id: id, ProtocolError(.notOperator, "source \(peer.source) is not an operator (its peer rule lacks \"operator\": true)"), context)
+    }
+
+    /// A function that replies to an operator operation, from any thread, through this event
+    /// loop's mailbox: `{"ok":true,"id":…,member: value}`, or its error.
+    private func operatorReply(slot: UInt64, id: String?, member: String, context: ChannelHandlerContext) -> @Sendable (Result<JSONValue, LedgerError>) -> Void {
+        guard let mailbox else { return { _ in } }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        shared.retention.prune(request) { result in
+        return { result in
             mailbox.post {
                 let (handler, context) = bound.value
                 guard !handler.closed else { return }
                 switch result {
-                case .success(let report):
-                    handler.reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, "prune": report.json], context)
+                case .success(let value):
+                    handler.reply(slot, ["ok": .bool(true), "id": id.map(JSONValue.string) ?? .null, member: value], context)
                 case .failure(let error) where error.code == .futureTime:
                     handler.fail(slot, id: id, ProtocolError(.futureTime, error.message), context)
+                case .failure(let error) where error.code == .outOfRange || error.code == .invalidEvent:
+                    handler.fail(slot, id: id, ProtocolError(.invalidField, error.message), context)
                 case .failure(let error):
                     handler.fail(slot, id: id, ProtocolError(.unavailable, error.message), context)
                 }
                 context.flush()
             }
         }
+    }
+
+    /// Hands an operator's prune to the retention runner; its report comes back through this
+    /// event loop's mailbox when the last batch has committed.
+    private func runPrune(_ order: PruneOrder, peer: PeerRule, slot: UInt64, id: String?, context: ChannelHandlerContext) {
+        var request = PruneRequest(cutoff: order.now ?? .now(), operatorName: "uid:\(peer.uid)", request: order.request, reason: order.reason)
+        request.dryRun = order.dryRun
+        let deliver = operatorReply(slot: slot, id: id, member: "prune", context: context)
+        shared.retention.prune(request) { deliver($0.map(\.json)) }
     }
 
     private func deliverConsent(_ reply: JSONValue, slot: UInt64, id: String?, context: ChannelHandlerContext, flush: Bool) {
