@@ -234,6 +234,22 @@ final class Journal {
         current = 0
     }
 
+    /// Overwrites the whole file with zeros and syncs it: no body an earlier record held stays on
+    /// disk (erasure, `Specs/retention.md`). Only once the store holds every entry.
+    func scrub() throws {
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = 0
+        while offset < 2 * regionSize {
+            let count = min(zeros.count, 2 * regionSize - offset)
+            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress!, count, off_t(offset)) }
+            guard n == count else { throw Self.failure("scrub the journal \(path)") }
+            offset += count
+        }
+        guard fsync(fd) == 0 else { throw Self.failure("sync the journal \(path)") }
+        regions = [Region(), Region()]
+        current = 0
+    }
+
     /// Writes one record (the builder's entries) at the end of the current region, followed by a
     /// terminator of zeros, and returns once both are on disk (`O_DSYNC`). The terminator tells a
     /// record written whole from one cut short (see ``scan(_:)``).

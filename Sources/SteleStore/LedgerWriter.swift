@@ -476,6 +476,18 @@ public final class LedgerWriter: Sendable {
         }
     }
 
+    /// Zeroes the journal file; after ``close()``, when the store holds every entry.
+    func scrubJournal() throws {
+        try appendQueue.sync {
+            try appending.withValue { state in
+                guard state.closed, store.appliedSize >= state.builder.head.size else {
+                    throw LedgerError(.storage, "the journal can be scrubbed only once the writer closed with every entry in the store")
+                }
+                try state.journal.scrub()
+            }
+        }
+    }
+
     /// Opens `path` and takes its exclusive lock, waiting up to `seconds`.
     private static func lock(_ path: String, waitingUpTo seconds: Double) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

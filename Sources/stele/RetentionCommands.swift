@@ -222,3 +222,36 @@ struct RetentionCommand: ParsableCommand {
         }
     }
 }
+
+/// `stele compact`: rewrites the store without the free pages that still hold redacted values,
+/// and zeroes the journal (`Specs/retention.md`, "Compaction"). With the daemon stopped.
+struct CompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact", abstract: "Remove redacted values from the disk: a compacted store file and a zeroed journal (daemon stopped).")
+
+    @OptionGroup var dataOptions: DataOptions
+    @Option(help: "The request or ticket id, recorded in the ledger.compacted entry.") var request: String
+    @Option(help: "Why, recorded in the ledger.compacted entry.") var reason: String
+    @Flag(help: "Output the report as JSON.") var json = false
+
+    func run() throws {
+        guard request.contains(where: { !$0.isWhitespace }), reason.contains(where: { !$0.isWhitespace }) else {
+            throw Failure.couldNotRun("--request and --reason must say which request and why")
+        }
+        let ledger = try Failure.map { try Ledger(path: dataOptions.data) }
+        var options = LedgerWriter.Options()
+        options.lockWait = 1
+        let writer: LedgerWriter
+        do { writer = try LedgerWriter(ledger: ledger, options: options) } catch let error as LedgerError where error.code == .locked {
+            throw Failure.couldNotRun("a daemon or another writer holds the store: stop it, then compact (compaction replaces the store file)")
+        } catch let error as LedgerError {
+            throw Failure.couldNotRun(error.message)
+        }
+        let report = try Failure.map { try writer.compact(request: request, reason: reason, operatorName: "uid:\(getuid())") }
+        if json {
+            printLine(report.json.canonicalText)
+        } else {
+            printLine("compacted: \(report.bytesBefore) → \(report.bytesAfter) bytes; the journal is zeroed; entry \(report.receipt) (ledger.compacted) records it")
+        }
+    }
+}
