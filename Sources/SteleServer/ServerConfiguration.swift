@@ -1,7 +1,7 @@
 public import SteleConsent
 public import SteleCore
 public import SteleProtocol
-import SteleStore
+public import SteleStore
 
 /// Everything `stele serve` needs to run: paths, peers, limits. Loaded from `--config` (JSON, see
 /// `Specs/protocol.md` §Configuration) over embedded defaults.
@@ -24,6 +24,15 @@ public struct ServerConfiguration: Sendable {
     public var catalogue = EventCatalogue.builtIn.naming(ConsentPolicy())
     /// The consent purposes, minimum ages and audit delays (`Specs/consent.md`).
     public var consent = ConsentPolicy()
+    /// What erasure does to each class (`Specs/retention.md`); classes not named are erased.
+    public var erasureRules = RetentionPolicy.defaultErasureRules
+    /// Days consent entries are kept after their subject's erasure.
+    public var consentProofDays = 1095
+
+    /// The retention policy in force: the catalogue's classes with the erasure rules.
+    public var retentionPolicy: RetentionPolicy {
+        RetentionPolicy(classes: catalogue.classes.mapValues(\.days), onErasure: erasureRules, consentProofDays: consentProofDays)
+    }
     /// Socket file permissions.
     public var socketMode: UInt32 = 0o660
     /// Most concurrent connections.
@@ -130,7 +139,7 @@ extension ServerConfiguration {
             "idle_timeout_seconds", "rate_per_source", "max_batch", "store_commit_interval_ms", "max_in_flight_per_connection",
             "max_line_bytes", "max_attribute_depth", "max_attributes", "max_string_bytes", "kinds",
             "idempotency_window_seconds", "idempotency_max_keys", "checkpoint_files_kept", "store_keep_written_pages", "consent",
-            "prune_interval_seconds",
+            "prune_interval_seconds", "retention",
         ]
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigurationError("unknown configuration member \"\(extra)\"")
@@ -210,6 +219,9 @@ extension ServerConfiguration {
             do { try consent.apply(json: member) } catch { throw ConfigurationError(error.message) }
             catalogue = catalogue.naming(consent)
         }
+        if let member = object["retention"] {
+            try applyRetention(member)
+        }
         if let kindsValue = object["kinds"] {
             guard let list = kindsValue.arrayValue else { throw ConfigurationError("\"kinds\" must be an array") }
             for entry in list {
@@ -241,3 +253,43 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+
+extension ServerConfiguration {
+    /// `retention`: `{"classes": {name: days | null}, "on_erasure": {name: "erase" | "keep" | "proof"},
+    /// "consent_proof_days": n}`, every member optional (`Specs/retention.md`).
+    mutating func applyRetention(_ member: JSONValue) throws(ConfigurationError) {
+        guard let object = member.objectValue else { throw ConfigurationError("\"retention\" must be an object") }
+        if let extra = object.keys.sorted().first(where: { !["classes", "on_erasure", "consent_proof_days"].contains($0) }) {
+            throw ConfigurationError("unknown member \"retention.\(extra)\"")
+        }
+        if let classes = object["classes"] {
+            guard let members = classes.objectValue else { throw ConfigurationError("\"retention.classes\" must be an object of class to days") }
+            for (name, days) in members.sorted(by: { $0.key < $1.key }) {
+                guard name != "ledger" else { throw ConfigurationError("\"retention.classes.ledger\": Stele's own entries are kept forever") }
+                if days.isNull {
+                    catalogue.add(EventCatalogue.RetentionClass(name, days: nil))
+                } else {
+                    guard let d = days.integerValue, (1...36_500).contains(d) else {
+                        throw ConfigurationError("\"retention.classes.\(name)\" must be days from 1 to 36500, or null")
+                    }
+                    catalogue.add(EventCatalogue.RetentionClass(name, days: Int(d)))
+                }
+            }
+        }
+        if let rules = object["on_erasure"] {
+            guard let members = rules.objectValue else { throw ConfigurationError("\"retention.on_erasure\" must be an object of class to rule") }
+            for (name, rule) in members {
+                guard let value = rule.stringValue.flatMap(RetentionPolicy.ErasureRule.init(rawValue:)) else {
+                    throw ConfigurationError("\"retention.on_erasure.\(name)\" must be erase, keep or proof")
+                }
+                erasureRules[name] = value
+            }
+        }
+        if let days = object["consent_proof_days"] {
+            guard let d = days.integerValue, (0...36_500).contains(d) else {
+                throw ConfigurationError("\"retention.consent_proof_days\" must be days from 0 to 36500")
+            }
+            consentProofDays = Int(d)
+        }
+    }
+}

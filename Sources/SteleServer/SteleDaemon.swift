@@ -100,7 +100,7 @@ public final class SteleDaemon: Service {
             decoder: RequestDecoder(catalogue: config.catalogue, limits: config.limits), stats: stats,
             limiter: RateLimiter(ratePerSecond: config.ratePerSource), mailboxes: LoopMailboxes(group: group), verifier: verifier,
             retention: RetentionRunner(
-                writer: writer, policy: RetentionPolicy(catalogue: config.catalogue), interval: config.pruneIntervalSeconds, logger: logger),
+                writer: writer, policy: config.retentionPolicy, interval: config.pruneIntervalSeconds, logger: logger),
             logger: logger)
         do {
             try await serve(group: group, context: context, socketPath: socketPath, verifierKey: "\(signer.verifierKey)")

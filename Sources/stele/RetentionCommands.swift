@@ -85,7 +85,7 @@ struct OperatorChannel {
         }
         let ledger = try Failure.map { try Ledger(path: data) }
         let writer = try Failure.map { try LedgerWriter(ledger: ledger) }
-        let result = try Failure.map { try direct(writer, RetentionPolicy(catalogue: configuration.catalogue), "uid:\(getuid())") }
+        let result = try Failure.map { try direct(writer, configuration.retentionPolicy, "uid:\(getuid())") }
         try Failure.map { try writer.close() }
         return result
     }
