@@ -152,10 +152,12 @@ extension Ledger {
     /// read and parsed once; others are skipped.
     /// - Returns: the seqs pruned, with their retention class.
     func prune(
-        _ seqs: [UInt64], cutoff: Timestamp, rules: RetentionRules, txn: Transaction, size: UInt64, state: StoreState
-    ) throws -> (pruned: [(seq: UInt64, retentionClass: String)], held: Int) {
+        _ seqs: [UInt64], cutoff: Timestamp, rules: RetentionRules, keptAfterLastEntry: [String: Int64] = [:],
+        txn: Transaction, size: UInt64, state: StoreState
+    ) throws -> (pruned: [(seq: UInt64, retentionClass: String)], held: Int, moved: [Timestamp: [UInt64]]) {
         var pruned: [(seq: UInt64, retentionClass: String)] = []
         var held = 0
+        var moved: [Timestamp: [UInt64]] = [:]
         /// Sealed postings to rewrite: (block, role, hash) → offsets leaving it.
         var postings: [PostingKey: Set<UInt16>] = [:]
         for seq in seqs where seq < size {
@@ -180,6 +182,14 @@ extension Ledger {
                 held += 1
                 continue
             }
+            // A class kept after the subject's newest entry of it: a later one moves the deadline.
+            if let kept = keptAfterLastEntry[header.retentionClass], let subject = body.fields["subject"]?.value?.stringValue,
+                let newest = try newestTimestamp(ofClass: header.retentionClass, about: subjectHash(subject), after: seq, txn: txn, size: size),
+                newest.adding(microseconds: kept) > cutoff
+            {
+                moved[newest.adding(microseconds: kept), default: []].append(seq)
+                continue
+            }
             for (name, role) in [("subject", SecondaryIndex.Role.subject), ("actor", .actor)] {
                 guard let identifier = body.fields[name]?.value?.stringValue else { continue }
                 _ = try txn.delete(databases.index, key: SecondaryIndex.recentKey(seq: seq, role: role))
@@ -192,7 +202,7 @@ extension Ledger {
             try consentEntryRedacted(StoredEntry(seq: seq, headerBytes: headerBytes, header: header, body: body), txn: txn, sha: state.sha)
             pruned.append((seq, header.retentionClass))
         }
-        guard !pruned.isEmpty else { return ([], held) }
+        guard !pruned.isEmpty else { return ([], held, moved) }
         for (key, leaving) in postings {
             let posting = SecondaryIndex.postingKey(block: key.block, role: key.role, hash: key.hash)
             guard let value = try txn.get(databases.index, key: posting) else { continue }
@@ -203,7 +213,18 @@ extension Ledger {
         // append later in it may seal the block).
         try bumpRedactions(txn)
         state.postings.invalidate()
-        return (pruned, held)
+        return (pruned, held, moved)
+    }
+
+    /// The `ts` of the newest entry of `retentionClass` about the subject with keyed hash `subject`
+    /// after entry `seq`, if any.
+    private func newestTimestamp(ofClass retentionClass: String, about subject: KeyedHash, after seq: UInt64, txn: Transaction, size: UInt64) throws -> Timestamp? {
+        var newest: Timestamp?
+        try index.seqs(txn, role: .subject, hash: subject, low: seq + 1, high: size, size: size) { later in
+            if let header = try? header(later, txn: txn), header.retentionClass == retentionClass { newest = header.timestamp }
+            return true
+        }
+        return newest
     }
 
     /// A sealed block's posting for one role and keyed hash.

@@ -146,7 +146,15 @@ extension LedgerWriter {
             let batch = try perform(now: clock) { (context: inout WriteContext) throws -> PrunedBatch in
                 // Checked again inside the transaction: the snapshot that found them may be stale.
                 let rules = try context.retentionRules()
-                let (done, held) = try context.prune(candidates, cutoff: cutoff, rules: rules)
+                let (done, held, moved) = try context.prune(candidates, cutoff: cutoff, rules: rules, keptAfterLastEntry: policy.keptAfterLastEntry)
+                for (until, seqs) in moved.sorted(by: { $0.key < $1.key }) {
+                    _ = try context.append(Event(
+                        kind: "ledger.retention", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,
+                        attributes: [
+                            "seqs": SeqSet.ranges(seqs), "seqs_sha256": .string(SeqSet.digest(seqs)), "until": .string(until.description),
+                            "cause": .string("later_entry"),
+                        ]))
+                }
                 let pruned = done.map(\.seq)
                 var counts: [String: Int] = [:]
                 for entry in done { counts[entry.retentionClass, default: 0] += 1 }

@@ -21,6 +21,9 @@ public struct RetentionPolicy: Sendable, Hashable {
     public let onErasure: [String: ErasureRule]
     /// How long consent entries are kept after their subject's erasure.
     public let consentProofDays: Int
+    /// Classes kept their days after the subject's newest entry of the class, not each entry's own
+    /// `ts`: billing records, 7 years after the account's last transaction.
+    public let fromLastEntry: Set<String>
 
     public static let defaultErasureRules: [String: ErasureRule] = [
         "security": .erase, "audit": .erase, "contact": .erase, "rights": .keep, "billing": .keep, "consent": .proof, "ledger": .keep,
@@ -31,10 +34,19 @@ public struct RetentionPolicy: Sendable, Hashable {
         self.init(classes: catalogue.classes.mapValues(\.days), consentProofDays: consentProofDays)
     }
 
-    public init(classes: [String: Int?], onErasure: [String: ErasureRule] = RetentionPolicy.defaultErasureRules, consentProofDays: Int = 1095) {
+    public init(
+        classes: [String: Int?], onErasure: [String: ErasureRule] = RetentionPolicy.defaultErasureRules, consentProofDays: Int = 1095,
+        fromLastEntry: Set<String> = ["billing"]
+    ) {
         self.classes = classes
         self.onErasure = onErasure
         self.consentProofDays = consentProofDays
+        self.fromLastEntry = fromLastEntry
+    }
+
+    /// Microseconds each class in ``fromLastEntry`` is kept after the subject's newest entry of it.
+    var keptAfterLastEntry: [String: Int64] {
+        Dictionary(uniqueKeysWithValues: fromLastEntry.compactMap { name in classes[name].flatMap { $0 }.map { (name, Int64($0) * 86_400_000_000) } })
     }
 
     /// The rule for `retentionClass` (`ledger` is always kept).
@@ -42,13 +54,14 @@ public struct RetentionPolicy: Sendable, Hashable {
         retentionClass == "ledger" ? .keep : onErasure[retentionClass] ?? .erase
     }
 
-    /// `{"classes":{name: days | null, …},"consent_proof_days":n,"on_erasure":{name: rule, …}}`,
+    /// `{"classes":{name: days | null, …},"consent_proof_days":n,"from_last_entry":[name, …],"on_erasure":{name: rule, …}}`,
     /// the form `ledger.policy` records.
     public var json: JSONValue {
         .object([
             "classes": .object(classes.mapValues { $0.map { .integer(Int64($0)) } ?? .null }),
             "on_erasure": .object(onErasure.mapValues { .string($0.rawValue) }),
             "consent_proof_days": .integer(Int64(consentProofDays)),
+            "from_last_entry": .array(fromLastEntry.sorted().map(JSONValue.string)),
         ])
     }
 
@@ -60,7 +73,8 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// Reads the recorded form; nil when it is not one.
     public init?(json: JSONValue) {
         guard let members = json["classes"]?.objectValue, let rules = json["on_erasure"]?.objectValue,
-            let proof = json["consent_proof_days"]?.integerValue, proof >= 0
+            let proof = json["consent_proof_days"]?.integerValue, proof >= 0,
+            let fromLast = json["from_last_entry"]?.arrayValue?.compactMap(\.stringValue)
         else { return nil }
         var classes: [String: Int?] = [:]
         for (name, days) in members {
@@ -73,6 +87,6 @@ public struct RetentionPolicy: Sendable, Hashable {
             guard let r = rule.stringValue.flatMap(ErasureRule.init(rawValue:)) else { return nil }
             onErasure[name] = r
         }
-        self.init(classes: classes, onErasure: onErasure, consentProofDays: Int(proof))
+        self.init(classes: classes, onErasure: onErasure, consentProofDays: Int(proof), fromLastEntry: Set(fromLast))
     }
 }

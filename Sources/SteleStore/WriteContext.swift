@@ -56,9 +56,11 @@ public struct WriteContext {
     /// Prunes the entries of `seqs` (ascending, none appended by this operation) that are due at
     /// `cutoff` under `rules` and still disclose a field, but those a hold covers (`Specs/retention.md`).
     /// - Returns: the seqs pruned, with their retention class, and how many were held.
-    mutating func prune(_ seqs: [UInt64], cutoff: Timestamp, rules: RetentionRules) throws -> (pruned: [(seq: UInt64, retentionClass: String)], held: Int) {
+    mutating func prune(
+        _ seqs: [UInt64], cutoff: Timestamp, rules: RetentionRules, keptAfterLastEntry: [String: Int64]
+    ) throws -> (pruned: [(seq: UInt64, retentionClass: String)], held: Int, moved: [Timestamp: [UInt64]]) {
         let size = built.first?.seq ?? self.size
-        return try ledger.prune(seqs, cutoff: cutoff, rules: rules, txn: txn, size: size, state: state)
+        return try ledger.prune(seqs, cutoff: cutoff, rules: rules, keptAfterLastEntry: keptAfterLastEntry, txn: txn, size: size, state: state)
     }
 
     /// The seqs of the entries whose `subject` or `actor` is `identifier`, below `limit`, ascending.

@@ -175,6 +175,32 @@ struct RetentionTests {
         #expect(try log.ledger.entries(LedgerQuery(subject: "user:1")).count == (500..<1022).filter { $0 % 5 == 1 }.count)
     }
 
+    @Test("billing is kept 7 years after the account's last transaction, not its first")
+    func billingFromLastTransaction() throws {
+        let log = try RetentionLog()
+        let first = try log.add("billing.transaction", "user:1", at: RetentionLog.at(days: 0), retentionDays: 2557)
+        let alone = try log.add("billing.transaction", "user:2", at: RetentionLog.at(days: 0.5), retentionDays: 2557)
+        let last = try log.add("billing.transaction", "user:1", at: RetentionLog.at(days: 1000), retentionDays: 2557)
+        let sevenYears = RetentionLog.at(days: 2558)
+        let report = try log.prune(at: sevenYears)
+        #expect(report.pruned == 1)
+        #expect(try log.ledger.entry(alone).body.fields.values.allSatisfy { $0.isRedacted })
+        #expect(try log.ledger.entry(first).body.redactedNames.isEmpty)
+        // The move is recorded: the first transaction's deadline is now the last one's.
+        let moves = try log.ledger.entries(LedgerQuery(kind: "ledger.retention"))
+        #expect(moves.count == 1)
+        #expect(moves.first?.body.fields["seqs"]?.value.flatMap(SeqSet.seqs) == [first])
+        let lastDeadline = try #require(try log.ledger.entry(last).header.retainUntil)
+        #expect(moves.first?.body.fields["until"]?.value == .string(lastDeadline.description))
+        try log.checkEverything(now: sevenYears)
+        _ = try log.prune(at: lastDeadline.adding(microseconds: -1))
+        #expect(try log.ledger.entry(first).body.redactedNames.isEmpty)
+        _ = try log.prune(at: lastDeadline)
+        #expect(try log.ledger.entry(first).body.fields.values.allSatisfy { $0.isRedacted })
+        #expect(try log.ledger.entry(last).body.fields.values.allSatisfy { $0.isRedacted })
+        try log.checkEverything(now: lastDeadline)
+    }
+
     @Test("a cutoff later than the clock is refused on a store not created in test mode")
     func futureCutoffRefused() throws {
         let log = try RetentionLog(testMode: false)
