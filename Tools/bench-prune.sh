@@ -45,3 +45,14 @@ awk -v b="$before" -v d="$during" -v a="$after" -v p="$pruned" -v s="$start" -v 
     printf "the prune through the daemon: %d entries in %.1f s (%.0f entries/s) beside that load\n", p, e - s, p / (e - s)
 }'
 "$stele" verify --data "$work/data" >/dev/null && echo "the store verifies after the prune"
+# Compaction of that store (daemon stopped), against copying the store file in the same run.
+bytes=$(stat -c %s "$work/data/data.mdb")
+start=$(date +%s.%N); cp "$work/data/data.mdb" "$work/copy.mdb"; sync "$work/copy.mdb"; end=$(date +%s.%N); rm -f "$work/copy.mdb"
+copied=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+start=$(date +%s.%N)
+"$stele" compact --data "$work/data" --request bench --reason "bench-prune.sh" --json >"$work/compact.json"
+end=$(date +%s.%N)
+awk -v a="$start" -v b="$end" -v c="$copied" -v n="$bytes" -v r="$(cat "$work/compact.json")" 'BEGIN {
+    printf "stele compact of the pruned %.0f-byte store: %.2f s (a plain copy of the file with sync: %.2f s); %s\n", n, b - a, c, r
+}'
+"$stele" verify --data "$work/data" >/dev/null && echo "the store verifies after compaction"

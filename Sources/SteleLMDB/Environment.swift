@@ -12,8 +12,10 @@ import Glibc
 /// transaction that filled the map after doubling it. Growing requires that no transaction of this
 /// process is open, which a read–write lock around every transaction guarantees.
 public final class Environment: @unchecked Sendable {
-    // Every field is either immutable or protected by `gate`/LMDB's own locking.
-    private let env: OpaquePointer
+    // Every field is either immutable or protected by `gate`/LMDB's own locking; `env` changes only
+    // under the gate's write lock (``compactInPlace(scratch:databases:)``).
+    private var env: OpaquePointer
+    private let maxDatabases: Int
     private let gate = ReadWriteLock()
     /// True when opened with `readOnly`.
     public let isReadOnly: Bool
@@ -48,6 +50,7 @@ public final class Environment: @unchecked Sendable {
             throw error
         }
         self.env = env
+        self.maxDatabases = maxDatabases
         self.isReadOnly = readOnly
         self.path = path
     }
@@ -117,6 +120,61 @@ public final class Environment: @unchecked Sendable {
     /// Writes a compacted copy of the environment (free pages dropped) into the empty directory `path`.
     public func copyCompacted(to path: String) throws(LMDBError) {
         try check(mdb_env_copy2(env, path, UInt32(MDB_CP_COMPACT)), "compacting copy to \(path)")
+    }
+
+    /// Replaces the data file with a compacted copy of itself while this process keeps the
+    /// environment: waits for this process's transactions to end and holds new ones back, copies
+    /// the environment compacted into the empty directory `scratch` and syncs the copy, closes the
+    /// environment, renames the copy over `data.mdb` (atomic) and removes `lock.mdb` (its reader
+    /// table and last transaction belong to the old file), then reopens, and opens `databases` again
+    /// in the order of their handles, which gives them their old handles (checked). Another
+    /// process that has the old file open keeps reading it until it closes.
+    public func compactInPlace(scratch: String, databases: [Database]) throws(LMDBError) {
+        try gate.withWriteLock { () throws(LMDBError) in
+            try check(mdb_env_copy2(env, scratch, UInt32(MDB_CP_COMPACT)), "compacting copy to \(scratch)")
+            let copy = scratch + "/data.mdb"
+            let fd = open(copy, O_RDONLY)
+            guard fd >= 0, fsync(fd) == 0 else { throw LMDBError(code: errno, operation: "sync \(copy)") }
+            Glibc.close(fd)
+            let size = mapSize
+            mdb_env_close(env)
+            guard rename(copy, path + "/data.mdb") == 0 else {
+                let code = errno
+                try reopen(mapSize: size, databases: databases)
+                throw LMDBError(code: code, operation: "replace \(path)/data.mdb")
+            }
+            unlink(path + "/lock.mdb")
+            let directory = open(path, O_RDONLY | O_DIRECTORY)
+            if directory >= 0 {
+                fsync(directory)
+                Glibc.close(directory)
+            }
+            try reopen(mapSize: size, databases: databases)
+        }
+    }
+
+    /// Opens the environment again after ``compactInPlace(scratch:databases:)`` closed it; under the write lock.
+    private func reopen(mapSize: Int, databases: [Database]) throws(LMDBError) {
+        var fresh: OpaquePointer?
+        try check(mdb_env_create(&fresh), "create environment")
+        guard let fresh else { throw LMDBError(code: 12, operation: "create environment") }
+        try check(mdb_env_set_maxdbs(fresh, MDB_dbi(maxDatabases)), "set database count")
+        try check(mdb_env_set_maxreaders(fresh, 252), "set reader count")
+        try check(mdb_env_set_mapsize(fresh, mapSize), "set map size")
+        try check(mdb_env_open(fresh, path, UInt32(MDB_NOTLS), 0o600), "reopen environment at \(path)")
+        env = fresh
+        var raw: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &raw), "begin read")
+        // Handles are given in the order of first opening: the same order gives the same handles.
+        for database in databases.sorted(by: { $0.handle < $1.handle }) {
+            var dbi: MDB_dbi = 0
+            let status = mdb_dbi_open(raw, database.name, 0, &dbi)
+            guard status == 0, dbi == database.handle else {
+                mdb_txn_abort(raw)
+                throw LMDBError(code: status == 0 ? MDB_INCOMPATIBLE : status, operation: "reopen database \(database.name)")
+            }
+        }
+        try check(mdb_txn_commit(raw), "commit database handles")
     }
 
     /// Doubles the map size. Waits for this process's open transactions to end.

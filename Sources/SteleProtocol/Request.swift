@@ -20,6 +20,8 @@ public enum Request: Sendable, Hashable {
     case placeHold(subject: String, kind: String?, until: Timestamp?, request: String, reason: String)
     /// An operator releasing the hold placed by entry `hold`.
     case releaseHold(hold: UInt64, request: String, reason: String)
+    /// An operator's compaction of the store file and the journal.
+    case compact(request: String, reason: String)
 }
 
 /// What an operator's `prune` asks for.
@@ -133,23 +135,24 @@ public struct RequestDecoder: Sendable {
         case "stats": return .stats
         case "consent": return try decodeConsent(members)
         case "prune": return try decodePrune(members)
-        case "erase", "hold", "release_hold": return try decodeOperator(op, members)
-        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, prune, erase, hold, release_hold)")
+        case "erase", "hold", "release_hold", "compact": return try decodeOperator(op, members)
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, prune, erase, hold, release_hold, compact)")
         }
     }
 
-    /// `erase` (`subject`), `hold` (`subject`; optional `kind`, `until`) and `release_hold` (`hold`),
-    /// each with `request` and `reason`.
+    /// `erase` (`subject`), `hold` (`subject`; optional `kind`, `until`), `release_hold` (`hold`) and
+    /// `compact`, each with `request` and `reason`.
     private func decodeOperator(_ op: String, _ members: Members) throws(ProtocolError) -> Request {
         if members.actor != nil || members.attrs != nil || members.purpose != nil || members.occurred != nil || members.receipt != nil
             || members.now != nil || members.dryRun != nil || (op != "hold" && (members.kind != nil || members.until != nil))
-            || (op != "release_hold" && members.hold != nil) || (op == "release_hold" && members.subject != nil)
+            || (op != "release_hold" && members.hold != nil) || ((op == "release_hold" || op == "compact") && members.subject != nil)
         {
             throw ProtocolError(.invalidField, "\"\(op)\" takes only the members Specs/protocol.md lists for it")
         }
         if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
         let request = try operatorText(members.request, "request")
         let reason = try operatorText(members.reason, "reason")
+        if op == "compact" { return .compact(request: request, reason: reason) }
         if op == "release_hold" {
             guard let value = members.hold else { throw ProtocolError(.missingField, "\"hold\" (the seq of the ledger.hold entry) is required") }
             guard let hold = value.integerValue, hold >= 0 else { throw ProtocolError(.invalidField, "\"hold\" must be a seq") }

@@ -67,6 +67,15 @@ final class RetentionRunner: Sendable {
         submit(done) { [self] in try writer.releaseHold(hold, request: request, reason: reason, operatorName: operatorName) }
     }
 
+    /// Compacts the store file and zeroes the journal, appends going on.
+    func compact(request: String, reason: String, operatorName: String, done: @escaping @Sendable (Result<CompactReport, LedgerError>) -> Void) {
+        submit(done) { [self] in
+            let report = try writer.compact(request: request, reason: reason, operatorName: operatorName)
+            logger.notice("compacted the store and zeroed the journal", metadata: ["before": "\(report.bytesBefore)", "after": "\(report.bytesAfter)", "receipt": "\(report.receipt)"])
+            return report
+        }
+    }
+
     /// Carries out every `account.erased` not yet erased: after the platform appends one, and
     /// before each scheduled prune.
     func erasePending() {

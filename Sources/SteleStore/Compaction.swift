@@ -19,12 +19,8 @@ extension LedgerWriter {
     /// Rewrites the store file without its free pages, where LMDB keeps the values and salts that
     /// redactions replaced until it reuses them, and zeroes the journal, which keeps acknowledged
     /// bodies until its regions are overwritten (`Specs/retention.md`, "Compaction"). Records a
-    /// `ledger.compacted` entry first, so the compacted file holds it; then closes the writer,
-    /// copies the store compacted beside it, and renames the copy over the store file (atomic),
-    /// with LMDB's lock file removed so the next opener reads the new file's own metadata.
-    ///
-    /// The writer must be the store's only user (a direct command holding the directory's lock);
-    /// it is closed afterwards.
+    /// `ledger.compacted` entry first, so the compacted file holds it. Appends go on being
+    /// acknowledged meanwhile: they wait only while the journal is zeroed.
     public func compact(request: String, reason: String, operatorName: String, now: @escaping @Sendable () -> Timestamp = Timestamp.now) throws -> CompactReport {
         let path = ledger.path
         let dataFile = path + "/data.mdb"
@@ -37,25 +33,12 @@ extension LedgerWriter {
                     "files": .array([.string("data.mdb"), .string(Journal.fileName)]),
                 ])).seq
         }
-        try close()
-        try scrubJournal()
-        let temporary = path + "/compact-\(Timestamp.now().microseconds)"
-        guard mkdir(temporary, 0o700) == 0 else { throw Self.failure("create \(temporary)") }
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
-        do { try ledger.environment.copyCompacted(to: temporary) } catch {
-            throw LedgerError(.storage, "the compacting copy failed: \(error); the store is unchanged")
+        let scratch = path + "/compact-\(Timestamp.now().microseconds)"
+        guard mkdir(scratch, 0o700) == 0 else {
+            throw LedgerError(.storage, "compaction could not create \(scratch): \(String(cString: strerror(errno)))")
         }
-        let copy = temporary + "/data.mdb"
-        let fd = open(copy, O_RDONLY)
-        guard fd >= 0, fsync(fd) == 0 else { throw Self.failure("sync \(copy)") }
-        Glibc.close(fd)
-        guard rename(copy, dataFile) == 0 else { throw Self.failure("replace \(dataFile)") }
-        unlink(path + "/lock.mdb")
-        let directory = open(path, O_RDONLY | O_DIRECTORY)
-        if directory >= 0 {
-            fsync(directory)
-            Glibc.close(directory)
-        }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try compactStoreAndScrubJournal(scratch: scratch)
         return CompactReport(receipt: receipt, bytesBefore: before, bytesAfter: Self.fileSize(dataFile))
     }
 
@@ -63,8 +46,15 @@ extension LedgerWriter {
         var info = stat()
         return stat(path, &info) == 0 ? Int(info.st_size) : 0
     }
+}
 
-    private static func failure(_ what: String) -> LedgerError {
-        LedgerError(.storage, "compaction could not \(what): \(String(cString: strerror(errno)))")
+extension Ledger {
+    /// Replaces the store file with a compacted copy of itself, this ledger's environment staying
+    /// open (``Environment/compactInPlace(scratch:databases:)``); on the store queue, no write under way.
+    func compactInPlace(scratch: String) throws {
+        let all = [databases.meta, databases.entries, databases.tree, databases.index, databases.checkpoints] + (databases.consent.map { [$0] } ?? [])
+        do { try environment.compactInPlace(scratch: scratch, databases: all) } catch {
+            throw LedgerError(.storage, "the compaction failed: \(error)")
+        }
     }
 }

@@ -237,6 +237,7 @@ final class Journal {
     /// Overwrites the whole file with zeros and syncs it: no body an earlier record held stays on
     /// disk (erasure, `Specs/retention.md`). Only once the store holds every entry.
     func scrub() throws {
+        try clear()
         let zeros = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < 2 * regionSize {

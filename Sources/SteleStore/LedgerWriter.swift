@@ -476,14 +476,19 @@ public final class LedgerWriter: Sendable {
         }
     }
 
-    /// Zeroes the journal file; after ``close()``, when the store holds every entry.
-    func scrubJournal() throws {
+    /// Replaces the store file with a compacted copy of itself while appends go on being
+    /// acknowledged into the journal (the store queue is held meanwhile; readers in this process
+    /// wait), then moves every journaled entry into the store and zeroes the journal, which starts
+    /// again with a new mark (appends wait for that moment).
+    func compactStoreAndScrubJournal(scratch: String) throws {
+        try store.exclusive { try ledger.compactInPlace(scratch: scratch) }
         try appendQueue.sync {
             try appending.withValue { state in
-                guard state.closed, store.appliedSize >= state.builder.head.size else {
-                    throw LedgerError(.storage, "the journal can be scrubbed only once the writer closed with every entry in the store")
-                }
+                guard !state.closed else { throw LedgerError(.storage, "the writer is closed") }
+                try store.commitNow()
                 try state.journal.scrub()
+                let mark = try state.journal.appendMark()
+                try store.exclusive { try ledger.write { txn, _, _ in try ledger.setJournalMark(mark, txn: txn) } }
             }
         }
     }

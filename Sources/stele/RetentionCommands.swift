@@ -224,34 +224,27 @@ struct RetentionCommand: ParsableCommand {
 }
 
 /// `stele compact`: rewrites the store without the free pages that still hold redacted values,
-/// and zeroes the journal (`Specs/retention.md`, "Compaction"). With the daemon stopped.
+/// and zeroes the journal (`Specs/retention.md`, "Compaction"), through the daemon while it serves.
 struct CompactCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "compact", abstract: "Remove redacted values from the disk: a compacted store file and a zeroed journal (daemon stopped).")
+        commandName: "compact", abstract: "Remove redacted values from the disk: a compacted store file and a zeroed journal.")
 
     @OptionGroup var dataOptions: DataOptions
+    @Option(help: "The daemon's socket (default: <data>/stele.sock).") var socket: String?
     @Option(help: "The request or ticket id, recorded in the ledger.compacted entry.") var request: String
     @Option(help: "Why, recorded in the ledger.compacted entry.") var reason: String
     @Flag(help: "Output the report as JSON.") var json = false
 
     func run() throws {
-        guard request.contains(where: { !$0.isWhitespace }), reason.contains(where: { !$0.isWhitespace }) else {
-            throw Failure.couldNotRun("--request and --reason must say which request and why")
-        }
-        let ledger = try Failure.map { try Ledger(path: dataOptions.data) }
-        var options = LedgerWriter.Options()
-        options.lockWait = 1
-        let writer: LedgerWriter
-        do { writer = try LedgerWriter(ledger: ledger, options: options) } catch let error as LedgerError where error.code == .locked {
-            throw Failure.couldNotRun("a daemon or another writer holds the store: stop it, then compact (compaction replaces the store file)")
-        } catch let error as LedgerError {
-            throw Failure.couldNotRun(error.message)
-        }
-        let report = try Failure.map { try writer.compact(request: request, reason: reason, operatorName: "uid:\(getuid())") }
+        let order: [String: JSONValue] = ["op": .string("compact"), "request": .string(request), "reason": .string(reason)]
+        let report = try OperatorChannel(data: dataOptions.data, socket: socket, config: nil, request: request, reason: reason)
+            .run(order, member: "compact") { writer, _, operatorName in
+                try writer.compact(request: request, reason: reason, operatorName: operatorName).json
+            }
         if json {
-            printLine(report.json.canonicalText)
+            printLine(report.canonicalText)
         } else {
-            printLine("compacted: \(report.bytesBefore) → \(report.bytesAfter) bytes; the journal is zeroed; entry \(report.receipt) (ledger.compacted) records it")
+            printLine("compacted: \(report["bytes_before"]?.integerValue ?? 0) → \(report["bytes_after"]?.integerValue ?? 0) bytes; the journal is zeroed; entry \(report["receipt"]?.integerValue ?? 0) (ledger.compacted) records it")
         }
     }
 }

@@ -147,45 +147,65 @@ struct PruneCommandTests {
         #expect(try SteleBinary.run(["retention", "report", "--data", daemon.data]).status == 0)
     }
 
-    @Test("an erased value is on disk (free pages, journal) after erasure and gone from every file after compaction; compaction refuses beside a daemon")
+    @Test("an erased value is on disk (free pages, journal) after erasure and in no file after compaction, done directly or by a live daemon under append load")
     func compactionRemovesErasedValues() throws {
-        let root = TemporaryDirectory("stele-compact")
-        let data = root.appending("data")
-        let input = (0..<300).map { #"{"kind":"login.succeeded","subject":"user:\#($0 % 7)","actor":"user:\#($0 % 7)","attrs":{"user_agent":"AGENT-OF-\#($0 % 7)-X"}}"# }
-            .joined(separator: "\n") + "\n"
-        #expect(try SteleBinary.run(["ingest", "--data", data, "--origin", "stele.test/compact"], input: input).status == 0)
-        func occurrences(_ value: String) throws -> [Int] {
-            try ["data.mdb", "journal"].map { file in
-                let bytes = try Data(contentsOf: URL(fileURLWithPath: data + "/" + file))
-                var count = 0
-                var range = bytes.startIndex..<bytes.endIndex
-                while let found = bytes.range(of: Data(value.utf8), in: range) { count += 1; range = found.upperBound..<bytes.endIndex }
-                return count
+        for throughDaemon in [false, true] {
+            let root = TemporaryDirectory("stele-compact")
+            let data = root.appending("data")
+            let input = (0..<300).map { #"{"kind":"login.succeeded","subject":"user:\#($0 % 7)","actor":"user:\#($0 % 7)","attrs":{"user_agent":"AGENT-OF-\#($0 % 7)-X"}}"# }
+                .joined(separator: "\n") + "\n"
+            #expect(try SteleBinary.run(["ingest", "--data", data, "--origin", "stele.test/compact"], input: input).status == 0)
+            func occurrences(_ value: String) throws -> [Int] {
+                try ["data.mdb", "journal"].map { file in
+                    let bytes = try Data(contentsOf: URL(fileURLWithPath: data + "/" + file))
+                    var count = 0
+                    var range = bytes.startIndex..<bytes.endIndex
+                    while let found = bytes.range(of: Data(value.utf8), in: range) { count += 1; range = found.upperBound..<bytes.endIndex }
+                    return count
+                }
             }
+            #expect(try occurrences("AGENT-OF-3-X").allSatisfy { $0 > 0 })
+            #expect(try SteleBinary.run(["erase", "user:3", "--data", data, "--request", "DSR-3", "--reason", "verified"]).status == 0)
+            #expect(try SteleBinary.run(["query", "--data", data]).output.contains("AGENT-OF-3-X") == false)
+            // Redacted, yet still in the store's free pages and in the journal.
+            #expect(try occurrences("AGENT-OF-3-X").reduce(0, +) > 0)
+
+            var daemon: DaemonProcess?
+            var acknowledged = 0
+            if throughDaemon {
+                _ = try SigningKeyFile.loadOrCreate(root.appending("key/signing.key"))
+                daemon = try DaemonProcess(root: root)
+            }
+            let connection = try daemon.map { try SteleConnection(socketPath: $0.socket) }
+            let stop = Atomic(false)
+            nonisolated(unsafe) var appended = 0
+            let appender = Thread {
+                guard let connection else { return }
+                while !stop.load(ordering: .relaxed) {
+                    if (try? connection.request(login("during-\(appended)")))?.contains(#""ok":true"#) == true { appended += 1 } else { return }
+                }
+            }
+            appender.start()
+            usleep(100_000)
+            let compact = try SteleBinary.runKeepingErrors(
+                ["compact", "--data", data, "--request", "C-1", "--reason", "after erasure", "--json"] + (daemon.map { ["--socket", $0.socket] } ?? []))
+            usleep(100_000)
+            stop.store(true, ordering: .relaxed)
+            while !appender.isFinished { usleep(1000) }
+            acknowledged = appended
+            #expect(compact.status == 0, "\(compact.output) \(compact.errors)")
+            #expect(try occurrences("AGENT-OF-3-X") == [0, 0], "daemon: \(throughDaemon)")
+            #expect(try occurrences("AGENT-OF-4-X")[0] > 0, "what was not erased stays")
+            if let daemon {
+                #expect(acknowledged > 0, "appends were acknowledged around the compaction")
+                #expect(try reply(try SteleConnection(socketPath: daemon.socket).request(login("after-compact")))["ok"] as? Bool == true)
+                #expect(daemon.stop() == 0)
+            }
+            #expect(try SteleBinary.run(["verify", "--data", data]).status == 0)
+            #expect(try SteleBinary.run(["retention", "report", "--data", data]).status == 0)
+            #expect(try SteleBinary.run(["query", "--data", data, "--kind", "ledger.compacted"]).output.contains(#""request":"C-1""#))
+            let during = try SteleBinary.run(["query", "--data", data, "--kind", "login.succeeded"]).output.split(separator: "\n").count
+            #expect(during == 300 + acknowledged + (throughDaemon ? 1 : 0), "every acknowledged append is in the store")
         }
-        #expect(try occurrences("AGENT-OF-3-X").allSatisfy { $0 > 0 })
-        #expect(try SteleBinary.run(["erase", "user:3", "--data", data, "--request", "DSR-3", "--reason", "verified"]).status == 0)
-        #expect(try SteleBinary.run(["query", "--data", data]).output.contains("AGENT-OF-3-X") == false)
-        // Redacted, yet still in the store's free pages and in the journal.
-        #expect(try occurrences("AGENT-OF-3-X").reduce(0, +) > 0)
-
-        _ = try SigningKeyFile.loadOrCreate(root.appending("key/signing.key"))
-        let daemon = try DaemonProcess(root: root)
-        let refused = try SteleBinary.runKeepingErrors(["compact", "--data", data, "--request", "C-1", "--reason", "r"])
-        #expect(refused.status == 2 && refused.errors.contains("stop it"), "\(refused.errors)")
-        #expect(daemon.stop() == 0)
-
-        let compact = try SteleBinary.run(["compact", "--data", data, "--request", "C-1", "--reason", "after erasure", "--json"])
-        #expect(compact.status == 0, "\(compact.output)")
-        #expect(try occurrences("AGENT-OF-3-X") == [0, 0])
-        #expect(try occurrences("AGENT-OF-4-X")[0] > 0, "what was not erased stays")
-        #expect(try SteleBinary.run(["verify", "--data", data]).status == 0)
-        #expect(try SteleBinary.run(["retention", "report", "--data", data]).status == 0)
-        #expect(try SteleBinary.run(["query", "--data", data, "--kind", "ledger.compacted"]).output.contains(#""request":"C-1""#))
-        // The compacted store serves again.
-        let restarted = try DaemonProcess(root: root)
-        #expect(try reply(try SteleConnection(socketPath: restarted.socket).request(login("after-compact")))["ok"] as? Bool == true)
-        #expect(restarted.stop() == 0)
-        #expect(try SteleBinary.run(["verify", "--data", data]).status == 0)
     }
 }

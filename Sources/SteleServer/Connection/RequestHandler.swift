@@ -121,6 +121,10 @@ final class RequestHandler: ChannelInboundHandler {
             shared.retention.placeHold(subject: subject, kind: kind, until: until, request: request, reason: reason, operatorName: "uid:\(peer.uid)") {
                 deliver($0.map { .integer(Int64($0)) })
             }
+        case .success(.compact(let request, let reason)):
+            guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
+            let deliver = operatorReply(slot: slot, id: id, member: "compact", context: context)
+            shared.retention.compact(request: request, reason: reason, operatorName: "uid:\(peer.uid)") { deliver($0.map(\.json)) }
         case .success(.releaseHold(let hold, let request, let reason)):
             guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
             let deliver = operatorReply(slot: slot, id: id, member: "released", context: context)
