@@ -35,24 +35,37 @@ public final class Environment: @unchecked Sendable {
     }
 
     public init(path: String, maxDatabases: Int, mapSize: Int = 1 << 28, readOnly: Bool = false) throws(LMDBError) {
-        var env: OpaquePointer?
-        try check(mdb_env_create(&env), "create environment")
-        guard let env else { throw LMDBError(code: 12, operation: "create environment") }
-        do throws(LMDBError) {
-            try check(mdb_env_set_maxdbs(env, MDB_dbi(maxDatabases)), "set database count")
-            try check(mdb_env_set_maxreaders(env, 252), "set reader count")
-            if !readOnly { try check(mdb_env_set_mapsize(env, mapSize), "set map size") }
-            var flags = UInt32(MDB_NOTLS)
-            if readOnly { flags |= UInt32(MDB_RDONLY) }
-            try check(mdb_env_open(env, path, flags, 0o600), "open environment at \(path)")
-        } catch {
-            mdb_env_close(env)
-            throw error
+        var flags = UInt32(MDB_NOTLS)
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
+        let env: OpaquePointer
+        do {
+            env = try Self.openHandle(path, flags: flags, maxDatabases: maxDatabases, mapSize: mapSize, readOnly: readOnly)
+        } catch let error where readOnly && (error.code == EACCES || error.code == EROFS) && access(path, W_OK) != 0 {
+            // Read-only media (a WORM backup, a read-only mount or directory): no lock file can be
+            // made there, and no writer can be at work there, so read without one.
+            env = try Self.openHandle(path, flags: flags | UInt32(MDB_NOLOCK), maxDatabases: maxDatabases, mapSize: mapSize, readOnly: readOnly)
         }
         self.env = env
         self.maxDatabases = maxDatabases
         self.isReadOnly = readOnly
         self.path = path
+    }
+
+    /// A new environment handle opened on `path`, or closed again if opening fails (LMDB's rule).
+    private static func openHandle(_ path: String, flags: UInt32, maxDatabases: Int, mapSize: Int, readOnly: Bool) throws(LMDBError) -> OpaquePointer {
+        var created: OpaquePointer?
+        try check(mdb_env_create(&created), "create environment")
+        guard let env = created else { throw LMDBError(code: 12, operation: "create environment") }
+        do throws(LMDBError) {
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(maxDatabases)), "set database count")
+            try check(mdb_env_set_maxreaders(env, 252), "set reader count")
+            if !readOnly { try check(mdb_env_set_mapsize(env, mapSize), "set map size") }
+            try check(mdb_env_open(env, path, flags, 0o600), "open environment at \(path)")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        return env
     }
 
     deinit { mdb_env_close(env) }
