@@ -1,4 +1,5 @@
 public import SteleCore
+import SteleCrypto
 import SteleLMDB
 
 extension Ledger {
@@ -51,7 +52,7 @@ extension Ledger {
     /// Checks every stored checkpoint against the log rebuilt from its headers: each must be a note
     /// carrying this ledger's checkpoint, stored under its own size, no larger than the log, with the
     /// log's root at that size. (Its signature is checked by whoever holds the verifier key.)
-    func auditStoredCheckpoints(txn: Transaction, tree: MemoryMerkleTree) throws -> [LedgerError] {
+    func auditStoredCheckpoints(txn: Transaction, tree: MemoryMerkleTree, key: NoteVerifierKey? = nil) throws -> [LedgerError] {
         var problems: [LedgerError] = []
         let view = tree.view()
         try txn.withCursor(databases.checkpoints) { cursor in
@@ -60,6 +61,9 @@ extension Ledger {
                 let size = current.key.count == 8 ? LedgerKeys.readU64(current.key) : nil
                 let label = size.map { "the stored checkpoint for size \($0)" } ?? "a stored checkpoint record"
                 if let size, let note = try? SignedNote(parsing: current.value), let checkpoint = try? ownCheckpoint(note) {
+                    if let key, (try? note.verify(trusting: [key])) == nil {
+                        problems.append(LedgerError(.badSignature, "\(label) is not signed by the pinned key \(key): it was re-signed or forged"))
+                    }
                     if checkpoint.size != size {
                         problems.append(LedgerError(.corrupt, "\(label) carries size \(checkpoint.size)"))
                     } else if size > tree.size {
@@ -74,5 +78,56 @@ extension Ledger {
             }
         }
         return problems
+    }
+}
+
+/// Checkpoints held outside the store, which `stele verify` checks the ledger against
+/// (`Specs/store.md`, "Integrity check"): what detects a truncated, rolled-back or rewritten log.
+public struct ExternalCheckpoints: Sendable {
+    /// The verifier key pinned by the auditor; nil leaves signatures unchecked.
+    public var key: NoteVerifierKey?
+    /// Each checkpoint's note bytes and where it came from (a file name).
+    public var notes: [(source: String, bytes: [UInt8])] = []
+
+    public init(key: NoteVerifierKey? = nil, notes: [(source: String, bytes: [UInt8])] = []) {
+        self.key = key
+        self.notes = notes
+    }
+}
+
+extension Ledger {
+    /// Checks each external checkpoint against the tree rebuilt from the headers: its origin, its
+    /// signature under the pinned key, that the log still reaches its size, and that the log's root
+    /// at that size is its root.
+    /// - Returns: the problems, and the largest size a valid one covers.
+    func auditExternalCheckpoints(_ external: ExternalCheckpoints, tree: MemoryMerkleTree) throws -> (problems: [LedgerError], covered: UInt64?) {
+        var problems: [LedgerError] = []
+        var covered: UInt64?
+        let view = tree.view()
+        for (source, bytes) in external.notes {
+            guard let note = try? SignedNote(parsing: bytes), let checkpoint = try? Checkpoint(parsing: note.text) else {
+                problems.append(LedgerError(.corrupt, "\(source) is not a signed checkpoint"))
+                continue
+            }
+            guard checkpoint.origin == origin else {
+                problems.append(LedgerError(.chainBroken, "\(source) is a checkpoint of \"\(checkpoint.origin)\", not of this log (\"\(origin)\")"))
+                continue
+            }
+            if let key = external.key, (try? note.verify(trusting: [key])) == nil {
+                problems.append(LedgerError(.badSignature, "\(source) (size \(checkpoint.size)) is not signed by the pinned key: it cannot vouch for the log"))
+                continue
+            }
+            guard checkpoint.size <= tree.size else {
+                problems.append(LedgerError(.chainBroken, "the log has \(tree.size) entries, fewer than \(source) shows (\(checkpoint.size)): entries were cut from its tail or an older copy was restored"))
+                continue
+            }
+            let root = try view.rootHash(size: checkpoint.size)
+            guard root == checkpoint.rootHash else {
+                problems.append(LedgerError(.chainBroken, "the log's root at size \(checkpoint.size) is \(Base64.encode(root.bytes)), \(source) shows \(Base64.encode(checkpoint.rootHash.bytes)): the log was rewritten or forked before that size"))
+                continue
+            }
+            covered = max(covered ?? 0, checkpoint.size)
+        }
+        return (problems, covered)
     }
 }

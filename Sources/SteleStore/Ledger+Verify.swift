@@ -14,6 +14,9 @@ public struct IntegrityReport: Sendable {
     public let journalPending: UInt64
     /// Every problem found, in seq order; empty when the store is sound.
     public let problems: [LedgerError]
+    /// The largest size a valid checkpoint held outside the store covers; nil when none was given
+    /// or none holds: then a consistent rewrite of the whole log, or a cut tail, cannot be told.
+    public let externallyCovered: UInt64?
 
     /// True when no problem was found.
     public var isSound: Bool { problems.isEmpty }
@@ -36,13 +39,17 @@ extension Ledger {
     /// - Parameter pace: called after each chunk of entries checked, on the checking thread: it may
     ///   sleep, to bound the check's share of a core, or throw, to stop the check (the error is
     ///   rethrown).
-    public func verifyIntegrity(threads: Int? = nil, pace: (() throws -> Void)? = nil) throws -> IntegrityReport {
-        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors, pace: pace)
+    /// - Parameter external: checkpoints held outside the store and the pinned verifier key: every
+    ///   stored checkpoint's signature is checked under the key, and the log against each checkpoint.
+    public func verifyIntegrity(threads: Int? = nil, external: ExternalCheckpoints = ExternalCheckpoints(), pace: (() throws -> Void)? = nil) throws -> IntegrityReport {
+        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors, external: external, pace: pace)
     }
 
     /// ``verifyIntegrity(threads:)``, decoding `chunkSize` entries at a time (a chunk's raw records and
     /// decoded results are held at once). The report does not depend on it.
-    func verifyIntegrity(chunkSize: Int, threads: Int = processors, pace: (() throws -> Void)? = nil) throws -> IntegrityReport {
+    func verifyIntegrity(
+        chunkSize: Int, threads: Int = processors, external: ExternalCheckpoints = ExternalCheckpoints(), pace: (() throws -> Void)? = nil
+    ) throws -> IntegrityReport {
         precondition(chunkSize > 0)
         // The journal is read before the store's snapshot is taken. A live daemon overwrites journal
         // records only once its store holds them, so a later snapshot holds every entry the journal
@@ -57,15 +64,21 @@ extension Ledger {
                 problems.append(lost)
             }
             var rebuilt = MemoryMerkleTree()
+            var covered: UInt64?
             do {
-                try check(txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt)
+                try check(
+                    txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt,
+                    key: external.key)
+                let audit = try auditExternalCheckpoints(external, tree: rebuilt)
+                problems += audit.problems
+                covered = audit.covered
             } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {
                 problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
             let root = (try? rebuilt.view().rootHash(size: rebuilt.size)) ?? MerkleHasher.emptyRoot
             if let problem = journal?.damage(storeSize: head.size) { problems.append(problem) }
             let pending = try auditJournal(journaled, txn, head: head, problems: &problems)
-            return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems)
+            return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems, externallyCovered: covered)
         }
     }
 
@@ -74,7 +87,7 @@ extension Ledger {
 
     private func check(
         _ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, pace: (() throws -> Void)?, problems: inout [LedgerError],
-        rebuilt: inout MemoryMerkleTree
+        rebuilt: inout MemoryMerkleTree, key: NoteVerifierKey? = nil
     ) throws {
         let merkle = MerkleHasher()
         var prev = SHA256Digest.zero
@@ -187,7 +200,7 @@ extension Ledger {
             problems += try derived.finish()
             if entriesSound { problems += try auditConsentState(txn, size: head.size) }
         }
-        problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt)
+        problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt, key: key)
     }
 
     /// Checks the journal's entries (both regions) against the store: entries the store holds must be

@@ -35,6 +35,8 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The journal a store's writer left behind is missing, emptied or replaced: entries it
         /// acknowledged may be lost.
         public static let journalLost = Code(name: "journal_lost")
+        /// A checkpoint is not signed by the key the auditor pinned.
+        public static let badSignature = Code(name: "bad_signature")
         /// A time later than the clock was given to a store not created in test mode (`retention.md`).
         public static let futureTime = Code(name: "future_time")
         public var description: String { name }

@@ -12,10 +12,15 @@ struct DataOptions: ParsableArguments {
     /// write it; beside a running daemon, what it acknowledged before now is waited for (up to 3 s)
     /// until its store has committed it.
     func openReadOnly() throws -> Ledger {
+        try Failure.map { try openReadOnlyReporting() }
+    }
+
+    /// ``openReadOnly()``, throwing the ``LedgerError`` instead of printing it.
+    func openReadOnlyReporting() throws -> Ledger {
         _ = try? Ledger.completeJournal(path: data)
         var options = Ledger.Options()
         options.readOnly = true
-        let ledger = try Failure.map { try Ledger(path: data, options: options) }
+        let ledger = try Ledger(path: data, options: options)
         let lagging = ledger.awaitAcknowledged(timeout: 3)
         if lagging > 0 {
             FileHandle.standardError.write(Data(

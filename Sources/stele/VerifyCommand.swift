@@ -5,8 +5,9 @@ import SteleCore
 import SteleCrypto
 import SteleStore
 
-/// `stele verify`: recomputes the chain, the bodies' commitments and the stored tree.
-/// Exit 0 sound, 1 integrity failure found, 2 could not run.
+/// `stele verify`: recomputes the chain, the bodies' commitments, the stored tree and every derived
+/// record; checks checkpoints against a pinned key and against copies held outside the store; and
+/// runs the retention lawfulness check. Exit 0 sound, 1 findings, 2 could not run.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check the whole store for tampering (exit 0 sound, 1 failure, 2 could not run).")
@@ -22,30 +23,108 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Run at the lowest CPU priority (nice 19).")
     var lowPriority = false
 
+    @Option(help: "The log's verifier key (C2SP signed-note form, or a file holding it), pinned by the auditor: every checkpoint must be signed by it.")
+    var key: String?
+
+    @Option(help: "A signed checkpoint held outside the store (a file); the log must still extend it. Repeatable.")
+    var checkpoint: [String] = []
+
+    @Option(help: "A directory of checkpoint files (the daemon's, a witness's or a regulator's copy): each must still be extended by the log.")
+    var checkpoints: String?
+
+    @Option(help: "Entries past their retention for longer than this many seconds are findings (the daemon prunes hourly).")
+    var overdueGraceSeconds: Int64 = 86_400
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let cpuPercent, !(1...100).contains(cpuPercent) { throw ValidationError("--cpu-percent must be 1...100") }
+        if overdueGraceSeconds < 0 { throw ValidationError("--overdue-grace-seconds must not be negative") }
     }
 
     func run() throws {
-        let ledger = try dataOptions.openReadOnly()
+        do {
+            try check()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            // One JSON report even when the check cannot run.
+            let message = (error as? LedgerError)?.message ?? "\(error)"
+            if json {
+                printLine(JSONValue.object(["sound": .null, "error": .object(["code": .string("could_not_run"), "message": .string(message)])]).canonicalText)
+                throw ExitCode(2)
+            }
+            throw Failure.couldNotRun(message)
+        }
+    }
+
+    /// The external checkpoints and key the options name.
+    private func externalCheckpoints() throws -> ExternalCheckpoints {
+        var external = ExternalCheckpoints()
+        if let key {
+            let text = FileManager.default.contents(atPath: key).map { String(decoding: $0, as: UTF8.self) } ?? key
+            do { external.key = try NoteVerifierKey(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+                throw LedgerError(.invalidEvent, "--key is not a verifier key (name+id+base64), nor a file holding one: \(error)")
+            }
+        }
+        var files = checkpoint
+        if let checkpoints {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
+            guard !names.isEmpty else { throw LedgerError(.invalidEvent, "--checkpoints \(checkpoints) holds no checkpoint file") }
+            files += names.filter { $0.hasPrefix("checkpoint.") && !$0.hasSuffix(".tmp") }.sorted().map { checkpoints + "/" + $0 }
+        }
+        for file in files {
+            guard let bytes = FileManager.default.contents(atPath: file) else { throw LedgerError(.invalidEvent, "cannot read the checkpoint file \(file)") }
+            external.notes.append((file, Array(bytes)))
+        }
+        return external
+    }
+
+    private func check() throws {
+        let external = try externalCheckpoints()
+        let ledger = try dataOptions.openReadOnlyReporting()
         if lowPriority { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19) }
-        let report = try Failure.map { try ledger.verifyIntegrity(threads: threads, pace: cpuPercent.map(Self.pacing)) }
+        let report = try ledger.verifyIntegrity(threads: threads, external: external, pace: cpuPercent.map(Self.pacing))
+        // The lawfulness check (`Specs/retention.md`): a just-due entry waits for the next prune.
+        let retention = try ledger.retentionReport(now: Timestamp.now().adding(microseconds: -overdueGraceSeconds * 1_000_000))
+        let problems = report.problems.map { ($0.code.description, $0.message) } + retention.findings.map { ($0.kind.rawValue, $0.message) }
+            + retention.unlisted.map { ($0.key.rawValue, "\($0.value) more") }
+        let sound = problems.isEmpty
+        let covered = report.externallyCovered
+        var limitations: [String] = []
+        if covered == nil {
+            limitations.append("no checkpoint held outside the store was given (--checkpoint, --checkpoints): a consistent rewrite of the whole log, or a cut tail, cannot be told from the store alone")
+        } else if covered! < report.size {
+            limitations.append("entries \(covered!) to \(report.size - 1) are not covered by a checkpoint held outside the store")
+        }
+        if external.key == nil {
+            limitations.append("no verifier key was pinned (--key): checkpoint signatures were not checked")
+        }
         if json {
             printLine(JSONValue.object([
-                "sound": .bool(report.isSound), "tree_size": .integer(Int64(report.size)),
+                "sound": .bool(sound), "tree_size": .integer(Int64(report.size)),
                 "root": .string(Base64.encode(report.root.bytes)),
                 "journal_pending": .integer(Int64(report.journalPending)),
-                "problems": .array(report.problems.map { .object(["code": .string($0.code.description), "message": .string($0.message)]) }),
+                "externally_covered": covered.map { .integer(Int64($0)) } ?? .null,
+                "unwitnessed_tail": .integer(Int64(report.size - (covered ?? 0))),
+                "signatures_checked": .bool(external.key != nil),
+                "limitations": .array(limitations.map(JSONValue.string)),
+                "problems": .array(problems.map { .object(["code": .string($0.0), "message": .string($0.1)]) }),
             ]).canonicalText)
         } else {
-            for problem in report.problems { printLine("FAIL \(problem.code): \(problem.message)") }
+            for problem in problems { printLine("FAIL \(problem.0): \(problem.1)") }
             if report.journalPending > 0 {
                 printLine("note: \(report.journalPending) acknowledged entries wait in the journal; the daemon moves them into the store within milliseconds, or on its next start")
             }
-            printLine(report.isSound ? "OK: \(report.size) entries, root \(Base64.encode(report.root.bytes))" : "INTEGRITY FAILURE: \(report.problems.count) problem(s)")
+            for limitation in limitations { printLine("cannot tell: \(limitation)") }
+            if !sound {
+                printLine("INTEGRITY FAILURE: \(problems.count) problem(s)")
+            } else if limitations.isEmpty {
+                printLine("OK: \(report.size) entries, root \(Base64.encode(report.root.bytes)); every entry is covered by a checkpoint held outside the store")
+            } else {
+                printLine("OK: \(report.size) entries, root \(Base64.encode(report.root.bytes)), as far as the store itself shows (see \"cannot tell\" above)")
+            }
         }
-        if !report.isSound { throw ExitCode(1) }
+        if !sound { throw ExitCode(1) }
     }
 
     /// Sleeps after each chunk in proportion to the time the chunk took, so the check takes at

@@ -1,0 +1,132 @@
+import Foundation
+import SteleClient
+import SteleCore
+import SteleCrypto
+import SteleLMDB
+import SteleStore
+import SteleTestSupport
+import Testing
+
+/// `stele verify --key --checkpoints`: what only a pinned key and checkpoints held outside the
+/// store can catch (a cut tail, an older copy restored, a consistent rewrite, re-signed
+/// checkpoints), and read-only media (`Specs/store.md`, "Integrity check").
+@Suite("stele verify: pinned key, external checkpoints, read-only media", .serialized)
+struct VerifyCheckpointTests {
+    /// A daemon's log of `count` logins, stopped cleanly (its last checkpoint covers every entry).
+    static func servedLog(_ root: TemporaryDirectory, count: Int, from first: Int = 0) throws {
+        let daemon = try DaemonProcess(root: root)
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        for i in first..<first + count { _ = try connection.request(login("v\(i)", user: "user:\(i % 9)")) }
+        #expect(daemon.stop() == 0)
+    }
+
+    static func verifierKey(_ root: TemporaryDirectory) throws -> String {
+        let shown = try SteleBinary.run(["key", "show", "--data", root.appending("data"), "--key", root.appending("key/signing.key")])
+        return try #require(shown.output.split(separator: "\n").first.map(String.init))
+    }
+
+    func verify(_ root: TemporaryDirectory, _ extra: [String]) throws -> (status: Int32, output: String) {
+        try SteleBinary.run(["verify", "--data", root.appending("data")] + extra)
+    }
+
+    @Test("an untouched log verifies against its pinned key and its checkpoint directory, and says when it cannot tell")
+    func untouched() throws {
+        let root = TemporaryDirectory("stele-verify")
+        try Self.servedLog(root, count: 40)
+        let key = try Self.verifierKey(root)
+        let full = try verify(root, ["--key", key, "--checkpoints", root.appending("checkpoints")])
+        #expect(full.status == 0 && full.output.contains("every entry is covered by a checkpoint held outside the store"), "\(full.output)")
+        let alone = try verify(root, [])
+        #expect(alone.status == 0 && alone.output.contains("cannot tell") && alone.output.contains("as far as the store itself shows"))
+        let json = try verify(root, ["--json", "--key", key, "--checkpoints", root.appending("checkpoints")])
+        #expect(json.output.contains(#""externally_covered":40"#) && json.output.contains(#""unwitnessed_tail":0"#) && json.output.contains(#""signatures_checked":true"#))
+    }
+
+    @Test("an older copy of the data directory restored, or a cut tail, is caught by the checkpoints held outside the store")
+    func rollback() throws {
+        let root = TemporaryDirectory("stele-verify")
+        try Self.servedLog(root, count: 20)
+        let older = root.appending("older")
+        try FileManager.default.copyItem(atPath: root.appending("data"), toPath: older)
+        try Self.servedLog(root, count: 20, from: 20)
+        let key = try Self.verifierKey(root)
+        // The older copy is sound as far as the store alone shows.
+        try FileManager.default.removeItem(atPath: root.appending("data"))
+        try FileManager.default.moveItem(atPath: older, toPath: root.appending("data"))
+        #expect(try verify(root, ["--key", key]).status == 0)
+        let caught = try verify(root, ["--key", key, "--checkpoints", root.appending("checkpoints")])
+        #expect(caught.status == 1 && caught.output.contains("fewer than") && caught.output.contains("cut from its tail or an older copy was restored"), "\(caught.output)")
+    }
+
+    @Test("a consistent rewrite of the whole log under the same origin is caught by an external checkpoint; re-signed checkpoints by the pinned key")
+    func rewriteAndResign() throws {
+        let root = TemporaryDirectory("stele-verify")
+        try Self.servedLog(root, count: 30)
+        let key = try Self.verifierKey(root)
+        let origin = "stele.test/daemon"
+        // A forger rebuilds the log from scratch with one event changed: every hash recomputed.
+        let forged = root.appending("forged")
+        let events = (0..<31).map { i in i == 7 ? login("v7", user: "user:666") : login("v\(i)", user: "user:\(i % 9)") }.joined(separator: "\n") + "\n"
+        #expect(try SteleBinary.run(["ingest", "--data", forged, "--origin", origin], input: events).status == 0)
+        #expect(try SteleBinary.run(["verify", "--data", forged]).status == 0)
+        let caught = try SteleBinary.run(["verify", "--data", forged, "--key", key, "--checkpoints", root.appending("checkpoints")])
+        #expect(caught.status == 1 && caught.output.contains("rewritten or forked"), "\(caught.output)")
+
+        // Every stored checkpoint re-signed with a new key, through a separate writer on the files.
+        let environment = try Environment(path: root.appending("data"), maxDatabases: 8, mapSize: 1 << 26)
+        let database = try environment.openDatabase("checkpoints", create: false)
+        let forger = try NoteSigner(name: origin, privateKey: Ed25519PrivateKey())
+        try environment.withWriteTransaction { txn in
+            var records: [([UInt8], [UInt8])] = []
+            try txn.withCursor(database) { cursor in
+                var record = try cursor.first()
+                while let current = record {
+                    records.append((Array(current.key), Array(current.value)))
+                    record = try cursor.next()
+                }
+            }
+            #expect(!records.isEmpty)
+            for (key, value) in records {
+                let note = try SignedNote(parsing: value)
+                let resigned = try Checkpoint(parsing: note.text).signed(by: forger)
+                try txn.put(database, key: key, value: Array(resigned.serialized.utf8))
+            }
+        }
+        #expect(try verify(root, []).status == 0, "without the pinned key nothing can tell")
+        let resigned = try verify(root, ["--key", key])
+        #expect(resigned.status == 1 && resigned.output.contains("bad_signature") && resigned.output.contains("re-signed or forged"), "\(resigned.output)")
+    }
+
+    @Test("a store on read-only media verifies without writing a byte")
+    func readOnlyMedia() throws {
+        let root = TemporaryDirectory("stele-verify")
+        try Self.servedLog(root, count: 25)
+        let key = try Self.verifierKey(root)
+        let copy = root.appending("worm")
+        try FileManager.default.copyItem(atPath: root.appending("data"), toPath: copy)
+        try? FileManager.default.removeItem(atPath: copy + "/lock.mdb")
+        try? FileManager.default.removeItem(atPath: copy + "/stele.sock")
+        for file in try FileManager.default.contentsOfDirectory(atPath: copy) { chmod(copy + "/" + file, 0o444) }
+        chmod(copy, 0o555)
+        chmod(root.path, 0o755)
+        defer { chmod(copy, 0o755) }
+        let before = try FileManager.default.contentsOfDirectory(atPath: copy).sorted()
+        let digests = try before.map { SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)))) }
+        // As a user who may not write there (root may write anywhere, so it is dropped).
+        let command = getuid() == 0
+            ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SteleBinary.path]
+            : [SteleBinary.path]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst()) + ["verify", "--data", copy, "--key", key, "--checkpoints", root.appending("checkpoints")]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && text.contains("OK: 25 entries"), "\(text)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: copy).sorted() == before)
+        #expect(try before.map { SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)))) } == digests)
+    }
+}
