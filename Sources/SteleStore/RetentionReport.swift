@@ -202,11 +202,13 @@ extension Ledger {
         }
     }
 
-    /// Calls `visit` with every entry of `kind`, in seq order, from `txn`.
+    /// Calls `visit` with every entry of `kind` the kind index lists, in seq order, from `txn`. An
+    /// entry that cannot be read (missing, damaged) is skipped: the integrity check reports it.
     func forEachEntry(ofKind kind: String, txn: Transaction, size: UInt64, _ visit: (StoredEntry) throws -> Void) throws {
         let hash = LedgerKeys.identifierHash(indexKey: indexKey, role: "kind", identifier: kind, sha: .init())
         try index.seqs(txn, role: .kind, hash: hash, low: 0, high: size, size: size) { seq in
-            try visit(try entry(seq, txn: txn))
+            guard let entry = try? entry(seq, txn: txn), entry.header.kind == kind else { return true }
+            try visit(entry)
             return true
         }
     }
