@@ -129,4 +129,32 @@ struct VerifyCheckpointTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: copy).sorted() == before)
         #expect(try before.map { SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)))) } == digests)
     }
+
+    @Test("--from-checkpoint checks only the entries after a held checkpoint, and finds a change among them")
+    func incremental() throws {
+        let root = TemporaryDirectory("stele-verify")
+        try Self.servedLog(root, count: 30)
+        let held = root.appending("held-checkpoint")
+        try FileManager.default.copyItem(atPath: root.appending("checkpoints/latest"), toPath: held)
+        try Self.servedLog(root, count: 20, from: 30)
+        let key = try Self.verifierKey(root)
+        let run = try verify(root, ["--json", "--key", key, "--from-checkpoint", held])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains(#""entries_checked":20"#) && run.output.contains(#""tree_size":50"#) && run.output.contains(#""externally_covered":30"#))
+        // A body changed after the held checkpoint.
+        let environment = try Environment(path: root.appending("data"), maxDatabases: 8, mapSize: 1 << 26)
+        let entries = try environment.openDatabase("entries", create: false)
+        try environment.withWriteTransaction { txn in
+            let key = withUnsafeBytes(of: UInt64(40).bigEndian) { Array($0) } + [2]
+            let body = String(decoding: try #require(try txn.get(entries, key: key)), as: UTF8.self)
+            try txn.put(entries, key: key, value: Array(body.replacingOccurrences(of: "user:4", with: "user:5").utf8))
+        }
+        let caught = try verify(root, ["--key", key, "--from-checkpoint", held])
+        #expect(caught.status == 1 && caught.output.contains("the body of entry 40 does not match"), "\(caught.output)")
+        // A held checkpoint of another history.
+        let other = TemporaryDirectory("stele-verify")
+        try Self.servedLog(other, count: 30)
+        let foreign = try verify(root, ["--from-checkpoint", other.appending("checkpoints/latest")])
+        #expect(foreign.status == 1 && foreign.output.contains("rewritten or forked"), "\(foreign.output)")
+    }
 }
