@@ -8,6 +8,6 @@ struct Stele: AsyncParsableCommand {
         abstract: "A tamper-evident audit log and consent ledger.",
         subcommands: [
             ServeCommand.self, AppendCommand.self, StatusCommand.self, IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
-            VerifyCommand.self, RecoverCommand.self, ConsentCommand.self, PruneCommand.self, EraseCommand.self, HoldCommand.self, CompactCommand.self, RetentionCommand.self,
+            VerifyCommand.self, RecoverCommand.self, ConsentCommand.self, PruneCommand.self, EraseCommand.self, HoldCommand.self, CompactCommand.self, RetentionCommand.self, MonitorCommand.self,
         ])
 }

@@ -157,4 +157,39 @@ struct VerifyCheckpointTests {
         let foreign = try verify(root, ["--from-checkpoint", other.appending("checkpoints/latest")])
         #expect(foreign.status == 1 && foreign.output.contains("rewritten or forked"), "\(foreign.output)")
     }
+
+    @Test("stele monitor keeps every checkpoint it verified, and exits 1 on a rollback and on a fork signed with the log's own key")
+    func monitor() throws {
+        let root = TemporaryDirectory("stele-verify")
+        try Self.servedLog(root, count: 20)
+        let older = TemporaryDirectory("stele-fork")
+        try FileManager.default.copyItem(atPath: root.appending("data"), toPath: older.appending("data"))
+        try Self.servedLog(root, count: 20, from: 20)
+        let key = try Self.verifierKey(root)
+        let state = root.appending("monitor")
+        func look(_ data: String) throws -> (status: Int32, output: String, errors: String) {
+            try SteleBinary.runKeepingErrors(["monitor", "--once", "--log-key", key, "--state", state, "--data", data])
+        }
+        let first = try look(root.appending("data"))
+        #expect(first.status == 0 && first.output.contains("verified: size 40"), "\(first)")
+        #expect(try look(root.appending("data")).output.contains("unchanged: size 40"))
+        #expect(FileManager.default.fileExists(atPath: state + "/checkpoint.00000000000000000040"))
+
+        // The older copy, restored: its newest checkpoint is of 20 entries.
+        let rollback = try look(older.appending("data"))
+        #expect(rollback.status == 1 && rollback.errors.contains("rolled back"), "\(rollback)")
+
+        // The key holder grows the older copy into another history and signs it.
+        let fork = try DaemonProcess(root: older, key: root.appending("key/signing.key"))
+        let connection = try SteleConnection(socketPath: fork.socket)
+        for i in 0..<25 { _ = try connection.request(login("fork-\(i)", user: "user:fork")) }
+        #expect(fork.stop() == 0)
+        let forked = try look(older.appending("data"))
+        #expect(forked.status == 1 && forked.errors.contains("fork") && forked.errors.contains("does not extend"), "\(forked)")
+        // A view signed by another key is refused as unsigned.
+        let stranger = TemporaryDirectory("stele-stranger")
+        try Self.servedLog(stranger, count: 50)
+        let unsigned = try look(stranger.appending("data"))
+        #expect(unsigned.status == 1 && unsigned.errors.contains("does not verify"), "\(unsigned)")
+    }
 }

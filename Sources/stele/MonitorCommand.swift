@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import SteleCore
+import SteleCrypto
+import SteleStore
+
+/// `stele monitor`: what an auditor or a witness runs beside the log (`Specs/monitor.md`). It keeps
+/// every checkpoint it verified in its state directory, and exits 1 the moment the log presents a
+/// view that is unsigned, rolled back or inconsistent with one it verified.
+struct MonitorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor", abstract: "Follow the log's checkpoints; exit 1 the moment it shows a rollback, a fork or an unsigned view.")
+
+    @Option(help: "The log's verifier key (C2SP signed-note form, or a file holding it).") var logKey: String
+    @Option(help: "The monitor's own directory: every checkpoint it verified, and the newest (latest).") var state: String
+    @OptionGroup var dataOptions: DataOptions
+    @Option(help: "Seconds between two looks at the log.") var interval: Double = 60
+    @Flag(help: "Look once and exit (0: consistent, 1: refused).") var once = false
+
+    func run() throws {
+        let keyText = FileManager.default.contents(atPath: logKey).map { String(decoding: $0, as: UTF8.self) } ?? logKey
+        let key: NoteVerifierKey
+        do { key = try NoteVerifierKey(parsing: keyText.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+            throw Failure.couldNotRun("--log-key is not a verifier key (name+id+base64), nor a file holding one: \(error)")
+        }
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let directory = CheckpointDirectory(path: state)
+        var monitor: LogMonitor
+        do {
+            let held = try directory.newest().map { try SignedNote(parsing: $0.bytes) }
+            monitor = try LogMonitor(key: key, newest: held)
+        } catch {
+            throw Failure.couldNotRun("the state directory \(state) holds a checkpoint that does not verify under the key: \(error)")
+        }
+        while true {
+            let ledger = try dataOptions.openReadOnly()
+            guard let text = try Failure.map({ try ledger.latestCheckpoint() }) else {
+                if once { return printLine("the log has signed no checkpoint yet") }
+                Thread.sleep(forTimeInterval: interval)
+                continue
+            }
+            do {
+                let note = try SignedNote(parsing: Array(text.utf8))
+                if let checkpoint = try monitor.observe(note, proof: { old, new in try ledger.consistencyProof(from: old, to: new).proof }) {
+                    try directory.write(note, size: checkpoint.size)
+                    printLine("verified: size \(checkpoint.size), root \(Base64.encode(checkpoint.rootHash.bytes))")
+                } else if once {
+                    printLine("unchanged: size \(monitor.newest?.checkpoint.size ?? 0)")
+                }
+            } catch let refusal as LogMonitor.Refusal {
+                FileHandle.standardError.write(Data("stele monitor: \(refusal)\n".utf8))
+                throw ExitCode(1)
+            } catch {
+                FileHandle.standardError.write(Data("stele monitor: the log's checkpoint cannot be read: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            if once { return }
+            Thread.sleep(forTimeInterval: interval)
+        }
+    }
+}
