@@ -17,6 +17,19 @@ public struct IntegrityReport: Sendable {
     /// The largest size a valid checkpoint held outside the store covers; nil when none was given
     /// or none holds: then a consistent rewrite of the whole log, or a cut tail, cannot be told.
     public let externallyCovered: UInt64?
+    /// Spans longer than the quiet period asked about with no entry: the entry before each, and the
+    /// span in microseconds (at most 1,000 listed). Not problems: for an auditor asking whether
+    /// logging ran for the whole period.
+    public internal(set) var gaps: [(after: UInt64, microseconds: Int64)] = []
+
+    init(size: UInt64, root: SHA256Digest, journalPending: UInt64, problems: [LedgerError], externallyCovered: UInt64?, gaps: [(after: UInt64, microseconds: Int64)] = []) {
+        self.size = size
+        self.root = root
+        self.journalPending = journalPending
+        self.problems = problems
+        self.externallyCovered = externallyCovered
+        self.gaps = gaps
+    }
 
     /// True when no problem was found.
     public var isSound: Bool { problems.isEmpty }
@@ -41,14 +54,18 @@ extension Ledger {
     ///   rethrown).
     /// - Parameter external: checkpoints held outside the store and the pinned verifier key: every
     ///   stored checkpoint's signature is checked under the key, and the log against each checkpoint.
-    public func verifyIntegrity(threads: Int? = nil, external: ExternalCheckpoints = ExternalCheckpoints(), pace: (() throws -> Void)? = nil) throws -> IntegrityReport {
-        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors, external: external, pace: pace)
+    /// - Parameter quietPeriod: list every span longer than this (µs) with no entry.
+    public func verifyIntegrity(
+        threads: Int? = nil, external: ExternalCheckpoints = ExternalCheckpoints(), quietPeriod: Int64? = nil, pace: (() throws -> Void)? = nil
+    ) throws -> IntegrityReport {
+        try verifyIntegrity(chunkSize: 4096, threads: threads ?? Self.processors, external: external, quietPeriod: quietPeriod, pace: pace)
     }
 
     /// ``verifyIntegrity(threads:)``, decoding `chunkSize` entries at a time (a chunk's raw records and
     /// decoded results are held at once). The report does not depend on it.
     func verifyIntegrity(
-        chunkSize: Int, threads: Int = processors, external: ExternalCheckpoints = ExternalCheckpoints(), pace: (() throws -> Void)? = nil
+        chunkSize: Int, threads: Int = processors, external: ExternalCheckpoints = ExternalCheckpoints(), quietPeriod: Int64? = nil,
+        pace: (() throws -> Void)? = nil
     ) throws -> IntegrityReport {
         precondition(chunkSize > 0)
         // The journal is read before the store's snapshot is taken. A live daemon overwrites journal
@@ -65,10 +82,11 @@ extension Ledger {
             }
             var rebuilt = MemoryMerkleTree()
             var covered: UInt64?
+            var gaps: [(after: UInt64, microseconds: Int64)] = []
             do {
                 try check(
                     txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt,
-                    key: external.key)
+                    key: external.key, quietPeriod: quietPeriod, gaps: &gaps)
                 let audit = try auditExternalCheckpoints(external, tree: rebuilt)
                 problems += audit.problems
                 covered = audit.covered
@@ -78,7 +96,7 @@ extension Ledger {
             let root = (try? rebuilt.view().rootHash(size: rebuilt.size)) ?? MerkleHasher.emptyRoot
             if let problem = journal?.damage(storeSize: head.size) { problems.append(problem) }
             let pending = try auditJournal(journaled, txn, head: head, problems: &problems)
-            return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems, externallyCovered: covered)
+            return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems, externallyCovered: covered, gaps: gaps)
         }
     }
 
@@ -87,7 +105,8 @@ extension Ledger {
 
     private func check(
         _ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, pace: (() throws -> Void)?, problems: inout [LedgerError],
-        rebuilt: inout MemoryMerkleTree, key: NoteVerifierKey? = nil
+        rebuilt: inout MemoryMerkleTree, key: NoteVerifierKey? = nil, quietPeriod: Int64? = nil,
+        gaps: inout [(after: UInt64, microseconds: Int64)]
     ) throws {
         let merkle = MerkleHasher()
         var prev = SHA256Digest.zero
@@ -155,6 +174,11 @@ extension Ledger {
                 }
                 if let lastTimestamp, header.timestamp <= lastTimestamp {
                     problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
+                }
+                if let quietPeriod, let lastTimestamp, seq > 0, gaps.count < 1_000,
+                    header.timestamp.microseconds - lastTimestamp.microseconds > quietPeriod
+                {
+                    gaps.append((seq - 1, header.timestamp.microseconds - lastTimestamp.microseconds))
                 }
                 lastTimestamp = header.timestamp
                 var keys: DerivedRecordAudit.BodyKeys?

@@ -35,6 +35,9 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "A checkpoint held outside the store that an earlier run verified: check only the entries after it, and the log's consistency with it (derived records and retention are left to a full run).")
     var fromCheckpoint: String?
 
+    @Option(help: "List every span longer than this many seconds with no entry (did logging run for the whole period?).")
+    var quietPeriodSeconds: Int64 = 86_400
+
     @Option(help: "Entries past their retention for longer than this many seconds are findings (the daemon prunes hourly).")
     var overdueGraceSeconds: Int64 = 86_400
 
@@ -93,7 +96,12 @@ struct VerifyCommand: ParsableCommand {
             report = try ledger.verifyIncrementally(from: ExternalCheckpoints(key: external.key, notes: [(fromCheckpoint, Array(bytes))]))
             problems = report.problems.map { ($0.code.description, $0.message) }
         } else {
-            report = try ledger.verifyIntegrity(threads: threads, external: external, pace: cpuPercent.map(Self.pacing))
+            let progress = Progress(total: (try? ledger.size) ?? 0)
+            let pacing = cpuPercent.map(Self.pacing)
+            report = try ledger.verifyIntegrity(
+                threads: threads, external: external, quietPeriod: quietPeriodSeconds * 1_000_000,
+                pace: { progress.chunkChecked(); try pacing?() })
+            progress.finish()
             // The lawfulness check (`Specs/retention.md`): a just-due entry waits for the next prune.
             let retention = try ledger.retentionReport(now: Timestamp.now().adding(microseconds: -overdueGraceSeconds * 1_000_000))
             problems = report.problems.map { ($0.code.description, $0.message) } + retention.findings.map { ($0.kind.rawValue, $0.message) }
@@ -123,6 +131,7 @@ struct VerifyCommand: ParsableCommand {
                 "unwitnessed_tail": .integer(Int64(treeSize - (covered ?? 0))),
                 "signatures_checked": .bool(external.key != nil),
                 "limitations": .array(limitations.map(JSONValue.string)),
+                "gaps": .array(report.gaps.map { .object(["after": .integer(Int64($0.after)), "seconds": .integer($0.microseconds / 1_000_000)]) }),
                 "problems": .array(problems.map { .object(["code": .string($0.0), "message": .string($0.1)]) }),
             ]).canonicalText)
         } else {
@@ -131,6 +140,7 @@ struct VerifyCommand: ParsableCommand {
                 printLine("note: \(report.journalPending) acknowledged entries wait in the journal; the daemon moves them into the store within milliseconds, or on its next start")
             }
             for limitation in limitations { printLine("cannot tell: \(limitation)") }
+            for gap in report.gaps { printLine("gap: no entry for \(gap.microseconds / 1_000_000) s after entry \(gap.after)") }
             if !sound {
                 printLine("INTEGRITY FAILURE: \(problems.count) problem(s)")
             } else if limitations.isEmpty {
@@ -152,5 +162,29 @@ struct VerifyCommand: ParsableCommand {
             usleep(useconds_t(min(Double(worked) * factor / 1000, 10_000_000)))
             chunkStarted = DispatchTime.now().uptimeNanoseconds
         }
+    }
+}
+
+/// A progress line on standard error while a check runs, when standard error is a terminal and the
+/// check has taken more than a second: entries checked, of how many.
+final class Progress {
+    private let total: UInt64
+    private let started = DispatchTime.now().uptimeNanoseconds
+    private let enabled = isatty(2) == 1
+    private var checked: UInt64 = 0
+    private var shown = false
+
+    init(total: UInt64) { self.total = total }
+
+    /// A chunk of 4,096 entries was checked (the integrity check's unit).
+    func chunkChecked() {
+        checked = min(total, checked + 4_096)
+        guard enabled, DispatchTime.now().uptimeNanoseconds - started > 1_000_000_000, total > 0 else { return }
+        shown = true
+        FileHandle.standardError.write(Data("\rverifying: \(checked) of \(total) entries (\(checked * 100 / total)%)".utf8))
+    }
+
+    func finish() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

@@ -201,6 +201,18 @@ struct RetentionTests {
         try log.checkEverything(now: lastDeadline)
     }
 
+    @Test("verify lists every span longer than the quiet period with no entry, and nothing else")
+    func quietGaps() throws {
+        let log = try RetentionLog()
+        for day in [0.0, 1, 2, 7.5, 8, 8.5, 12] { try log.add("login.succeeded", "user:1", at: RetentionLog.at(days: day), retentionDays: 365) }
+        try log.writer.flushToStore()
+        let report = try log.ledger.verifyIntegrity(quietPeriod: 2 * RetentionLog.day)
+        #expect(report.isSound)
+        #expect(report.gaps.map(\.after) == [2, 5])
+        #expect(report.gaps.map(\.microseconds) == [Int64(5.5 * Double(RetentionLog.day)), Int64(3.5 * Double(RetentionLog.day))])
+        #expect(try log.ledger.verifyIntegrity().gaps.isEmpty)
+    }
+
     @Test("a cutoff later than the clock is refused on a store not created in test mode")
     func futureCutoffRefused() throws {
         let log = try RetentionLog(testMode: false)
