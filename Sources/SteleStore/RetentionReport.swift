@@ -223,3 +223,27 @@ extension Ledger {
         }
     }
 }
+
+extension Ledger {
+    /// Every start of a daemon that was not preceded by the record of a clean stop
+    /// (`ledger.started` after a `ledger.started`, with no `ledger.stopped` between): the entry of
+    /// that start and its `ts`. The daemon before it stopped without recording it (a crash, a kill).
+    public func uncleanStops() throws -> [(start: UInt64, timestamp: Timestamp)] {
+        try read { txn in
+            let size = try head(txn).size
+            var events: [StoredEntry] = []
+            for kind in ["ledger.started", "ledger.stopped"] { try forEachEntry(ofKind: kind, txn: txn, size: size) { events.append($0) } }
+            var unclean: [(UInt64, Timestamp)] = []
+            var running = false
+            for event in events.sorted(by: { $0.seq < $1.seq }) {
+                if event.header.kind == "ledger.started" {
+                    if running { unclean.append((event.seq, event.header.timestamp)) }
+                    running = true
+                } else {
+                    running = false
+                }
+            }
+            return unclean
+        }
+    }
+}

@@ -109,6 +109,7 @@ struct VerifyCommand: ParsableCommand {
         }
         let sound = problems.isEmpty
         let covered = report.externallyCovered
+        let unclean = fromCheckpoint == nil ? try ledger.uncleanStops() : []
         // An incremental report counts the entries after the held checkpoint.
         let treeSize = fromCheckpoint == nil ? report.size : (covered ?? 0) + report.size
         var limitations: [String] = []
@@ -131,6 +132,7 @@ struct VerifyCommand: ParsableCommand {
                 "unwitnessed_tail": .integer(Int64(treeSize - (covered ?? 0))),
                 "signatures_checked": .bool(external.key != nil),
                 "limitations": .array(limitations.map(JSONValue.string)),
+                "unclean_stops": .array(unclean.map { .object(["start": .integer(Int64($0.start)), "ts": .string($0.timestamp.description)]) }),
                 "gaps": .array(report.gaps.map { .object(["after": .integer(Int64($0.after)), "seconds": .integer($0.microseconds / 1_000_000)]) }),
                 "problems": .array(problems.map { .object(["code": .string($0.0), "message": .string($0.1)]) }),
             ]).canonicalText)
@@ -141,6 +143,7 @@ struct VerifyCommand: ParsableCommand {
             }
             for limitation in limitations { printLine("cannot tell: \(limitation)") }
             for gap in report.gaps { printLine("gap: no entry for \(gap.microseconds / 1_000_000) s after entry \(gap.after)") }
+            for stop in unclean { printLine("unclean stop: the daemon stopped without recording it before its start at entry \(stop.start) (\(stop.timestamp))") }
             if !sound {
                 printLine("INTEGRITY FAILURE: \(problems.count) problem(s)")
             } else if limitations.isEmpty {

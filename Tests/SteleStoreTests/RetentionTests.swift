@@ -298,3 +298,25 @@ struct SeqSetTests {
         #expect(SeqSet.ranges([]) == .array([]))
     }
 }
+
+@Suite("Continuity")
+struct ContinuityTests {
+    @Test("a start not preceded by a recorded stop is an unclean stop, each listed by the start that follows it")
+    func uncleanStops() throws {
+        let log = try RetentionLog()
+        func record(_ kind: String, day: Double) throws -> UInt64 {
+            try log.writer.perform(now: { RetentionLog.at(days: day) }) { context in
+                try context.append(Event(kind: kind, retentionClass: "ledger", retention: nil, source: "stele", attributes: ["version": .string("test")])).seq
+            }
+        }
+        _ = try record("ledger.started", day: 0)
+        _ = try record("ledger.stopped", day: 1)
+        _ = try record("ledger.started", day: 2)
+        let crashedBefore = try record("ledger.started", day: 3)
+        _ = try record("ledger.stopped", day: 4)
+        let again = try record("ledger.started", day: 5)
+        let unclean = try log.ledger.uncleanStops()
+        #expect(unclean.map(\.start) == [crashedBefore])
+        #expect(!unclean.contains { $0.start == again })
+    }
+}
