@@ -49,14 +49,16 @@ extension Ledger {
         }
     }
 
-    /// Checks every stored checkpoint against the log rebuilt from its headers: each must be a note
+    /// Checks every stored checkpoint of size `start` or more against a tree of `treeSize` leaves
+    /// whose root at a size `rootAt` gives (checked against the headers): each must be a note
     /// carrying this ledger's checkpoint, stored under its own size, no larger than the log, with the
-    /// log's root at that size. (Its signature is checked by whoever holds the verifier key.)
-    func auditStoredCheckpoints(txn: Transaction, tree: MemoryMerkleTree, key: NoteVerifierKey? = nil) throws -> [LedgerError] {
+    /// log's root at that size, and signed by `key` when one is pinned.
+    func auditStoredCheckpoints(
+        txn: Transaction, from start: UInt64, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest, key: NoteVerifierKey?
+    ) throws -> [LedgerError] {
         var problems: [LedgerError] = []
-        let view = tree.view()
         try txn.withCursor(databases.checkpoints) { cursor in
-            var record = try cursor.first()
+            var record = try cursor.seek(atOrAfter: LedgerKeys.u64(start))
             while let current = record {
                 let size = current.key.count == 8 ? LedgerKeys.readU64(current.key) : nil
                 let label = size.map { "the stored checkpoint for size \($0)" } ?? "a stored checkpoint record"
@@ -66,9 +68,9 @@ extension Ledger {
                     }
                     if checkpoint.size != size {
                         problems.append(LedgerError(.corrupt, "\(label) carries size \(checkpoint.size)"))
-                    } else if size > tree.size {
-                        problems.append(LedgerError(.chainBroken, "\(label) is beyond the log's \(tree.size) entries: the log was truncated"))
-                    } else if try view.rootHash(size: size) != checkpoint.rootHash {
+                    } else if size > treeSize {
+                        problems.append(LedgerError(.chainBroken, "\(label) is beyond the log's \(treeSize) entries: the log was truncated"))
+                    } else if try rootAt(size) != checkpoint.rootHash {
                         problems.append(LedgerError(.chainBroken, "\(label) names a root the log does not have at that size"))
                     }
                 } else {
@@ -96,14 +98,15 @@ public struct ExternalCheckpoints: Sendable {
 }
 
 extension Ledger {
-    /// Checks each external checkpoint against the tree rebuilt from the headers: its origin, its
+    /// Checks each external checkpoint against the log's tree (its roots at any size from `rootAt`): its origin, its
     /// signature under the pinned key, that the log still reaches its size, and that the log's root
     /// at that size is its root.
     /// - Returns: the problems, and the largest size a valid one covers.
-    func auditExternalCheckpoints(_ external: ExternalCheckpoints, tree: MemoryMerkleTree) throws -> (problems: [LedgerError], covered: UInt64?) {
+    func auditExternalCheckpoints(
+        _ external: ExternalCheckpoints, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest
+    ) throws -> (problems: [LedgerError], covered: UInt64?) {
         var problems: [LedgerError] = []
         var covered: UInt64?
-        let view = tree.view()
         for (source, bytes) in external.notes {
             guard let note = try? SignedNote(parsing: bytes), let checkpoint = try? Checkpoint(parsing: note.text) else {
                 problems.append(LedgerError(.corrupt, "\(source) is not a signed checkpoint"))
@@ -117,11 +120,11 @@ extension Ledger {
                 problems.append(LedgerError(.badSignature, "\(source) (size \(checkpoint.size)) is not signed by the pinned key: it cannot vouch for the log"))
                 continue
             }
-            guard checkpoint.size <= tree.size else {
-                problems.append(LedgerError(.chainBroken, "the log has \(tree.size) entries, fewer than \(source) shows (\(checkpoint.size)): entries were cut from its tail or an older copy was restored"))
+            guard checkpoint.size <= treeSize else {
+                problems.append(LedgerError(.chainBroken, "the log has \(treeSize) entries, fewer than \(source) shows (\(checkpoint.size)): entries were cut from its tail or an older copy was restored"))
                 continue
             }
-            let root = try view.rootHash(size: checkpoint.size)
+            let root = try rootAt(checkpoint.size)
             guard root == checkpoint.rootHash else {
                 problems.append(LedgerError(.chainBroken, "the log's root at size \(checkpoint.size) is \(Base64.encode(root.bytes)), \(source) shows \(Base64.encode(checkpoint.rootHash.bytes)): the log was rewritten or forked before that size"))
                 continue

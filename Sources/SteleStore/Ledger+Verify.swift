@@ -80,20 +80,21 @@ extension Ledger {
             if !Self.writerHoldsDirectory(path), let lost = Journal.loss(in: path, mark: try journalMark(txn), storeSize: head.size) {
                 problems.append(lost)
             }
-            var rebuilt = MemoryMerkleTree()
+            var rebuilt = MerkleRightEdge()
             var covered: UInt64?
             var gaps: [(after: UInt64, microseconds: Int64)] = []
             do {
                 try check(
                     txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt,
                     key: external.key, quietPeriod: quietPeriod, gaps: &gaps)
-                let audit = try auditExternalCheckpoints(external, tree: rebuilt)
+                let storedTree = tree(txn, size: rebuilt.size)
+                let audit = try auditExternalCheckpoints(external, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero })
                 problems += audit.problems
                 covered = audit.covered
             } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {
                 problems.append(LedgerError(.corrupt, "the LMDB file is damaged (\(error)); the check stopped there, after \(rebuilt.size) entries"))
             }
-            let root = (try? rebuilt.view().rootHash(size: rebuilt.size)) ?? MerkleHasher.emptyRoot
+            let root = rebuilt.rootHash(hasher: MerkleHasher())
             if let problem = journal?.damage(storeSize: head.size) { problems.append(problem) }
             let pending = try auditJournal(journaled, txn, head: head, problems: &problems)
             return IntegrityReport(size: head.size, root: root, journalPending: pending, problems: problems, externallyCovered: covered, gaps: gaps)
@@ -105,7 +106,7 @@ extension Ledger {
 
     private func check(
         _ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, pace: (() throws -> Void)?, problems: inout [LedgerError],
-        rebuilt: inout MemoryMerkleTree, key: NoteVerifierKey? = nil, quietPeriod: Int64? = nil,
+        rebuilt: inout MerkleRightEdge, key: NoteVerifierKey? = nil, quietPeriod: Int64? = nil,
         gaps: inout [(after: UInt64, microseconds: Int64)]
     ) throws {
         let merkle = MerkleHasher()
@@ -115,6 +116,8 @@ extension Ledger {
         if let lastStored, lastStored >= head.size {
             problems.append(LedgerError(.chainBroken, "the store holds entry \(lastStored) beyond its head (\(head.size) entries)"))
         }
+        /// The first stored tree position whose hash is not the one the headers give.
+        var treeMismatch: UInt64?
         var derived = DerivedRecordAudit(txn: txn, databases: databases, indexKey: indexKey, size: head.size)
         // Entries are decoded (parsed, hashed, bodies checked against their commitments) on several
         // threads, a chunk ahead of the checks below, which need them in seq order.
@@ -157,7 +160,12 @@ extension Ledger {
                 let seq = entry.seq
                 defer {
                     prev = entry.leaf
-                    rebuilt.append(leafHash: entry.leaf, hasher: merkle)
+                    // Each stored hash the leaf completes must be the one rebuilt from the headers.
+                    rebuilt.append(entry.leaf, hasher: merkle) { position, expected in
+                        guard treeMismatch == nil, readFailure == nil else { return }
+                        let stored = try? LedgerKeys.withU64Key(position) { try txn.get(databases.tree, key: $0) }.flatMap { SHA256Digest(bytes: $0) }
+                        if stored != expected { treeMismatch = position }
+                    }
                 }
                 let header: EntryHeader
                 switch entry.header {
@@ -210,12 +218,8 @@ extension Ledger {
         if UInt64(storedCount) != MerkleSubtrees.storedCount(leaves: rebuilt.size) {
             problems.append(LedgerError(.corrupt, "the tree database holds \(storedCount) hashes, expected \(MerkleSubtrees.storedCount(leaves: rebuilt.size))"))
         }
-        for (position, expected) in rebuilt.stored.enumerated() {
-            let stored = try txn.get(databases.tree, key: LedgerKeys.u64(UInt64(position))).flatMap { SHA256Digest(bytes: $0) }
-            if stored != expected {
-                problems.append(LedgerError(.corrupt, "stored Merkle hash \(position) does not match the entries"))
-                break
-            }
+        if let position = treeMismatch {
+            problems.append(LedgerError(.corrupt, "stored Merkle hash \(position) does not match the entries"))
         }
         // With entries missing, what the index should hold beyond them is unknown.
         if complete {
@@ -224,7 +228,9 @@ extension Ledger {
             problems += try derived.finish()
             if entriesSound { problems += try auditConsentState(txn, size: head.size) }
         }
-        problems += try auditStoredCheckpoints(txn: txn, tree: rebuilt, key: key)
+        // The stored tree now matches the headers (or its mismatch is reported): roots at any size come from it.
+        let storedTree = tree(txn, size: rebuilt.size)
+        problems += try auditStoredCheckpoints(txn: txn, from: 0, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero }, key: key)
     }
 
     /// Checks the journal's entries (both regions) against the store: entries the store holds must be

@@ -117,35 +117,10 @@ extension Ledger {
                 problems.append(LedgerError(.corrupt, "the stored tree's root does not match the entries after the checkpoint"))
             }
             if problems.isEmpty {
-                problems += try auditStoredCheckpoints(from: start, txn: txn, stored: stored, key: held.key)
+                problems += try auditStoredCheckpoints(
+                    txn: txn, from: start, treeSize: stored.size, rootAt: { try stored.rootHash(size: $0) }, key: held.key)
             }
             return IntegrityReport(size: head.size - start, root: root, journalPending: 0, problems: problems, externallyCovered: start)
         }
-    }
-
-    /// The stored checkpoints of size `from` or more, against the (checked) stored tree.
-    private func auditStoredCheckpoints(from start: UInt64, txn: Transaction, stored: MerkleTree<StoredSubtrees>, key: NoteVerifierKey?) throws -> [LedgerError] {
-        var problems: [LedgerError] = []
-        try txn.withCursor(databases.checkpoints) { cursor in
-            var record = try cursor.seek(atOrAfter: LedgerKeys.u64(start))
-            while let current = record {
-                let size = current.key.count == 8 ? LedgerKeys.readU64(current.key) : nil
-                let label = size.map { "the stored checkpoint for size \($0)" } ?? "a stored checkpoint record"
-                if let size, let note = try? SignedNote(parsing: current.value), let checkpoint = try? ownCheckpoint(note), checkpoint.size == size {
-                    if let key, (try? note.verify(trusting: [key])) == nil {
-                        problems.append(LedgerError(.badSignature, "\(label) is not signed by the pinned key \(key): it was re-signed or forged"))
-                    }
-                    if size > stored.size {
-                        problems.append(LedgerError(.chainBroken, "\(label) is beyond the log's \(stored.size) entries: the log was truncated"))
-                    } else if try stored.rootHash(size: size) != checkpoint.rootHash {
-                        problems.append(LedgerError(.chainBroken, "\(label) names a root the log does not have at that size"))
-                    }
-                } else {
-                    problems.append(LedgerError(.corrupt, "\(label) is not a checkpoint of this log"))
-                }
-                record = try cursor.next()
-            }
-        }
-        return problems
     }
 }
