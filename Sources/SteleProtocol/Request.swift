@@ -22,6 +22,8 @@ public enum Request: Sendable, Hashable {
     case releaseHold(hold: UInt64, request: String, reason: String)
     /// An operator's compaction of the store file and the journal.
     case compact(request: String, reason: String)
+    /// The RFC 9162 consistency proof between two tree sizes (`to` nil: the committed log), for monitors.
+    case consistency(from: UInt64, to: UInt64?)
 }
 
 /// What an operator's `prune` asks for.
@@ -87,12 +89,17 @@ public struct RequestDecoder: Sendable {
         var op, id, kind, actor, subject, occurred, attrs, receipt, purpose: JSONValue?
         /// Members of operator requests.
         var now, dryRun, request, reason, until, hold: JSONValue?
+        /// Members of a consistency request.
+        var from, to: JSONValue?
 
         /// Whether a member of another op than append is present (an append then refuses it).
-        var hasOperatorMembers: Bool { purpose != nil || now != nil || dryRun != nil || request != nil || reason != nil || until != nil || hold != nil }
+        var hasOperatorMembers: Bool {
+            purpose != nil || now != nil || dryRun != nil || request != nil || reason != nil || until != nil || hold != nil || from != nil || to != nil
+        }
 
         var operatorMemberNames: [String] {
-            [("purpose", purpose), ("now", now), ("dry_run", dryRun), ("request", request), ("reason", reason), ("until", until), ("hold", hold)]
+            [("purpose", purpose), ("now", now), ("dry_run", dryRun), ("request", request), ("reason", reason), ("until", until), ("hold", hold),
+             ("from", from), ("to", to)]
                 .compactMap { $0.1 == nil ? nil : $0.0 }
         }
         var unknown: [String] = []
@@ -115,6 +122,8 @@ public struct RequestDecoder: Sendable {
             case 6 where name == "reason": reason = value
             case 5 where name == "until": until = value
             case 4 where name == "hold": hold = value
+            case 4 where name == "from": from = value
+            case 2 where name == "to": to = value
             case 8 where name == "occurred": occurred = value
             default: unknown.append(name)
             }
@@ -136,7 +145,8 @@ public struct RequestDecoder: Sendable {
         case "consent": return try decodeConsent(members)
         case "prune": return try decodePrune(members)
         case "erase", "hold", "release_hold", "compact": return try decodeOperator(op, members)
-        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, prune, erase, hold, release_hold, compact)")
+        case "consistency": return try decodeConsistency(members)
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, consistency, prune, erase, hold, release_hold, compact)")
         }
     }
 
@@ -144,7 +154,8 @@ public struct RequestDecoder: Sendable {
     /// `compact`, each with `request` and `reason`.
     private func decodeOperator(_ op: String, _ members: Members) throws(ProtocolError) -> Request {
         if members.actor != nil || members.attrs != nil || members.purpose != nil || members.occurred != nil || members.receipt != nil
-            || members.now != nil || members.dryRun != nil || (op != "hold" && (members.kind != nil || members.until != nil))
+            || members.now != nil || members.dryRun != nil || members.from != nil || members.to != nil
+            || (op != "hold" && (members.kind != nil || members.until != nil))
             || (op != "release_hold" && members.hold != nil) || ((op == "release_hold" || op == "compact") && members.subject != nil)
         {
             throw ProtocolError(.invalidField, "\"\(op)\" takes only the members Specs/protocol.md lists for it")
@@ -183,9 +194,27 @@ public struct RequestDecoder: Sendable {
         return s
     }
 
+    private func decodeConsistency(_ members: Members) throws(ProtocolError) -> Request {
+        if members.purpose != nil || members.now != nil || members.dryRun != nil || members.request != nil || members.reason != nil
+            || members.until != nil || members.hold != nil || members.kind != nil || members.actor != nil || members.subject != nil
+            || members.attrs != nil || members.occurred != nil || members.receipt != nil
+        {
+            throw ProtocolError(.invalidField, "a consistency request has only \"op\", \"id\", \"from\" and \"to\"")
+        }
+        if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
+        guard let value = members.from else { throw ProtocolError(.missingField, "\"from\" (the older tree size) is required") }
+        guard let from = value.integerValue, from >= 0 else { throw ProtocolError(.invalidField, "\"from\" must be a tree size") }
+        var to: UInt64?
+        if let value = members.to {
+            guard let size = value.integerValue, size >= from else { throw ProtocolError(.invalidField, "\"to\" must be a tree size not below \"from\"") }
+            to = UInt64(size)
+        }
+        return .consistency(from: UInt64(from), to: to)
+    }
+
     private func decodePrune(_ members: Members) throws(ProtocolError) -> Request {
         if members.kind != nil || members.actor != nil || members.subject != nil || members.attrs != nil || members.purpose != nil
-            || members.until != nil || members.hold != nil
+            || members.until != nil || members.hold != nil || members.from != nil || members.to != nil
         {
             throw ProtocolError(.invalidField, "a prune has only \"op\", \"id\", \"now\", \"dry_run\", \"request\" and \"reason\"")
         }
@@ -204,7 +233,9 @@ public struct RequestDecoder: Sendable {
     }
 
     private func decodeConsent(_ members: Members) throws(ProtocolError) -> Request {
-        if members.kind != nil || members.actor != nil || members.attrs != nil || members.occurred != nil || members.receipt != nil {
+        if members.kind != nil || members.actor != nil || members.attrs != nil || members.occurred != nil || members.receipt != nil
+            || members.from != nil || members.to != nil || members.now != nil || members.hold != nil || members.until != nil
+        {
             throw ProtocolError(.invalidField, "a consent question has only \"op\", \"id\", \"subject\" and \"purpose\"")
         }
         if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SteleClient
 import SteleCore
 import SteleCrypto
 import SteleStore
@@ -14,6 +15,7 @@ struct MonitorCommand: ParsableCommand {
     @Option(help: "The log's verifier key (C2SP signed-note form, or a file holding it).") var logKey: String
     @Option(help: "The monitor's own directory: every checkpoint it verified, and the newest (latest).") var state: String
     @OptionGroup var dataOptions: DataOptions
+    @Option(help: "Follow a daemon through its socket (ops checkpoint and consistency) instead of reading --data.") var socket: String?
     @Option(help: "Seconds between two looks at the log.") var interval: Double = 60
     @Flag(help: "Look once and exit (0: consistent, 1: refused).") var once = false
 
@@ -33,15 +35,15 @@ struct MonitorCommand: ParsableCommand {
             throw Failure.couldNotRun("the state directory \(state) holds a checkpoint that does not verify under the key: \(error)")
         }
         while true {
-            let ledger = try dataOptions.openReadOnly()
-            guard let text = try Failure.map({ try ledger.latestCheckpoint() }) else {
+            let source = try LogSource(data: dataOptions, socket: socket)
+            guard let text = try source.latestCheckpoint() else {
                 if once { return printLine("the log has signed no checkpoint yet") }
                 Thread.sleep(forTimeInterval: interval)
                 continue
             }
             do {
                 let note = try SignedNote(parsing: Array(text.utf8))
-                if let checkpoint = try monitor.observe(note, proof: { old, new in try ledger.consistencyProof(from: old, to: new).proof }) {
+                if let checkpoint = try monitor.observe(note, proof: { old, new in try source.consistencyProof(from: old, to: new) }) {
                     try directory.write(note, size: checkpoint.size)
                     printLine("verified: size \(checkpoint.size), root \(Base64.encode(checkpoint.rootHash.bytes))")
                 } else if once {
@@ -58,4 +60,54 @@ struct MonitorCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: interval)
         }
     }
+}
+
+/// Where a monitor reads the log: the store's files (read-only), or a daemon's socket.
+private struct LogSource {
+    let ledger: Ledger?
+    let connection: SteleConnection?
+
+    init(data: DataOptions, socket: String?) throws {
+        if let socket {
+            do { connection = try SteleConnection(socketPath: socket) } catch {
+                throw Failure.couldNotRun("cannot reach the daemon at \(socket): \(error)")
+            }
+            ledger = nil
+        } else {
+            ledger = try data.openReadOnly()
+            connection = nil
+        }
+    }
+
+    func latestCheckpoint() throws -> String? {
+        if let ledger { return try Failure.map { try ledger.latestCheckpoint() } }
+        let reply = try ask(#"{"op":"checkpoint"}"#)
+        if reply["error"]?["code"]?.stringValue == "no_checkpoint_yet" { return nil }
+        guard let note = reply["checkpoint"]?.stringValue else { throw MonitorSourceError("the daemon's checkpoint reply has no note") }
+        return note
+    }
+
+    func consistencyProof(from old: UInt64, to new: UInt64) throws -> [SHA256Digest] {
+        if let ledger { return try ledger.consistencyProof(from: old, to: new).proof }
+        let reply = try ask(#"{"op":"consistency","from":\#(old),"to":\#(new)}"#)
+        guard let hashes = reply["consistency"]?["proof"]?.arrayValue else {
+            throw MonitorSourceError("the daemon gave no consistency proof from \(old) to \(new): \(reply["error"]?["message"]?.stringValue ?? "")")
+        }
+        return try hashes.map { value in
+            guard let digest = value.stringValue.flatMap(Base64.decode).flatMap({ SHA256Digest(bytes: $0) }) else {
+                throw MonitorSourceError("the daemon's consistency proof holds a value that is not a hash")
+            }
+            return digest
+        }
+    }
+
+    private func ask(_ line: String) throws -> JSONValue {
+        guard let connection else { throw MonitorSourceError("no daemon connection") }
+        return try JSONParser.parse(Array(try connection.request(line).utf8))
+    }
+}
+
+struct MonitorSourceError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -192,4 +192,39 @@ struct VerifyCheckpointTests {
         let unsigned = try look(stranger.appending("data"))
         #expect(unsigned.status == 1 && unsigned.errors.contains("does not verify"), "\(unsigned)")
     }
+
+    @Test("stele monitor follows a live daemon through its socket, each growth proven consistent by the consistency op")
+    func monitorThroughSocket() throws {
+        let root = TemporaryDirectory("stele-verify")
+        let daemon = try DaemonProcess(root: root)
+        defer { daemon.stop() }
+        let connection = try SteleConnection(socketPath: daemon.socket)
+        let key = try Self.verifierKey(root)
+        let state = root.appending("monitor")
+        func grow(_ count: Int, from first: Int) throws -> Int {
+            for i in first..<first + count { _ = try connection.request(login("s\(i)", user: "user:\(i % 5)")) }
+            // Wait for the daemon to sign a checkpoint covering them (about once a second).
+            for _ in 0..<100 {
+                let note = try reply(try connection.request(#"{"op":"checkpoint"}"#))["checkpoint"] as? String
+                if let size = note?.split(separator: "\n").dropFirst().first.flatMap({ Int($0) }), size == first + count { return size }
+                usleep(50_000)
+            }
+            return -1
+        }
+        func look() throws -> (status: Int32, output: String, errors: String) {
+            try SteleBinary.runKeepingErrors(["monitor", "--once", "--log-key", key, "--state", state, "--socket", daemon.socket])
+        }
+        #expect(try grow(10, from: 0) == 10)
+        #expect(try look().output.contains("verified: size 10"))
+        #expect(try grow(15, from: 10) == 25)
+        let grown = try look()
+        #expect(grown.status == 0 && grown.output.contains("verified: size 25"), "\(grown)")
+        #expect(FileManager.default.fileExists(atPath: state + "/checkpoint.00000000000000000010"))
+        // The consistency op itself, and its refusals.
+        let proof = try reply(try connection.request(#"{"op":"consistency","from":10,"to":25}"#))
+        #expect(((proof["consistency"] as? [String: Any])?["proof"] as? [String])?.isEmpty == false)
+        #expect(try errorCode(try connection.request(#"{"op":"consistency"}"#)) == "missing_field")
+        #expect(try errorCode(try connection.request(#"{"op":"consistency","from":30,"to":20}"#)) == "invalid_field")
+        #expect(try errorCode(try connection.request(#"{"kind":"login.succeeded","from":1}"#)) == "invalid_field")
+    }
 }

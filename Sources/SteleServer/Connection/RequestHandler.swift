@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import SteleConsent
 import SteleCore
+import SteleCrypto
 import SteleProtocol
 import SteleStore
 
@@ -120,6 +121,19 @@ final class RequestHandler: ChannelInboundHandler {
             let deliver = operatorReply(slot: slot, id: id, member: "hold", context: context)
             shared.retention.placeHold(subject: subject, kind: kind, until: until, request: request, reason: reason, operatorName: "uid:\(peer.uid)") {
                 deliver($0.map { .integer(Int64($0)) })
+            }
+        case .success(.consistency(let from, let to)):
+            do {
+                let proof = try shared.ledger.consistencyProof(from: from, to: to)
+                reply(slot, [
+                    "ok": .bool(true), "id": id.map(JSONValue.string) ?? .null,
+                    "consistency": .object([
+                        "from": .integer(Int64(from)), "to": .integer(Int64(proof.newSize)), "old_root": .string(Base64.encode(proof.oldRoot.bytes)),
+                        "new_root": .string(Base64.encode(proof.newRoot.bytes)), "proof": .array(proof.proof.map { .string(Base64.encode($0.bytes)) }),
+                    ]),
+                ], context)
+            } catch {
+                fail(slot, id: id, ProtocolError(.invalidField, (error as? LedgerError)?.message ?? "\(error)"), context)
             }
         case .success(.compact(let request, let reason)):
             guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
