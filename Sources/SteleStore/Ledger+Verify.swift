@@ -171,17 +171,19 @@ extension Ledger {
                 switch entry.header {
                 case .success(let parsed): header = parsed
                 case .failure(let error):
-                    problems.append(LedgerError(.corrupt, "entry \(seq) has an invalid header: \(error)"))
+                    problems.append(LedgerError(.corrupt, "entry \(seq) has an invalid header: \(error)", seq: seq, expected: "a canonical header", found: "\(error)"))
                     return
                 }
                 if header.seq != seq {
-                    problems.append(LedgerError(.chainBroken, "entry \(seq) carries seq \(header.seq)"))
+                    problems.append(LedgerError(.chainBroken, "entry \(seq) carries seq \(header.seq)", seq: seq, expected: "seq \(seq)", found: "seq \(header.seq)"))
                 }
                 if header.prev != prev {
                     problems.append(.chainBroken(at: seq, expected: Base64.encode(prev.bytes), found: Base64.encode(header.prev.bytes)))
                 }
                 if let lastTimestamp, header.timestamp <= lastTimestamp {
-                    problems.append(LedgerError(.chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)"))
+                    problems.append(LedgerError(
+                        .chainBroken, "entry \(seq) has ts \(header.timestamp), not after the previous entry's \(lastTimestamp)", seq: seq,
+                        expected: "ts after \(lastTimestamp)", found: "ts \(header.timestamp)"))
                 }
                 if let quietPeriod, let lastTimestamp, seq > 0, gaps.count < 1_000,
                     header.timestamp.microseconds - lastTimestamp.microseconds > quietPeriod
@@ -194,11 +196,13 @@ extension Ledger {
                 case .valid(let decided): keys = decided
                 case .mismatch:
                     // Its fields cannot be trusted to check the indexes against.
-                    problems.append(LedgerError(.chainBroken, "the body of entry \(seq) does not match the commitment in its header"))
+                    problems.append(LedgerError(
+                        .chainBroken, "the body of entry \(seq) does not match the commitment in its header", seq: seq,
+                        expected: "body commitment \(Base64.encode(header.bodyCommitment.bytes))", found: "a body with another commitment"))
                 case .undecodable(let error):
-                    problems.append(LedgerError(.corrupt, "the body of entry \(seq) cannot be decoded: \(error)"))
+                    problems.append(LedgerError(.corrupt, "the body of entry \(seq) cannot be decoded: \(error)", seq: seq, expected: "a canonical body record", found: "\(error)"))
                 case .missing:
-                    problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing"))
+                    problems.append(LedgerError(.corrupt, "the body record of entry \(seq) is missing", seq: seq, expected: "a body record", found: "none"))
                 }
                 if readFailure == nil { try derived.check(seq: seq, header: header, keys: keys) }
             }
@@ -207,7 +211,7 @@ extension Ledger {
         }
         if let readFailure { throw readFailure }
         if let missing {
-            problems.append(LedgerError(.chainBroken, "entry \(missing) is missing"))
+            problems.append(LedgerError(.chainBroken, "entry \(missing) is missing", seq: missing, expected: "entry \(missing)", found: "none"))
         }
         let complete = missing == nil
         if prev != head.lastLeaf && problems.isEmpty {

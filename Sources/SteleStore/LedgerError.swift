@@ -46,11 +46,24 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     public let code: Code
     /// What happened, in words an operator can act on.
     public let message: String
+    /// For an integrity finding: the entry it is about, and what the check expected and found
+    /// there (`stele verify --json`).
+    public let seq: UInt64?
+    public let expected: String?
+    public let found: String?
 
     /// A failure of kind `code`.
     public init(_ code: Code, _ message: String) {
+        self.init(code, message, seq: nil)
+    }
+
+    /// An integrity finding about entry `seq`.
+    public init(_ code: Code, _ message: String, seq: UInt64?, expected: String? = nil, found: String? = nil) {
         self.code = code
         self.message = message
+        self.seq = seq
+        self.expected = expected
+        self.found = found
     }
 
     public var description: String { message }
@@ -60,6 +73,6 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// Entry `seq` does not link to its predecessor.
     public static func chainBroken(at seq: UInt64, expected: String, found: String) -> LedgerError {
-        LedgerError(.chainBroken, "entry \(seq) breaks the hash chain: expected \(expected), found \(found)")
+        LedgerError(.chainBroken, "entry \(seq) breaks the hash chain: expected \(expected), found \(found)", seq: seq, expected: expected, found: found)
     }
 }

@@ -91,10 +91,12 @@ struct VerifyCommand: ParsableCommand {
         if lowPriority { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19) }
         let report: IntegrityReport
         var problems: [(String, String)]
+        var detailed: [JSONValue]
         if let fromCheckpoint {
             guard let bytes = FileManager.default.contents(atPath: fromCheckpoint) else { throw LedgerError(.invalidEvent, "cannot read the checkpoint file \(fromCheckpoint)") }
             report = try ledger.verifyIncrementally(from: ExternalCheckpoints(key: external.key, notes: [(fromCheckpoint, Array(bytes))]))
             problems = report.problems.map { ($0.code.description, $0.message) }
+            detailed = report.problems.map(Self.json)
         } else {
             let progress = Progress(total: (try? ledger.size) ?? 0)
             let pacing = cpuPercent.map(Self.pacing)
@@ -106,6 +108,9 @@ struct VerifyCommand: ParsableCommand {
             let retention = try ledger.retentionReport(now: Timestamp.now().adding(microseconds: -overdueGraceSeconds * 1_000_000))
             problems = report.problems.map { ($0.code.description, $0.message) } + retention.findings.map { ($0.kind.rawValue, $0.message) }
                 + retention.unlisted.map { ($0.key.rawValue, "\($0.value) more") }
+            detailed = report.problems.map(Self.json)
+                + retention.findings.map { .object(["code": .string($0.kind.rawValue), "message": .string($0.message), "seq": .integer(Int64($0.seq))]) }
+                + retention.unlisted.map { .object(["code": .string($0.key.rawValue), "message": .string("\($0.value) more")]) }
         }
         let sound = problems.isEmpty
         let covered = report.externallyCovered
@@ -134,7 +139,7 @@ struct VerifyCommand: ParsableCommand {
                 "limitations": .array(limitations.map(JSONValue.string)),
                 "unclean_stops": .array(unclean.map { .object(["start": .integer(Int64($0.start)), "ts": .string($0.timestamp.description)]) }),
                 "gaps": .array(report.gaps.map { .object(["after": .integer(Int64($0.after)), "seconds": .integer($0.microseconds / 1_000_000)]) }),
-                "problems": .array(problems.map { .object(["code": .string($0.0), "message": .string($0.1)]) }),
+                "problems": .array(detailed),
             ]).canonicalText)
         } else {
             for problem in problems { printLine("FAIL \(problem.0): \(problem.1)") }
@@ -153,6 +158,15 @@ struct VerifyCommand: ParsableCommand {
             }
         }
         if !sound { throw ExitCode(1) }
+    }
+
+    /// A problem as the JSON report gives it: code, message, and the entry, expectation and finding when known.
+    private static func json(_ problem: LedgerError) -> JSONValue {
+        var object: [String: JSONValue] = ["code": .string(problem.code.description), "message": .string(problem.message)]
+        if let seq = problem.seq { object["seq"] = .integer(Int64(seq)) }
+        if let expected = problem.expected { object["expected"] = .string(expected) }
+        if let found = problem.found { object["found"] = .string(found) }
+        return .object(object)
     }
 
     /// Sleeps after each chunk in proportion to the time the chunk took, so the check takes at

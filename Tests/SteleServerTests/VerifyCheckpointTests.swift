@@ -151,6 +151,8 @@ struct VerifyCheckpointTests {
         }
         let caught = try verify(root, ["--key", key, "--from-checkpoint", held])
         #expect(caught.status == 1 && caught.output.contains("the body of entry 40 does not match"), "\(caught.output)")
+        let full = try verify(root, ["--json"])
+        #expect(full.status == 1 && full.output.contains(#""seq":40"#) && full.output.contains(#""expected":"body commitment"#), "\(full.output)")
         // A held checkpoint of another history.
         let other = TemporaryDirectory("stele-verify")
         try Self.servedLog(other, count: 30)

@@ -39,7 +39,7 @@ struct TamperDrillTests {
             try txn.put(db, key: Self.entriesKey(500, 2), value: body)
         }
         let found = try Self.problems(dir)
-        #expect(found.contains { $0.code == .chainBroken && $0.message.contains("entry 500") })
+        #expect(found.contains { $0.code == .chainBroken && $0.message.contains("entry 500") && $0.seq == 500 && $0.expected != nil })
         #expect(!found.contains { $0.message.contains("entry 499") || $0.message.contains("entry 501 ") })
     }
 
@@ -51,7 +51,7 @@ struct TamperDrillTests {
             try txn.put(db, key: Self.entriesKey(600, 1), value: Array(header.replacingOccurrences(of: #""source":"web""#, with: #""source":"wbe""#).utf8))
         }
         let found = try Self.problems(dir)
-        #expect(found.contains { $0.code == .chainBroken && $0.message.contains("entry 601") }, "\(found.map(\.message))")
+        #expect(found.contains { $0.code == .chainBroken && $0.seq == 601 && $0.expected != $0.found }, "\(found.map(\.message))")
         #expect(found.contains { $0.code == .corrupt && $0.message.contains("stored Merkle hash") })
     }
 
@@ -62,7 +62,7 @@ struct TamperDrillTests {
             _ = try txn.delete(db, key: Self.entriesKey(700, 1))
             _ = try txn.delete(db, key: Self.entriesKey(700, 2))
         }
-        #expect(try Self.problems(dir).contains { $0.code == .chainBroken && $0.message == "entry 700 is missing" })
+        #expect(try Self.problems(dir).contains { $0.code == .chainBroken && $0.message == "entry 700 is missing" && $0.seq == 700 })
 
         let (other, _) = try Self.store()
         try DerivedRecordAuditTests.tamper(other, "entries") { txn, db in
@@ -73,7 +73,9 @@ struct TamperDrillTests {
                 try txn.put(db, key: Self.entriesKey(301, tag), value: a)
             }
         }
-        #expect(try Self.problems(other).contains { $0.code == .chainBroken && $0.message == "entry 300 carries seq 301" })
+        #expect(try Self.problems(other).contains {
+            $0.code == .chainBroken && $0.message == "entry 300 carries seq 301" && $0.seq == 300 && $0.expected == "seq 300" && $0.found == "seq 301"
+        })
     }
 
     @Test("a stored subtree hash flipped: found by its storage index")
