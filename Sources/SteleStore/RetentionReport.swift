@@ -121,7 +121,10 @@ extension Ledger {
                         report.add(.invalidReceipt, r, "receipt \(r) names entry \(seq), which is not before it")
                         continue
                     }
-                    let header = try self.header(seq, txn: txn)
+                    guard let header = try? self.header(seq, txn: txn) else {
+                        report.add(.invalidReceipt, r, "receipt \(r) names entry \(seq), which cannot be read")
+                        continue
+                    }
                     guard let until = rules.deadline(seq, retainUntil: header.retainUntil), until <= cutoff else {
                         report.add(.invalidReceipt, r, "receipt \(r) pruned entry \(seq) before its retention ended (deadline \(rules.deadline(seq, retainUntil: header.retainUntil)?.description ?? "none"), cutoff \(cutoff))")
                         continue
@@ -150,7 +153,7 @@ extension Ledger {
                     }
                     explained[seq] = r
                 }
-                checkHolds(fields, receipt: r, at: try self.header(erasure, txn: txn).timestamp)
+                checkHolds(fields, receipt: r, at: (try? self.header(erasure, txn: txn).timestamp) ?? receipt.header.timestamp)
             }
             report.pruned = explained.count
             // Every entry: redacted fields need a receipt; a due entry must not disclose any.
