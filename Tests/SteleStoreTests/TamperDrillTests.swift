@@ -100,4 +100,15 @@ struct TamperDrillTests {
         let report = try Fixture.readOnly(dir).retentionReport(now: RetentionLog.at(days: 366))
         #expect(report.findings.filter { $0.kind == .unexplainedRedaction }.map(\.seq) == Array(0..<100))
     }
+
+    @Test("a pruned entry deleted: verify finds it missing, and the lawfulness check still runs and names the receipt")
+    func prunedEntryDeleted() throws {
+        let (dir, receipt) = try Self.store()
+        try DerivedRecordAuditTests.tamper(dir, "entries") { txn, db in
+            for tag: UInt8 in [1, 2] { _ = try txn.delete(db, key: Self.entriesKey(50, tag)) }
+        }
+        #expect(try Self.problems(dir).contains { $0.message == "entry 50 is missing" && $0.seq == 50 })
+        let report = try Fixture.readOnly(dir).retentionReport(now: RetentionLog.at(days: 366))
+        #expect(report.findings.contains { $0.kind == .invalidReceipt && $0.seq == receipt && $0.message.contains("entry 50") })
+    }
 }
