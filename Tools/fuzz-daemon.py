@@ -22,7 +22,11 @@ CODES = {
     "malformed_json", "not_an_object", "unknown_op", "unknown_kind", "missing_field", "invalid_field",
     "invalid_identifier", "forbidden_kind", "line_too_long", "too_large", "rate_limited",
     "idempotency_conflict", "unauthorized", "too_many_connections", "storage_full", "unavailable",
+    "no_checkpoint_yet", "line_timeout", "shutting_down", "unknown_purpose", "forbidden_purpose", "not_operator",
+    "future_time",
 }
+# What a successful reply carries, by op.
+RESULTS = ("seq", "op", "stats", "checkpoint", "consent", "consistency", "prune", "hold", "released")
 
 VALID = [
     '{"id":"f1","kind":"login.succeeded","actor":"user:1","subject":"user:1","attrs":{"ip":"203.0.113.9","method":"password"}}',
@@ -31,6 +35,10 @@ VALID = [
     '{"kind":"data.changed","actor":"user:3","subject":"user:3","attrs":{"entity":"profile","fields":["a","b"],"op":"update"}}',
     '{"kind":"admin.action","actor":"admin:7","subject":"user:4","attrs":{"action":"reset_mfa","target":"user:4","reason":"t"}}',
     '{"op":"ping"}', '{"op":"stats"}', '{"op":"checkpoint"}',
+    '{"op":"consent","id":"c1","subject":"user:2","purpose":"marketing.email"}',
+    '{"op":"consistency","from":1,"to":2}',
+    '{"op":"prune","dry_run":true,"request":"FUZZ","reason":"fuzz","now":"2026-01-01T00:00:00Z"}',
+    '{"op":"release_hold","hold":999999999,"request":"FUZZ","reason":"fuzz"}',
 ]
 
 TOKENS = [
@@ -38,7 +46,8 @@ TOKENS = [
     "99999999999999999999999", "null", "true", "false", "\x00", "\xff", "\xc3", "\xed\xa0\x80", "é", "\U0001F600",
     " ", "\t", "\r", '{"a":' * 50, "]" * 50, '"' * 3, '"kind"', '"attrs"', '"id"', '"receipt":true',
     '"occurred":"9999-12-31T23:59:59.999999Z"', '"occurred":"0000-01-01T00:00:00Z"', '"occurred":"2026-02-30T00:00:00Z"',
-    '"occurred":"2026-11-01T10:00:00+14:00"', '"ledger.redacted"', '"op":"append"',
+    '"occurred":"2026-11-01T10:00:00+14:00"', '"ledger.redacted"', '"op":"append"', '"op":"consent"', '"op":"prune"',
+    '"purpose":"marketing.email"', '"purpose":"x"', '"from":-1', '"to":99999999999', '"dry_run":false', '"hold":-3',
 ]
 
 
@@ -70,7 +79,7 @@ def check(reply):
     except ValueError:
         return "not JSON"
     if value.get("ok") is True:
-        return None if isinstance(value.get("seq"), int) or "op" in value or "stats" in value or "checkpoint" in value else "ok without a result"
+        return None if isinstance(value.get("seq"), int) or any(k in value for k in RESULTS[1:]) else "ok without a result"
     error = value.get("error")
     if value.get("ok") is not False or not isinstance(error, dict) or not isinstance(error.get("message"), str):
         return "neither ok nor an error"
