@@ -42,9 +42,17 @@ public struct RetentionReport: Sendable {
     /// No finding.
     public var isClean: Bool { findings.isEmpty && unlisted.isEmpty }
 
+    /// Findings listed so far, by kind.
+    private var listed: [Finding.Kind: Int] = [:]
+
+    init(now: Timestamp) {
+        self.now = now
+    }
+
     mutating func add(_ kind: Finding.Kind, _ seq: UInt64, _ message: String) {
-        if findings.lazy.filter({ $0.kind == kind }).count < 1_000 {
+        if listed[kind, default: 0] < 1_000 {
             findings.append(Finding(kind: kind, seq: seq, message: message))
+            listed[kind, default: 0] += 1
         } else {
             unlisted[kind, default: 0] += 1
         }

@@ -32,7 +32,8 @@ struct RetentionRules {
     /// The first hold in force at `time` covering an entry about `subject` of `kind`.
     func hold(covering subject: KeyedHash?, kind: String, at time: Timestamp) -> Hold? {
         guard let subject else { return nil }
-        return holds.values.sorted { $0.seq < $1.seq }.first { $0.covers(subject: subject, kind: kind, at: time) }
+        // Asked once per pruned entry: no sort, the first in log order among those that cover it.
+        return holds.values.filter { $0.covers(subject: subject, kind: kind, at: time) }.min { $0.seq < $1.seq }
     }
 
     /// The holds in force at `time`, ascending.

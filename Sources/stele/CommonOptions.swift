@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SteleCore
 import SteleStore
 
 /// `--data DIR`: where the ledger lives.
@@ -65,4 +66,13 @@ enum Failure {
 /// Writes one line to standard output.
 func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// The verifier key an option names: the key itself (`name+id+base64`), or a file holding it.
+/// - Throws: ``LedgerError`` `invalid_event` naming the option.
+func verifierKey(_ text: String, option: String) throws -> NoteVerifierKey {
+    let key = FileManager.default.contents(atPath: text).map { String(decoding: $0, as: UTF8.self) } ?? text
+    do { return try NoteVerifierKey(parsing: key.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+        throw LedgerError(.invalidEvent, "--\(option) is not a verifier key (name+id+base64), nor a file holding one: \(error)")
+    }
 }

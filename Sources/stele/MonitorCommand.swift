@@ -20,11 +20,7 @@ struct MonitorCommand: ParsableCommand {
     @Flag(help: "Look once and exit (0: consistent, 1: refused).") var once = false
 
     func run() throws {
-        let keyText = FileManager.default.contents(atPath: logKey).map { String(decoding: $0, as: UTF8.self) } ?? logKey
-        let key: NoteVerifierKey
-        do { key = try NoteVerifierKey(parsing: keyText.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
-            throw Failure.couldNotRun("--log-key is not a verifier key (name+id+base64), nor a file holding one: \(error)")
-        }
+        let key = try Failure.map { try verifierKey(logKey, option: "log-key") }
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let directory = CheckpointDirectory(path: state)
         var monitor: LogMonitor

@@ -66,12 +66,7 @@ struct VerifyCommand: ParsableCommand {
     /// The external checkpoints and key the options name.
     private func externalCheckpoints() throws -> ExternalCheckpoints {
         var external = ExternalCheckpoints()
-        if let key {
-            let text = FileManager.default.contents(atPath: key).map { String(decoding: $0, as: UTF8.self) } ?? key
-            do { external.key = try NoteVerifierKey(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
-                throw LedgerError(.invalidEvent, "--key is not a verifier key (name+id+base64), nor a file holding one: \(error)")
-            }
-        }
+        if let key { external.key = try verifierKey(key, option: "key") }
         var files = checkpoint
         if let checkpoints {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
