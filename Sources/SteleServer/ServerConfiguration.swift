@@ -1,5 +1,6 @@
 public import SteleConsent
 public import SteleCore
+import SteleCrypto
 public import SteleProtocol
 public import SteleStore
 
@@ -76,6 +77,10 @@ public struct ServerConfiguration: Sendable {
     public var idempotencyMaximumKeys = LedgerWriter.Options.defaultIdempotencyMaximumKeys
 
     /// Embedded defaults.
+    /// SHA-256 (hex) of the configuration file read last, or `embedded` (the daemon's
+    /// `ledger.started` records it).
+    public var configurationDigest = "embedded"
+
     public init() {}
 
     /// The socket path in effect.
@@ -130,6 +135,7 @@ extension ServerConfiguration {
     /// Reads a JSON configuration file's members over these values.
     /// - Throws: a message naming the offending member.
     public mutating func apply(json text: [UInt8]) throws(ConfigurationError) {
+        configurationDigest = SHA256.hash(text).hex
         let value: JSONValue
         do { value = try JSONParser.parse(text) } catch { throw ConfigurationError("the configuration is not valid JSON: \(error)") }
         guard let object = value.objectValue else { throw ConfigurationError("the configuration must be a JSON object") }

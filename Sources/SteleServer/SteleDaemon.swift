@@ -82,6 +82,15 @@ public final class SteleDaemon: Service {
 
         let socketPath = config.effectiveSocketPath
         try Self.clearStaleSocket(socketPath)
+        // Continuity (Specs/store.md): a start with no clean stop before it is an unclean stop.
+        let identity = DaemonIdentity(
+            version: SteleVersion.current, verifierKey: "\(signer.verifierKey)", configurationDigest: config.configurationDigest, pid: getpid())
+        let started: UInt64
+        do { started = try writer.recordStarted(identity) } catch {
+            try? writer.close()
+            throw DaemonError("cannot record the daemon's start in \(config.dataDirectory): \(error)")
+        }
+        writer.signCheckpointNow()
 
         let stats = ServerStats(allocator: allocator)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -105,9 +114,13 @@ public final class SteleDaemon: Service {
         do {
             try await serve(group: group, context: context, socketPath: socketPath, verifierKey: "\(signer.verifierKey)")
         } catch {
+            _ = try? writer.recordStopped(identity, started: started)
             try? writer.close()
             try? await group.shutdownGracefully()
             throw error
+        }
+        do { _ = try writer.recordStopped(identity, started: started) } catch {
+            logger.error("the clean stop could not be recorded; verify will list this stop as unclean", metadata: ["error": "\(error)"])
         }
         do { try writer.close() } catch {
             logger.error("the store could not commit every journaled entry at shutdown; the next start moves them in", metadata: ["error": "\(error)"])

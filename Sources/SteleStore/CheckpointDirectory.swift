@@ -100,6 +100,8 @@ public struct CheckpointDirectory: Sendable {
         let temporary = final + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw LedgerError(.checkpointFile, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        // Public, whatever the umask: the daemon narrows it while it binds its socket, on another thread.
+        fchmod(fd, 0o644)
         let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)

@@ -413,6 +413,12 @@ public final class LedgerWriter: Sendable {
         store.publish(checkpoints)
     }
 
+    /// Signs a checkpoint of what the store holds now, without waiting for the next signing turn
+    /// (the daemon's start is witnessed before it serves).
+    public func signCheckpointNow() {
+        store.signNow()
+    }
+
     /// Calls `resume` once readers of the store see every entry acknowledged before this call
     /// (read-your-writes for questions answered from the store): at once, on this thread, when
     /// they already do; else on the store queue right after the commit that stores the last of

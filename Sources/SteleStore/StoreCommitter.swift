@@ -160,6 +160,11 @@ final class StoreCommitter: Sendable {
         for resume in ready { resume() }
     }
 
+    /// Signs a checkpoint of the committed tree now, if it grew, and records it.
+    func signNow() {
+        queue.sync { signAndStore(final: true) }
+    }
+
     /// Commits everything queued, signs a final checkpoint and records it, and waits for its file.
     func close() throws {
         try commitNow()

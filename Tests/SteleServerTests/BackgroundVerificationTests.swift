@@ -39,7 +39,7 @@ struct BackgroundVerificationTests {
         let found = try verification()
         #expect(found["sound"] as? Bool == false, "\(found)")
         let problems = (found["problems"] as? [String] ?? []).joined(separator: "\n")
-        #expect(problems.contains("entry 7"), "\(problems)")
+        #expect(problems.contains("entry 8"), "\(problems)")
         #expect(daemon.stop() == 0)
         #expect(daemon.log.contains("background verification found a problem"), "\(daemon.log)")
     }

@@ -28,11 +28,15 @@ struct ConnectionLimitTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("op checkpoint before the first checkpoint is no_checkpoint_yet, not unavailable")
-    func noCheckpointYet() throws {
+    @Test("a daemon's start is signed at once: op checkpoint right after start covers its ledger.started, with no append")
+    func startIsCheckpointed() throws {
         let daemon = try DaemonProcess(config: #"{"store_commit_interval_ms": 600000}"#)
         let line = try SteleConnection(socketPath: daemon.socket).request(#"{"op":"checkpoint","id":"c"}"#)
-        #expect(try errorCode(line) == "no_checkpoint_yet", "\(line)")
+        let note = try #require(try reply(line)["checkpoint"] as? String, "\(line)")
+        #expect(note.hasPrefix("stele.test/daemon\n1\n"), "\(note)")
         #expect(daemon.stop() == 0)
+        let query = try SteleBinary.run(["query", "--data", daemon.data])
+        let kinds = query.output.split(separator: "\n").compactMap { try? reply(String($0))["header"] as? String }
+        #expect(kinds.count == 2 && kinds[0].contains("ledger.started") && kinds[1].contains("ledger.stopped"), "\(query.output)")
     }
 }

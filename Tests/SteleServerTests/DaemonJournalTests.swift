@@ -56,7 +56,7 @@ struct DaemonJournalTests {
         let restarted = try DaemonProcess(root: daemon.root, config: #"{"store_commit_interval_ms": 600000}"#)
         let connection = try SteleConnection(socketPath: restarted.socket)
         let next = try reply(connection.request(login("after-restart")))
-        #expect(next["seq"] as? Int == stored.count, "\(next)")
+        #expect(next["seq"] as? Int == stored.count + 1, "\(next)")
         #expect(restarted.stop() == 0)
         #expect(try SteleBinary.run(["verify", "--data", daemon.data]).status == 0)
     }
@@ -87,7 +87,7 @@ struct DaemonJournalTests {
         let connection = try SteleConnection(socketPath: daemon.socket)
         for n in 0..<count {
             let answer = try reply(connection.request(login("\(user)-\(n)", user: user)))
-            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
+            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n + 1, "\(answer)")
             let query = try SteleBinary.run(["query", "--data", daemon.data, "--subject", user])
             #expect(query.output.split(separator: "\n").count == n + 1, "\(query.output)")
         }
@@ -114,7 +114,7 @@ struct DaemonJournalTests {
             let deadline = Date().addingTimeInterval(30)
             while clients.contains(where: { !$0.isFinished }) && Date() < deadline { usleep(10_000) }
             // Every request answered once, each with its own place in the log.
-            #expect(seqs.withLock { $0.sorted() } == Array(0..<100), "store_commit_interval_ms \(poll)")
+            #expect(seqs.withLock { $0.sorted() } == Array(1...100), "store_commit_interval_ms \(poll)")
             #expect(daemon.stop() == 0)
             #expect(try SteleBinary.run(["verify", "--data", daemon.data]).status == 0)
         }
@@ -141,7 +141,7 @@ struct DaemonJournalTests {
         let store = try #require(stats["store_commit_us"] as? [String: Any])
         #expect(batches["samples"] as? Int == stats["batches"] as? Int)
         #expect(store["samples"] as? Int == commits)
-        #expect(stats["tree_size"] as? Int == 5)
+        #expect(stats["tree_size"] as? Int == 6)
         // One acknowledgement latency per append, each at least the batch's durable write.
         let acks = try #require(stats["ack_us"] as? [String: Any])
         #expect(acks["samples"] as? Int == 5)
@@ -159,11 +159,11 @@ struct DaemonJournalTests {
         let ingest = try SteleBinary.run(["ingest", "--data", daemon.data], input: login("beside") + "\n")
         #expect(ingest.status == 2 && ingest.output.isEmpty, "\(ingest.output)")
         let sign = try SteleBinary.run(["checkpoint", "--sign", "--data", daemon.data, "--key", daemon.key, "--checkpoints", daemon.checkpoints])
-        #expect(sign.status == 0 && sign.output.contains("\n3\n"), "\(sign.output)")  // signs the committed size
+        #expect(sign.status == 0 && sign.output.contains("\n4\n"), "\(sign.output)")  // signs the committed size
         #expect(daemon.stop() == 0)
-        // Nothing but the daemon's three appends; once it has stopped, ingest works again.
+        // Nothing but the daemon's start, three appends and stop; once it has stopped, ingest works again.
         let verify = try SteleBinary.run(["verify", "--json", "--data", daemon.data])
-        #expect(verify.output.contains("\"tree_size\":3"), "\(verify.output)")
+        #expect(verify.output.contains("\"tree_size\":5"), "\(verify.output)")
         #expect(try SteleBinary.run(["ingest", "--data", daemon.data], input: login("after") + "\n").status == 0)
     }
 
@@ -177,7 +177,7 @@ struct DaemonJournalTests {
         let connection = try SteleConnection(socketPath: daemon.socket)
         for n in 0..<400 {
             let answer = try reply(connection.request(login("fill\(n)")))
-            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n, "\(answer)")
+            #expect(answer["ok"] as? Bool == true && answer["seq"] as? Int == n + 1, "\(answer)")
         }
         let stats = try #require(try reply(connection.request(#"{"op":"stats"}"#))["stats"] as? [String: Any])
         #expect((stats["store_commits"] as? Int ?? 0) >= 4, "\(stats)")
@@ -191,6 +191,6 @@ struct DaemonJournalTests {
         // A clean stop leaves the journal empty: nothing for later writers or tools to check.
         #expect(try regionStarts().allSatisfy { $0 == Data(count: 4) })
         let verify = try SteleBinary.run(["verify", "--json", "--data", daemon.data])
-        #expect(verify.status == 0 && verify.output.contains("\"tree_size\":400"), "\(verify.output)")
+        #expect(verify.status == 0 && verify.output.contains("\"tree_size\":402"), "\(verify.output)")
     }
 }

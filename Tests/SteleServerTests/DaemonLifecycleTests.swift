@@ -36,14 +36,14 @@ struct DaemonLifecycleTests {
         // Every request read was answered (also those of a read under way when the signal came), so
         // the client learns of unread ones from the reset, and an orderly end means all were answered.
         #expect(replies.endedByReset == (answered < lines.count), "answered: \(answered)")
-        let size = acknowledged.count
-        #expect(Set(acknowledged.keys) == Set(0..<size))
-        let query = try SteleBinary.run(["prove", "inclusion", "--data", daemon.data, "--seq", "\(size - 1)"])
+        let size = acknowledged.count  // appends 1...size, after the daemon's ledger.started
+        #expect(Set(acknowledged.keys) == Set(1...size))
+        let query = try SteleBinary.run(["prove", "inclusion", "--data", daemon.data, "--seq", "\(size)"])
         let proof = try JSONSerialization.jsonObject(with: Data(query.output.utf8)) as! [String: Any]
-        #expect(proof["tree_size"] as? Int == size)
-        #expect(proof["leaf"] as? String == acknowledged[size - 1])
+        #expect(proof["tree_size"] as? Int == size + 2)  // and its ledger.stopped
+        #expect(proof["leaf"] as? String == acknowledged[size])
         let latest = try String(contentsOfFile: daemon.checkpoints + "/latest", encoding: .utf8)
-        #expect(latest.hasPrefix("stele.test/daemon\n\(size)\n"))
+        #expect(latest.hasPrefix("stele.test/daemon\n\(size + 2)\n"))
         // A restarted daemon takes the retries of the unanswered requests.
         let restarted = try DaemonProcess(root: daemon.root)
         let again = try SteleConnection(socketPath: restarted.socket)
@@ -85,7 +85,7 @@ struct DaemonLifecycleTests {
         #expect(daemon.process.terminationReason == .uncaughtSignal)
         // Replies written before the kill still arrive; everything after was never acknowledged.
         #expect(acknowledged.count >= 700 && acknowledged.count < lines.count)
-        #expect(acknowledged.map(\.seq) == Array(0..<acknowledged.count))
+        #expect(acknowledged.map(\.seq) == Array(1...acknowledged.count))
 
         // The restart accepts the store (it is not older than any checkpoint it signed) and every
         // acknowledged request, retried, is answered from the stored entry with its seq and leaf.
@@ -105,8 +105,9 @@ struct DaemonLifecycleTests {
                 #expect(seq == acknowledged[index].seq && object["leaf"] as? String == acknowledged[index].leaf)
             }
         }
-        // The unacknowledged rest is appended now (or found, if it had committed), each once.
-        #expect(seqs.count == lines.count && Set(seqs) == Set(0..<lines.count))
+        // The unacknowledged rest is appended now (or found, if it had committed), each once: every
+        // seq after the first start's but the restart's own ledger.started.
+        #expect(seqs.count == lines.count && Set(seqs).count == lines.count && Set(seqs).isSubset(of: Set(1...lines.count + 1)))
         #expect(restarted.stop() == 0)
         let verify = try SteleBinary.run(["verify", "--data", daemon.data])
         #expect(verify.status == 0, "\(verify.output)")
@@ -138,7 +139,7 @@ struct DaemonLifecycleTests {
                 refusal = answer
                 break
             }
-            #expect(answer["seq"] as? Int == appended)
+            #expect(answer["seq"] as? Int == appended + 1)
             appended += 1
         }
         #expect((refusal?["error"] as? [String: Any])?["code"] as? String == "storage_full", "\(String(describing: refusal))")
@@ -149,7 +150,7 @@ struct DaemonLifecycleTests {
         // Free space; the same request now appends, right after the last acknowledged entry.
         try FileManager.default.removeItem(atPath: filler)
         let retried = try reply(connection.request(event(appended)))
-        #expect(retried["ok"] as? Bool == true && retried["seq"] as? Int == appended, "\(retried)")
+        #expect(retried["ok"] as? Bool == true && retried["seq"] as? Int == appended + 1, "\(retried)")
         #expect(retried["duplicate"] == nil)
         #expect(daemon.stop() == 0, "\(daemon.log)")
         let verify = try SteleBinary.run(["verify", "--data", data])
@@ -167,7 +168,7 @@ struct DaemonLifecycleTests {
         }
         let daemon = try DaemonProcess(root: root)
         let connection = try SteleConnection(socketPath: daemon.socket)
-        #expect(try reply(connection.request(login("r10")))["seq"] as? Int == 10)
+        #expect(try reply(connection.request(login("r10")))["seq"] as? Int == 13)  // after r0...r9, the first run's start and stop, and this start
         #expect(try reply(connection.request(login("r3")))["duplicate"] as? Bool == true)
         #expect(daemon.stop() == 0)
         let verify = try SteleBinary.run(["verify", "--data", daemon.data])
@@ -184,17 +185,17 @@ struct DaemonLifecycleTests {
             let daemon = try DaemonProcess(root: root)
             let connection = try SteleConnection(socketPath: daemon.socket)
             _ = try connection.request(login("k\(round)"))
-            #expect(daemon.stop() == 0)  // signs a checkpoint of size round + 1
+            #expect(daemon.stop() == 0)  // signs a checkpoint of size 3 * (round + 1): start, append, stop
             #expect(!daemon.log.contains(" error "), "\(daemon.log)")  // also the first start, without a directory
         }
-        let sizes = (1...4).map { String(format: "checkpoint.%020d", $0) }
-        #expect(try files() == sizes)  // the default keeps far more than these
+        let signed = try files()
+        #expect(signed.count >= 4 && signed.last == String(format: "checkpoint.%020d", 12))  // the default keeps far more
         let daemon = try DaemonProcess(root: root, config: #"{"checkpoint_files_kept": 2}"#)
-        #expect(try files() == Array(sizes.suffix(2)))
+        #expect(try Array(files().prefix(2)) == Array(signed.suffix(2)))  // then the checkpoint of its start
         let connection = try SteleConnection(socketPath: daemon.socket)
-        #expect(try reply(connection.request(login("k4")))["seq"] as? Int == 4)
+        #expect(try reply(connection.request(login("k4")))["seq"] as? Int == 13)
         #expect(daemon.stop() == 0)
-        #expect(try files().last == String(format: "checkpoint.%020d", 5))
+        #expect(try files().last == String(format: "checkpoint.%020d", 15))
         #expect(FileManager.default.fileExists(atPath: root.appending("checkpoints/latest")))
     }
 
@@ -226,7 +227,7 @@ struct DaemonLifecycleTests {
         try FileManager.default.removeItem(atPath: root.appending("data"))
         let other = try SteleBinary.run(
             ["ingest", "--data", root.appending("data"), "--origin", "stele.test/daemon"],
-            input: (0..<12).map { login("x\($0)") }.joined(separator: "\n") + "\n")
+            input: (0..<16).map { login("x\($0)") }.joined(separator: "\n") + "\n")
         #expect(other.status == 0)
         let swapped = try DaemonProcess(root: root, wait: false)
         #expect(swapped.waitForExit() == 2)
@@ -237,7 +238,7 @@ struct DaemonLifecycleTests {
         try FileManager.default.removeItem(atPath: root.appending("data"))
         let missing = try DaemonProcess(root: root, wait: false)
         #expect(missing.waitForExit() == 2)
-        #expect(missing.log.contains("holds no store") && missing.log.contains("(9 entries)"), "\(missing.log)")
+        #expect(missing.log.contains("holds no store") && missing.log.contains("(13 entries)"), "\(missing.log)")
         #expect(!FileManager.default.fileExists(atPath: root.appending("data")))
         try FileManager.default.createDirectory(atPath: root.appending("data"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         #expect(FileManager.default.createFile(atPath: root.appending("data/data.mdb"), contents: Data()))
@@ -322,7 +323,7 @@ struct DaemonLifecycleTests {
         let replies = mailer.output.split(separator: "\n").map(String.init)
         #expect(replies.count == 2)
         #expect(try errorCode(replies[0]) == "forbidden_kind")
-        #expect(try reply(replies[1])["seq"] as? Int == 0)
+        #expect(try reply(replies[1])["seq"] as? Int == 1)
         limited.stop()
         let query = try SteleBinary.run(["query", "--data", limited.data])
         #expect(query.output.contains(#"\"source\":\"mailer\""#), "\(query.output)")

@@ -139,7 +139,7 @@ struct SyncOrderTests {
             }
         }
         #expect(replies >= acknowledged.count, "\(replies) replies traced for \(acknowledged.count) acknowledgements")
-        #expect(Set(acknowledged) == Set(0..<120))
+        #expect(Set(acknowledged) == Set(1...120))
 
         // 2. Checkpoint files and the acknowledged mark: file synced before its rename, directory synced after.
         var renames = 0

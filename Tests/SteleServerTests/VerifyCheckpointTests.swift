@@ -12,7 +12,8 @@ import Testing
 /// checkpoints), and read-only media (`Specs/store.md`, "Integrity check").
 @Suite("stele verify: pinned key, external checkpoints, read-only media", .serialized)
 struct VerifyCheckpointTests {
-    /// A daemon's log of `count` logins, stopped cleanly (its last checkpoint covers every entry).
+    /// A daemon's log of `count` logins between its `ledger.started` and `ledger.stopped`, stopped
+    /// cleanly (its last checkpoint covers every entry).
     static func servedLog(_ root: TemporaryDirectory, count: Int, from first: Int = 0) throws {
         let daemon = try DaemonProcess(root: root)
         let connection = try SteleConnection(socketPath: daemon.socket)
@@ -39,7 +40,7 @@ struct VerifyCheckpointTests {
         let alone = try verify(root, [])
         #expect(alone.status == 0 && alone.output.contains("cannot tell") && alone.output.contains("as far as the store itself shows"))
         let json = try verify(root, ["--json", "--key", key, "--checkpoints", root.appending("checkpoints")])
-        #expect(json.output.contains(#""externally_covered":40"#) && json.output.contains(#""unwitnessed_tail":0"#) && json.output.contains(#""signatures_checked":true"#))
+        #expect(json.output.contains(#""externally_covered":42"#) && json.output.contains(#""unwitnessed_tail":0"#) && json.output.contains(#""signatures_checked":true"#))
     }
 
     @Test("an older copy of the data directory restored, or a cut tail, is caught by the checkpoints held outside the store")
@@ -66,7 +67,7 @@ struct VerifyCheckpointTests {
         let origin = "stele.test/daemon"
         // A forger rebuilds the log from scratch with one event changed: every hash recomputed.
         let forged = root.appending("forged")
-        let events = (0..<31).map { i in i == 7 ? login("v7", user: "user:666") : login("v\(i)", user: "user:\(i % 9)") }.joined(separator: "\n") + "\n"
+        let events = (0..<33).map { i in i == 7 ? login("v7", user: "user:666") : login("v\(i)", user: "user:\(i % 9)") }.joined(separator: "\n") + "\n"
         #expect(try SteleBinary.run(["ingest", "--data", forged, "--origin", origin], input: events).status == 0)
         #expect(try SteleBinary.run(["verify", "--data", forged]).status == 0)
         let caught = try SteleBinary.run(["verify", "--data", forged, "--key", key, "--checkpoints", root.appending("checkpoints")])
@@ -125,7 +126,7 @@ struct VerifyCheckpointTests {
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && text.contains("OK: 25 entries"), "\(text)")
+        #expect(process.terminationStatus == 0 && text.contains("OK: 27 entries"), "\(text)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: copy).sorted() == before)
         #expect(try before.map { SHA256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: copy + "/" + $0)))) } == digests)
     }
@@ -140,14 +141,14 @@ struct VerifyCheckpointTests {
         let key = try Self.verifierKey(root)
         let run = try verify(root, ["--json", "--key", key, "--from-checkpoint", held])
         #expect(run.status == 0, "\(run.output)")
-        #expect(run.output.contains(#""entries_checked":20"#) && run.output.contains(#""tree_size":50"#) && run.output.contains(#""externally_covered":30"#))
+        #expect(run.output.contains(#""entries_checked":22"#) && run.output.contains(#""tree_size":54"#) && run.output.contains(#""externally_covered":32"#))
         // A body changed after the held checkpoint.
         let environment = try Environment(path: root.appending("data"), maxDatabases: 8, mapSize: 1 << 26)
         let entries = try environment.openDatabase("entries", create: false)
         try environment.withWriteTransaction { txn in
             let key = withUnsafeBytes(of: UInt64(40).bigEndian) { Array($0) } + [2]
             let body = String(decoding: try #require(try txn.get(entries, key: key)), as: UTF8.self)
-            try txn.put(entries, key: key, value: Array(body.replacingOccurrences(of: "user:4", with: "user:5").utf8))
+            try txn.put(entries, key: key, value: Array(body.replacingOccurrences(of: "user:1", with: "user:2").utf8))
         }
         let caught = try verify(root, ["--key", key, "--from-checkpoint", held])
         #expect(caught.status == 1 && caught.output.contains("the body of entry 40 does not match"), "\(caught.output)")
@@ -173,11 +174,11 @@ struct VerifyCheckpointTests {
             try SteleBinary.runKeepingErrors(["monitor", "--once", "--log-key", key, "--state", state, "--data", data])
         }
         let first = try look(root.appending("data"))
-        #expect(first.status == 0 && first.output.contains("verified: size 40"), "\(first)")
-        #expect(try look(root.appending("data")).output.contains("unchanged: size 40"))
-        #expect(FileManager.default.fileExists(atPath: state + "/checkpoint.00000000000000000040"))
+        #expect(first.status == 0 && first.output.contains("verified: size 44"), "\(first)")
+        #expect(try look(root.appending("data")).output.contains("unchanged: size 44"))
+        #expect(FileManager.default.fileExists(atPath: state + "/checkpoint.00000000000000000044"))
 
-        // The older copy, restored: its newest checkpoint is of 20 entries.
+        // The older copy, restored: its newest checkpoint is of 22 entries.
         let rollback = try look(older.appending("data"))
         #expect(rollback.status == 1 && rollback.errors.contains("rolled back"), "\(rollback)")
 
@@ -205,10 +206,10 @@ struct VerifyCheckpointTests {
         let state = root.appending("monitor")
         func grow(_ count: Int, from first: Int) throws -> Int {
             for i in first..<first + count { _ = try connection.request(login("s\(i)", user: "user:\(i % 5)")) }
-            // Wait for the daemon to sign a checkpoint covering them (about once a second).
+            // Wait for the daemon to sign a checkpoint covering them and its ledger.started.
             for _ in 0..<100 {
                 let note = try reply(try connection.request(#"{"op":"checkpoint"}"#))["checkpoint"] as? String
-                if let size = note?.split(separator: "\n").dropFirst().first.flatMap({ Int($0) }), size == first + count { return size }
+                if let size = note?.split(separator: "\n").dropFirst().first.flatMap({ Int($0) }), size == 1 + first + count { return size }
                 usleep(50_000)
             }
             return -1
@@ -216,12 +217,12 @@ struct VerifyCheckpointTests {
         func look() throws -> (status: Int32, output: String, errors: String) {
             try SteleBinary.runKeepingErrors(["monitor", "--once", "--log-key", key, "--state", state, "--socket", daemon.socket])
         }
-        #expect(try grow(10, from: 0) == 10)
-        #expect(try look().output.contains("verified: size 10"))
-        #expect(try grow(15, from: 10) == 25)
+        #expect(try grow(10, from: 0) == 11)
+        #expect(try look().output.contains("verified: size 11"))
+        #expect(try grow(15, from: 10) == 26)
         let grown = try look()
-        #expect(grown.status == 0 && grown.output.contains("verified: size 25"), "\(grown)")
-        #expect(FileManager.default.fileExists(atPath: state + "/checkpoint.00000000000000000010"))
+        #expect(grown.status == 0 && grown.output.contains("verified: size 26"), "\(grown)")
+        #expect(FileManager.default.fileExists(atPath: state + "/checkpoint.00000000000000000011"))
         // The consistency op itself, and its refusals.
         let proof = try reply(try connection.request(#"{"op":"consistency","from":10,"to":25}"#))
         #expect(((proof["consistency"] as? [String: Any])?["proof"] as? [String])?.isEmpty == false)
