@@ -11,6 +11,7 @@
 //   SteleLMDB                      a small owner of LMDB environments and transactions (the only importer of CLMDB)
 //   SteleCore                      formats: canonical JSON, events, entries, Merkle math, checkpoints and notes
 //   SteleConsent                   consent: folding entries into each subject's state, policy, answers, the audit
+//   SteleEvidence                  evidence bundles and consent receipts: files, tlog-proofs, tar, their verifier (no store)
 //   SteleStore                     the ledger and its one writer (journal, appends, operations), proofs, key and checkpoint files
 //   SteleProtocol                  the client protocol: request decoding, validation, limits, error codes
 //   SteleClient                    a small blocking client for services written in Swift (and `stele append`)
@@ -26,6 +27,7 @@ let package = Package(
         .library(name: "SteleCore", targets: ["SteleCore"]),
         .library(name: "SteleStore", targets: ["SteleStore"]),
         .library(name: "SteleConsent", targets: ["SteleConsent"]),
+        .library(name: "SteleEvidence", targets: ["SteleEvidence"]),
         .library(name: "SteleLMDB", targets: ["SteleLMDB"]),
         .library(name: "SteleCrypto", targets: ["SteleCrypto"]),
         .library(name: "SteleClient", targets: ["SteleClient"]),
@@ -61,10 +63,11 @@ let package = Package(
         .target(name: "SteleLMDB", dependencies: ["CLMDB"]),
         .target(name: "SteleCore", dependencies: ["SteleCrypto"]),
         .target(name: "SteleConsent", dependencies: ["SteleCore"]),
+        .target(name: "SteleEvidence", dependencies: ["SteleCore", "SteleCrypto"]),
         .target(
             name: "SteleStore",
             dependencies: [
-                "SteleCore", "SteleConsent", "SteleCrypto", "SteleLMDB",
+                "SteleCore", "SteleConsent", "SteleEvidence", "SteleCrypto", "SteleLMDB",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -85,7 +88,8 @@ let package = Package(
         .executableTarget(
             name: "stele",
             dependencies: [
-                "SteleCore", "SteleConsent", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient", "CJemalloc",
+                "SteleCore", "SteleConsent", "SteleEvidence", "SteleCrypto", "SteleStore", "SteleProtocol", "SteleServer", "SteleClient",
+                "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -97,12 +101,12 @@ let package = Package(
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore", "SteleCrypto", "SteleTestSupport"]),
         .testTarget(
             name: "SteleStoreTests",
-            dependencies: ["SteleStore", "SteleConsent", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]
+            dependencies: ["SteleStore", "SteleConsent", "SteleEvidence", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]
         ),
         .testTarget(
             name: "SteleServerTests",
             dependencies: [
-                "SteleServer", "SteleConsent", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport",
+                "SteleServer", "SteleConsent", "SteleEvidence", "SteleProtocol", "SteleStore", "SteleCore", "SteleCrypto", "SteleClient", "SteleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,6 +13,8 @@ public struct NoteError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unverified = Code(name: "unverified")
         /// The checkpoint body is not a C2SP tlog-checkpoint.
         public static let malformedCheckpoint = Code(name: "malformed_checkpoint")
+        /// The text is not a C2SP tlog-proof.
+        public static let malformedProof = Code(name: "malformed_proof")
         public var description: String { name }
     }
 

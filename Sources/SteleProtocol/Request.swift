@@ -22,6 +22,8 @@ public enum Request: Sendable, Hashable {
     case releaseHold(hold: UInt64, request: String, reason: String)
     /// An operator's compaction of the store file and the journal.
     case compact(request: String, reason: String)
+    /// An operator's record of a read of personal data (`ledger.accessed`), before it discloses it.
+    case accessed(command: String, query: JSONValue, reason: String, disclosed: Int)
     /// The RFC 9162 consistency proof between two tree sizes (`to` nil: the committed log), for monitors.
     case consistency(from: UInt64, to: UInt64?)
 }
@@ -91,15 +93,18 @@ public struct RequestDecoder: Sendable {
         var now, dryRun, request, reason, until, hold: JSONValue?
         /// Members of a consistency request.
         var from, to: JSONValue?
+        /// Members of an access record.
+        var command, query, disclosed: JSONValue?
 
         /// Whether a member of another op than append is present (an append then refuses it).
         var hasOperatorMembers: Bool {
             purpose != nil || now != nil || dryRun != nil || request != nil || reason != nil || until != nil || hold != nil || from != nil || to != nil
+                || command != nil || query != nil || disclosed != nil
         }
 
         var operatorMemberNames: [String] {
             [("purpose", purpose), ("now", now), ("dry_run", dryRun), ("request", request), ("reason", reason), ("until", until), ("hold", hold),
-             ("from", from), ("to", to)]
+             ("from", from), ("to", to), ("command", command), ("query", query), ("disclosed", disclosed)]
                 .compactMap { $0.1 == nil ? nil : $0.0 }
         }
         var unknown: [String] = []
@@ -125,6 +130,9 @@ public struct RequestDecoder: Sendable {
             case 4 where name == "from": from = value
             case 2 where name == "to": to = value
             case 8 where name == "occurred": occurred = value
+            case 7 where name == "command": command = value
+            case 5 where name == "query": query = value
+            case 9 where name == "disclosed": disclosed = value
             default: unknown.append(name)
             }
         }
@@ -146,7 +154,8 @@ public struct RequestDecoder: Sendable {
         case "prune": return try decodePrune(members)
         case "erase", "hold", "release_hold", "compact": return try decodeOperator(op, members)
         case "consistency": return try decodeConsistency(members)
-        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, consistency, prune, erase, hold, release_hold, compact)")
+        case "accessed": return try decodeAccessed(members)
+        default: throw ProtocolError(.unknownOp, "unknown op \"\(op)\" (append, ping, checkpoint, stats, consent, consistency, prune, erase, hold, release_hold, compact, accessed)")
         }
     }
 
@@ -192,6 +201,23 @@ public struct RequestDecoder: Sendable {
             throw ProtocolError(.invalidField, "\"\(name)\" must be a non-empty string of at most 1024 bytes")
         }
         return s
+    }
+
+    /// `accessed`: `command`, `query` (an object), `reason` and `disclosed` (entries), nothing else.
+    private func decodeAccessed(_ members: Members) throws(ProtocolError) -> Request {
+        if members.kind != nil || members.actor != nil || members.subject != nil || members.attrs != nil || members.purpose != nil
+            || members.occurred != nil || members.receipt != nil || members.now != nil || members.dryRun != nil || members.request != nil
+            || members.until != nil || members.hold != nil || members.from != nil || members.to != nil
+        {
+            throw ProtocolError(.invalidField, "an access record has only \"op\", \"id\", \"command\", \"query\", \"reason\" and \"disclosed\"")
+        }
+        if let extra = members.unknown.min() { throw ProtocolError(.invalidField, "unknown member \"\(extra)\"") }
+        let command = try operatorText(members.command, "command")
+        guard let query = members.query else { throw ProtocolError(.missingField, "\"query\" (what was read) is required") }
+        guard query.objectValue != nil else { throw ProtocolError(.invalidField, "\"query\" must be an object") }
+        guard let value = members.disclosed else { throw ProtocolError(.missingField, "\"disclosed\" (the entries disclosed) is required") }
+        guard let disclosed = value.integerValue, disclosed >= 0 else { throw ProtocolError(.invalidField, "\"disclosed\" must be a count") }
+        return .accessed(command: command, query: query, reason: try operatorText(members.reason, "reason"), disclosed: Int(disclosed))
     }
 
     private func decodeConsistency(_ members: Members) throws(ProtocolError) -> Request {

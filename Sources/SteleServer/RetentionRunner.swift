@@ -67,6 +67,11 @@ final class RetentionRunner: Sendable {
         submit(done) { [self] in try writer.releaseHold(hold, request: request, reason: reason, operatorName: operatorName) }
     }
 
+    /// Records a read of personal data; its outcome is the `ledger.accessed` entry's seq.
+    func recordAccess(_ access: AccessRecord, operatorUID: UInt32, done: @escaping @Sendable (Result<UInt64, LedgerError>) -> Void) {
+        submit(done) { [self] in try writer.recordAccess(access, operatorUID: operatorUID) }
+    }
+
     /// Compacts the store file and zeroes the journal, appends going on.
     func compact(request: String, reason: String, operatorName: String, done: @escaping @Sendable (Result<CompactReport, LedgerError>) -> Void) {
         submit(done) { [self] in

@@ -161,7 +161,7 @@ extension Ledger {
         MerkleTree(source: StoredSubtrees(txn: txn, tree: databases.tree), size: size)
     }
 
-    private func proofCall<R>(_ body: () throws -> R) throws -> R {
+    func proofCall<R>(_ body: () throws -> R) throws -> R {
         do { return try body() } catch let error as MerkleProofError {
             throw LedgerError(.outOfRange, error.message)
         }

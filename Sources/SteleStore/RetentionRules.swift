@@ -1,4 +1,4 @@
-public import SteleCore
+import SteleCore
 import SteleCrypto
 import SteleLMDB
 

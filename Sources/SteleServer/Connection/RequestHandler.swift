@@ -135,6 +135,11 @@ final class RequestHandler: ChannelInboundHandler {
             } catch {
                 fail(slot, id: id, ProtocolError(.invalidField, (error as? LedgerError)?.message ?? "\(error)"), context)
             }
+        case .success(.accessed(let command, let query, let reason, let disclosed)):
+            guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
+            let deliver = operatorReply(slot: slot, id: id, member: "accessed", context: context)
+            let access = AccessRecord(command: command, query: query, reason: reason, disclosed: disclosed)
+            shared.retention.recordAccess(access, operatorUID: peer.uid) { deliver($0.map { .integer(Int64($0)) }) }
         case .success(.compact(let request, let reason)):
             guard peer.isOperator else { return refuseOperator(peer, slot: slot, id: id, context: context) }
             let deliver = operatorReply(slot: slot, id: id, member: "compact", context: context)
