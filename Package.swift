@@ -99,6 +99,7 @@ let package = Package(
         .target(name: "SteleTestSupport", path: "Tests/SteleTestSupport"),
         .testTarget(name: "SteleCryptoTests", dependencies: ["SteleCrypto", "SteleTestSupport"]),
         .testTarget(name: "SteleCoreTests", dependencies: ["SteleCore", "SteleCrypto", "SteleTestSupport"]),
+        .testTarget(name: "SteleEvidenceTests", dependencies: ["SteleEvidence", "SteleCore", "SteleCrypto"]),
         .testTarget(
             name: "SteleStoreTests",
             dependencies: ["SteleStore", "SteleConsent", "SteleEvidence", "SteleCore", "SteleCrypto", "SteleLMDB", "SteleTestSupport"]

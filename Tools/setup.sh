@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Stele builds against, if any is missing. Idempotent.
-# With --test, also what the tests use: strace (the sync-order test) and a C compiler (the torn-write shim).
+# With --test, also what the tests use: strace (the sync-order test), a C compiler (the torn-write
+# shim), and Python 3 with cryptography (the independent bundle verifier, Tools/verify-bundle.py).
 set -euo pipefail
 packages=(liblmdb-dev libssl-dev libjemalloc-dev pkg-config)
-[ "${1:-}" = "--test" ] && packages+=(strace gcc libc6-dev)
+[ "${1:-}" = "--test" ] && packages+=(strace gcc libc6-dev python3 python3-cryptography)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -68,12 +68,16 @@ public struct EvidenceBundle: Sendable {
              \(key)
         2. Verify with Stele:
              stele verify-bundle THIS_DIRECTORY --key 'VERIFIER_KEY'
-           or with the independent verifier (Python 3 and the "cryptography" package):
+           or with the independent verifier, Tools/verify-bundle.py in Stele's source (Python 3 and
+           the "cryptography" package):
              python3 verify-bundle.py THIS_DIRECTORY --key 'VERIFIER_KEY'
            Both exit 0 when the bundle is sound, 1 with findings, 2 when they cannot read it.
-        3. The checkpoint's signature can also be checked with openssl alone: the checkpoint text
-           (up to the blank line) is signed with Ed25519 by the key in public-key.pem; see
-           Specs/checkpoint.md in Stele's source for the signature line's layout.
+        3. The checkpoint's signature can also be checked with openssl alone (Ed25519 over the
+           checkpoint text up to the blank line; the signature is the base64 after the log's name,
+           without its first 4 bytes, the key id):
+             sed -n '1,/^$/p' checkpoint | head -n -1 > checkpoint.text
+             grep '^\u{2014} \(origin) ' checkpoint | head -1 | cut -d' ' -f3 | base64 -d | tail -c 64 > checkpoint.sig
+             openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin -in checkpoint.text -sigfile checkpoint.sig
         4. Each proofs/SEQ.tlog-proof is a standard C2SP tlog-proof (c2sp.org/tlog-proof): any
            transparency-log tool checks inclusion with the log's origin and key. Its "extra" line
            is the entry's header text.

@@ -9,7 +9,7 @@ import SteleStore
 struct ConsentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consent", abstract: "Consent state, history, lists and the consent audit.",
-        subcommands: [Show.self, History.self, List.self, Audit.self])
+        subcommands: [Show.self, History.self, List.self, Audit.self, Receipt.self])
 }
 
 /// `--config FILE`: the daemon's configuration, for its `consent` member (purposes, minimum ages, delays).
@@ -29,11 +29,12 @@ struct ConsentPolicyOptions: ParsableArguments {
     }
 }
 
-/// Parses a time option (RFC 3339), or explains the expected form.
+/// Parses a time option: RFC 3339, or a date (`2026-12-06`, its first instant in UTC).
 func parseTime(_ text: String?, _ option: String) throws -> Timestamp? {
     guard let text else { return nil }
-    guard let time = Timestamp(rfc3339: text) else {
-        throw Failure.couldNotRun("--\(option) \"\(text)\" is not an RFC 3339 time (e.g. 2026-12-06T09:30:00Z)")
+    let isDate = text.utf8.count == 10 && text.utf8.enumerated().allSatisfy { i, c in (i == 4 || i == 7) ? c == UInt8(ascii: "-") : (0x30...0x39).contains(c) }
+    guard let time = Timestamp(rfc3339: isDate ? text + "T00:00:00Z" : text) else {
+        throw Failure.couldNotRun("--\(option) \"\(text)\" is not an RFC 3339 time or a date (e.g. 2026-12-06T09:30:00Z or 2026-12-06)")
     }
     return time
 }

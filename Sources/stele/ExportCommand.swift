@@ -58,7 +58,11 @@ struct BundleSourceOptions: ParsableArguments {
             throw Failure.couldNotRun("\(out) already exists and is not empty; choose a new --out")
         }
         let ledger = try dataOptions.openReadOnly()
-        let (note, checkpoint) = try coveringCheckpoint(ledger)
+        // The records as the log holds them now; then a checkpoint covering the newest of them
+        // (later entries of others, such as access records, need not be covered yet).
+        let size = try Failure.map { try ledger.size }
+        let needed = try Failure.map { try records(ledger, size) }.map(\.seq).max().map { $0 + 1 } ?? 1
+        let (note, checkpoint) = try coveringCheckpoint(ledger, size: needed)
         let key = try verifier(for: ledger, note: note)
         var consistency: (String, [SHA256Digest])?
         if let consistentWith {
@@ -102,10 +106,9 @@ struct BundleSourceOptions: ParsableArguments {
         }
     }
 
-    /// The newest stored checkpoint once it covers the log as it was when called: the daemon signs
+    /// The newest stored checkpoint once it covers the first `size` entries: the daemon signs
     /// about once a second while the log grows; without one, `stele checkpoint --sign` must.
-    private func coveringCheckpoint(_ ledger: Ledger) throws -> (SignedNote, Checkpoint) {
-        let size = try Failure.map { try ledger.size }
+    private func coveringCheckpoint(_ ledger: Ledger, size: UInt64) throws -> (SignedNote, Checkpoint) {
         let deadline = Date().addingTimeInterval(Double(waitSeconds))
         while true {
             if let text = try Failure.map({ try ledger.latestCheckpoint() }), let note = try? SignedNote(parsing: Array(text.utf8)),
@@ -115,7 +118,7 @@ struct BundleSourceOptions: ParsableArguments {
             }
             guard Date() < deadline else {
                 throw Failure.couldNotRun(
-                    "no signed checkpoint covers the log's \(size) entries yet; a running daemon signs one within a second, or sign one with: stele checkpoint --sign --data \(ledger.path) --key KEY")
+                    "no signed checkpoint covers the log's first \(size) entries yet; a running daemon signs one within a second, or sign one with: stele checkpoint --sign --data \(ledger.path) --key KEY")
             }
             usleep(100_000)
         }
