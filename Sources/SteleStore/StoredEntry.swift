@@ -25,4 +25,16 @@ public struct StoredEntry: Sendable, Hashable {
             "redacted": .array(body.redactedNames.map { .string($0) }),
         ])
     }
+
+    /// ``outputJSON`` without the body's values: `body` null, `withheld` naming the fields held
+    /// but not shown (`stele query` without a reason).
+    public var withheldOutputJSON: JSONValue {
+        .object([
+            "seq": .integer(Int64(seq)),
+            "header": .string(headerText),
+            "body": .null,
+            "redacted": .array(body.redactedNames.map { .string($0) }),
+            "withheld": .array(body.orderedNames.filter { !body.fields[$0]!.isRedacted }.map { .string($0) }),
+        ])
+    }
 }

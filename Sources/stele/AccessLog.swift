@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import SteleClient
 import SteleCore
@@ -34,5 +35,22 @@ extension AccessRecord {
         } catch let error as LedgerError {
             throw Failure.couldNotRun("this read could not be recorded, so nothing is disclosed: \(error.message)")
         }
+    }
+}
+
+/// `--reason TEXT`: why personal data is read; the read is recorded as `ledger.accessed` before
+/// anything is shown.
+struct ReadReasonOptions: ParsableArguments {
+    @Option(help: "Why you read this person's data: recorded, with the query, in the ledger before anything is shown.")
+    var reason: String?
+    @Option(help: "The daemon's socket, for recording the read (default: <data>/stele.sock).")
+    var socket: String?
+
+    /// Records the read of `disclosed` records by `command` on `query`; refuses without a reason.
+    func record(_ command: String, query: JSONValue, disclosed: Int, data: String) throws {
+        guard let reason else {
+            throw Failure.couldNotRun("--reason is required: every read of a person's data is recorded in the ledger with its reason")
+        }
+        _ = try AccessRecord(command: command, query: query, reason: reason, disclosed: disclosed).record(data: data, socket: socket)
     }
 }

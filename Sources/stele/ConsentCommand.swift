@@ -49,6 +49,7 @@ extension ConsentCommand {
         @Option(help: "Only this purpose.") var purpose: String?
         @Option(help: "The moment asked about (RFC 3339; default: now).") var at: String?
         @Flag(help: "Output one JSON object.") var json = false
+        @OptionGroup var readReason: ReadReasonOptions
 
         func run() throws {
             let policy = try policyOptions.policy()
@@ -64,6 +65,9 @@ extension ConsentCommand {
             let moment = time ?? Timestamp.now()
             let purposes = purpose.map { [$0] } ?? Array(Set(policy.purposeNames).union(state?.purposes.keys.map { $0 } ?? [])).sorted()
             let answers = purposes.map { policy.answer(state, purpose: $0, at: moment, notices: notices) }
+            try readReason.record(
+                "consent show", query: .object(["subject": .string(subject), "at": .string(moment.description)]), disclosed: answers.count,
+                data: dataOptions.data)
             if json {
                 var object: [String: JSONValue] = [
                     "subject": .string(subject), "at": .string(moment.description), "purposes": .array(answers.map(\.json)),
@@ -91,11 +95,13 @@ extension ConsentCommand {
         @OptionGroup var policyOptions: ConsentPolicyOptions
         @Argument(help: "The data subject.") var subject: String
         @Flag(help: "Output NDJSON, one entry per line.") var json = false
+        @OptionGroup var readReason: ReadReasonOptions
 
         func run() throws {
             let policy = try policyOptions.policy()
             let ledger = try dataOptions.openReadOnly()
             let entries = try Failure.map { try ledger.consentHistory(subject: subject) }
+            try readReason.record("consent history", query: .object(["subject": .string(subject)]), disclosed: entries.count, data: dataOptions.data)
             for entry in entries {
                 let values = entry.body.fields.compactMapValues(\.value)
                 let event = ConsentEvent(seq: entry.seq, timestamp: entry.header.timestamp, kind: ConsentEvent.Kind(rawValue: entry.header.kind) ?? .granted, fields: values)

@@ -42,7 +42,7 @@ struct CrashDrillTests {
         #expect(acknowledged.count > rounds * 50)
 
         // Read back every entry: each acknowledged id exactly once, where and as acknowledged.
-        let query = try SteleBinary.run(["query", "--data", root.appending("data")])
+        let query = try SteleBinary.run(["query", "--data", root.appending("data"), "--reason", "test: every acknowledged id"])
         #expect(query.status == 0)
         var stored: [String: [(seq: Int, leaf: String)]] = [:]
         var starts = 0

@@ -45,12 +45,32 @@ struct DsarTests {
         }
         #expect(page.contains("Who accessed your data") && page.contains("PaymentCo") && !page.lowercased().contains("<script"))
         // The reads are logged; the request is completed (the second run's completion too).
-        let accessed = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "ledger.accessed"])
-        #expect(accessed.output.split(separator: "\n").count == 2 && accessed.output.contains("access request R-9"))
-        let completed = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "rights.completed"])
+        let accessed = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "ledger.accessed", "--reason", "test: the access log", "--socket", daemon.socket])
+        #expect(accessed.output.split(separator: "\n").count == 2 && accessed.output.contains("access request R-9"), "\(accessed.output)")
+        let completed = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "rights.completed", "--reason", "test: the completion", "--socket", daemon.socket])
         #expect(completed.output.contains("R-9") && completed.output.contains("fulfilled"), "\(completed.output)")
         // An existing file is never overwritten.
         let again = try SteleBinary.run(["dsar", "user:1", "--data", daemon.data, "--socket", daemon.socket, "--request", "R-9", "--reason", "x", "--out", json])
         #expect(again.status == 2)
+    }
+
+    @Test("query shows bodies only with --reason, which is recorded first with the count; consent show and history refuse without one")
+    func readsAreRecorded() throws {
+        let root = TemporaryDirectory("stele-dsar")
+        let data = root.appending("data")
+        let ingest = try SteleBinary.run(["ingest", "--data", data], input: login("q1", user: "user:5") + "\n" + login("q2", user: "user:5") + "\n")
+        #expect(ingest.status == 0)
+        let plain = try SteleBinary.run(["query", "--data", data, "--subject", "user:5"])
+        #expect(plain.status == 0 && !plain.output.contains("203.0.113.7") && plain.output.contains(#""withheld":["actor","id","ip","subject"]"#), "\(plain.output)")
+        let none = try SteleBinary.run(["query", "--data", data, "--kind", "ledger.accessed"])
+        #expect(none.output.isEmpty, "a query without bodies records nothing")
+        let read = try SteleBinary.run(["query", "--data", data, "--subject", "user:5", "--reason", "fraud review F-1"])
+        #expect(read.status == 0 && read.output.contains("203.0.113.7") && read.output.split(separator: "\n").count == 2, "\(read.output)")
+        let log = try SteleBinary.run(["query", "--data", data, "--kind", "ledger.accessed", "--reason", "audit of reads"])
+        #expect(log.output.contains(#""disclosed":2"#) && log.output.contains("fraud review F-1") && log.output.contains(#""subject":"user:5""#), "\(log.output)")
+        for command in [["consent", "show", "user:5"], ["consent", "history", "user:5"]] {
+            let refused = try SteleBinary.run(command + ["--data", data])
+            #expect(refused.status == 2 && refused.output.isEmpty, "\(command)")
+        }
     }
 }

@@ -125,7 +125,7 @@ struct EvidenceBundleTests {
         #expect(missing.swift.0 == 1 && missing.swift.1.contains("redaction") && missing.python.0 == 1 && missing.python.1.contains("redaction"), "\(missing)")
 
         // Every read of personal data is in the log, with its reason and count.
-        let accessed = try SteleBinary.run(["query", "--data", root.appending("data"), "--kind", "ledger.accessed"])
+        let accessed = try SteleBinary.run(["query", "--data", root.appending("data"), "--kind", "ledger.accessed", "--reason", "test: the access log"])
         #expect(accessed.output.split(separator: "\n").count == 3 && accessed.output.contains("regulator request 7"), "\(accessed.output)")
     }
 
@@ -204,7 +204,7 @@ struct EvidenceBundleTests {
         let root = TemporaryDirectory("stele-evidence")
         let (key, _) = try Self.log(root)
         let data = root.appending("data")
-        let history = try SteleBinary.run(["consent", "history", "user:1", "--data", data, "--json"])
+        let history = try SteleBinary.run(["consent", "history", "user:1", "--data", data, "--json", "--reason", "test: the times of the history"])
         let times = history.output.split(separator: "\n").compactMap { (try? reply(String($0)))?["ts"] as? String }
         try #require(times.count >= 2, "\(history.output)")
         // Right after the grant: allowed; the withdrawal is not yet in the receipt.

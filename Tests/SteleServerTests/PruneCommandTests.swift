@@ -58,7 +58,7 @@ struct PruneCommandTests {
         let lawful = try SteleBinary.run(["retention", "report", "--data", daemon.data, "--now", Self.future])
         #expect(lawful.status == 0, "\(lawful.output)")
         // The receipts record who ran it and why.
-        let receipts = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "ledger.pruned"]).output
+        let receipts = try SteleBinary.run(["query", "--data", daemon.data, "--kind", "ledger.pruned", "--reason", "test: the receipts"]).output
         #expect(receipts.contains(#""request":"T-77""#) && receipts.contains(#""actor":"uid:\#(getuid())""#))
     }
 
@@ -203,7 +203,7 @@ struct PruneCommandTests {
             }
             #expect(try SteleBinary.run(["verify", "--data", data]).status == 0)
             #expect(try SteleBinary.run(["retention", "report", "--data", data]).status == 0)
-            #expect(try SteleBinary.run(["query", "--data", data, "--kind", "ledger.compacted"]).output.contains(#""request":"C-1""#))
+            #expect(try SteleBinary.run(["query", "--data", data, "--kind", "ledger.compacted", "--reason", "test: the receipt"]).output.contains(#""request":"C-1""#))
             let during = try SteleBinary.run(["query", "--data", data, "--kind", "login.succeeded"]).output.split(separator: "\n").count
             #expect(during == 300 + acknowledged + (throughDaemon ? 1 : 0), "every acknowledged append is in the store")
         }
