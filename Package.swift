@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "SteleLMDB", dependencies: ["CLMDB"]),
         .target(name: "SteleCore", dependencies: ["SteleCrypto"]),
         .target(name: "SteleConsent", dependencies: ["SteleCore"]),
-        .target(name: "SteleEvidence", dependencies: ["SteleCore", "SteleCrypto"]),
+        .target(name: "SteleEvidence", dependencies: ["SteleCore", "SteleCrypto", "CSteleLinux"]),
         .target(
             name: "SteleStore",
             dependencies: [

@@ -42,3 +42,7 @@ int stele_unix_connect(const char *path) {
     }
     return fd;
 }
+
+int stele_syncfs(int fd) {
+    return syncfs(fd);
+}

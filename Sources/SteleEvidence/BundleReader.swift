@@ -1,4 +1,6 @@
 import Foundation
+import Glibc
+import CSteleLinux
 
 /// Reads a bundle's files from a directory or a `.tar` archive.
 public enum BundleReader {
@@ -24,24 +26,37 @@ public enum BundleReader {
         return files
     }
 
-    /// Writes `files` under the directory `path` (created; it must not exist or be empty).
+    /// Writes `files` under the directory `path` (created; it must not exist or be empty), then
+    /// syncs its file system once: a bundle is durable when this returns.
     public static func write(_ files: [String: [UInt8]], to path: String) throws(EvidenceError) {
         let manager = FileManager.default
         if let existing = try? manager.contentsOfDirectory(atPath: path), !existing.isEmpty {
             throw EvidenceError(.cannotExport, "\(path) already exists and is not empty; choose a new --out")
         }
-        do {
-            for (name, bytes) in files {
-                let full = path + "/" + name
-                try manager.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                guard manager.createFile(atPath: full, contents: Data(bytes), attributes: [.posixPermissions: 0o644]) else {
-                    throw EvidenceError(.cannotExport, "cannot write \(full)")
-                }
+        var directories = Set<String>()
+        for name in files.keys {
+            var parent = (name as NSString).deletingLastPathComponent
+            while !parent.isEmpty {
+                directories.insert(parent)
+                parent = (parent as NSString).deletingLastPathComponent
             }
-        } catch let error as EvidenceError {
-            throw error
-        } catch {
-            throw EvidenceError(.cannotExport, "cannot write the bundle to \(path): \(error.localizedDescription)")
         }
+        do {
+            try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            for directory in directories.sorted() { try manager.createDirectory(atPath: path + "/" + directory, withIntermediateDirectories: true) }
+        } catch {
+            throw EvidenceError(.cannotExport, "cannot create the bundle directory \(path): \(error.localizedDescription)")
+        }
+        for (name, bytes) in files {
+            let full = path + "/" + name
+            let fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw EvidenceError(.cannotExport, "cannot write \(full): \(String(cString: strerror(errno)))") }
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == bytes.count else { throw EvidenceError(.cannotExport, "cannot write \(full): the disk is full or failing") }
+        }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        guard fd >= 0, stele_syncfs(fd) == 0 else { throw EvidenceError(.cannotExport, "cannot sync the bundle at \(path): \(String(cString: strerror(errno)))") }
     }
 }

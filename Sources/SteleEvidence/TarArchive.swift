@@ -46,8 +46,21 @@ public enum TarArchive {
                 let bytes = header[(offset + start)..<(offset + start + length)].prefix { $0 != 0 }
                 return String(decoding: bytes, as: UTF8.self)
             }
+            // An octal field: digits, padded with spaces or NULs on either side.
             func number(_ start: Int, _ length: Int) -> Int? {
-                Int(field(start, length).trimmingSpaces, radix: 8)
+                var value = 0
+                var digits = 0
+                for byte in header[(offset + start)..<(offset + start + length)] {
+                    if byte >= 0x30 && byte <= 0x37 {
+                        value = value * 8 + Int(byte - 0x30)
+                        digits += 1
+                    } else if byte == 0x20 || byte == 0 {
+                        if digits > 0 { break }
+                    } else {
+                        return nil
+                    }
+                }
+                return digits > 0 ? value : nil
             }
             var sum = 0
             for (i, b) in header.enumerated() { sum += (148..<156).contains(i) ? 32 : Int(b) }
@@ -73,11 +86,5 @@ public enum TarArchive {
             offset = dataStart + (size + 511) / 512 * 512
         }
         throw EvidenceError(.notABundle, "the archive ends without its end-of-archive blocks")
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        String(self.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

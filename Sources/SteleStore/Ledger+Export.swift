@@ -10,7 +10,8 @@ extension Ledger {
     /// The records answering an export `query`, proven in the tree of `treeSize` entries: the
     /// subject's entries the indexes hold, the entries an erasure receipt of the subject names
     /// (as `redacted` records), and the receipts that explain every redaction.
-    public func exportRecords(_ query: BundleQuery, treeSize: UInt64) throws -> [BundleRecord] {
+    /// Without `proofs`, records carry no proof (to learn which entries a bundle needs).
+    public func exportRecords(_ query: BundleQuery, treeSize: UInt64, proofs: Bool = true) throws -> [BundleRecord] {
         try read { txn in
             try requireCovered(treeSize, txn: txn)
             let low = try query.since.map { try firstSeq(atOrAfter: $0, txn: txn) } ?? 0
@@ -37,13 +38,13 @@ extension Ledger {
                     }
                 }
             }
-            return try records(chosen, query: query, treeSize: treeSize, txn: txn)
+            return try records(chosen, query: query, treeSize: treeSize, proofs: proofs, txn: txn)
         }
     }
 
     /// The records of a consent receipt: the subject's entries that decide `purpose` at `at`
     /// (`Specs/evidence-bundle.md` §6) and the notices they cite, proven in the tree of `treeSize`.
-    public func consentReceiptRecords(_ query: BundleQuery, treeSize: UInt64) throws -> [BundleRecord] {
+    public func consentReceiptRecords(_ query: BundleQuery, treeSize: UInt64, proofs: Bool = true) throws -> [BundleRecord] {
         guard let purpose = query.purpose, let at = query.at else { throw LedgerError(.invalidEvent, "a consent receipt needs a purpose and a moment") }
         guard let table = consentTable else {
             throw LedgerError(.notALedger, "this store was written before Stele kept consent state: start the daemon (or any writing command) on it once to build it")
@@ -67,7 +68,7 @@ extension Ledger {
             for notice in try table.notices(txn: txn).notices where cited.contains(notice.id) && notice.seq < high {
                 chosen[notice.seq] = (try entry(notice.seq, txn: txn), .match)
             }
-            return try records(chosen, query: query, treeSize: treeSize, txn: txn)
+            return try records(chosen, query: query, treeSize: treeSize, proofs: proofs, txn: txn)
         }
     }
 
@@ -79,7 +80,7 @@ extension Ledger {
     /// `chosen` as records, withheld fields redacted, each redaction explained by receipts (added
     /// as records), each record proven in the tree of `treeSize`.
     private func records(
-        _ chosen: [UInt64: (StoredEntry, BundleRecord.Role)], query: BundleQuery, treeSize: UInt64, txn: Transaction
+        _ chosen: [UInt64: (StoredEntry, BundleRecord.Role)], query: BundleQuery, treeSize: UInt64, proofs: Bool, txn: Transaction
     ) throws -> [BundleRecord] {
         let sha = SHA256()
         let needing = Set(chosen.filter { !$0.value.0.body.redactedNames.isEmpty || $0.value.1 == .redacted }.keys)
@@ -104,7 +105,7 @@ extension Ledger {
             let withheld = query.withheldFields(entry.body)
             return BundleRecord(
                 seq: seq, header: entry.headerBytes, role: role, body: entry.body.redacting(withheld, using: sha), withheld: withheld.sorted(),
-                explainedBy: explained[seq] ?? [], proof: try proofCall { try tree.inclusionProof(index: seq, size: treeSize) })
+                explainedBy: explained[seq] ?? [], proof: proofs ? try proofCall { try tree.inclusionProof(index: seq, size: treeSize) } : [])
         }
     }
 }

@@ -28,7 +28,7 @@ extension AccessRecord {
             return UInt64(seq)
         }
         do {
-            let writer = try LedgerWriter(ledger: try Ledger(path: data))
+            let writer = try LedgerWriter(ledger: try Ledger(path: data), options: .withoutIdempotency)
             let seq = try writer.recordAccess(self, operatorUID: getuid())
             try writer.close()
             return seq
@@ -52,5 +52,15 @@ struct ReadReasonOptions: ParsableArguments {
             throw Failure.couldNotRun("--reason is required: every read of a person's data is recorded in the ledger with its reason")
         }
         _ = try AccessRecord(command: command, query: query, reason: reason, disclosed: disclosed).record(data: data, socket: socket)
+    }
+}
+
+extension LedgerWriter.Options {
+    /// For a writer appending only entries without an idempotency key (Stele's own records): it
+    /// skips loading the keys of the window, a scan of every entry of the last day.
+    static var withoutIdempotency: Self {
+        var options = Self()
+        options.idempotencyWindow = 0
+        return options
     }
 }

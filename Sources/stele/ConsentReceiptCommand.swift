@@ -39,7 +39,7 @@ extension ConsentCommand {
             try source.write(
                 type: .consentReceipt, query: query, reason: reason, out: out, archive: archive, json: json, dataOptions: dataOptions,
                 consistentWith: nil, state: .object(state)
-            ) { ledger, size in try ledger.consentReceiptRecords(query, treeSize: size) }
+            ) { ledger, size, proofs in try ledger.consentReceiptRecords(query, treeSize: size, proofs: proofs) }
         }
 
         /// The ISO/IEC TS 27560 record of `answer` (`Specs/consent.md`, "ISO/IEC TS 27560").

@@ -67,7 +67,7 @@ struct DsarCommand: ParsableCommand {
             throw Failure.couldNotRun("rights.completed could not be built for request \(request)")
         }
         return try Failure.map { () throws -> UInt64 in
-            let writer = try LedgerWriter(ledger: try Ledger(path: dataOptions.data))
+            let writer = try LedgerWriter(ledger: try Ledger(path: dataOptions.data), options: .withoutIdempotency)
             let receipt = try writer.append([event])[0].get()
             try writer.close()
             return receipt.seq

@@ -33,7 +33,7 @@ struct ExportCommand: ParsableCommand {
             throw Failure.couldNotRun("--since \(since) is not before --until \(until)")
         }
         try source.write(type: .export, query: query, reason: reason, out: out, archive: archive, json: json, dataOptions: dataOptions, consistentWith: consistentWith) {
-            ledger, size in try ledger.exportRecords(query, treeSize: size)
+            ledger, size, proofs in try ledger.exportRecords(query, treeSize: size, proofs: proofs)
         }
     }
 }
@@ -51,7 +51,7 @@ struct BundleSourceOptions: ParsableArguments {
     func write(
         type: BundleManifest.BundleType, query: BundleQuery, reason: String, out: String, archive: Bool, json: Bool,
         dataOptions: DataOptions, consistentWith: String?, state: JSONValue? = nil,
-        records: (Ledger, UInt64) throws -> [BundleRecord]
+        records: (Ledger, UInt64, Bool) throws -> [BundleRecord]
     ) throws {
         guard reason.contains(where: { !$0.isWhitespace }) else { throw Failure.couldNotRun("--reason must say why: it is recorded in the bundle and the access log") }
         if let existing = try? FileManager.default.contentsOfDirectory(atPath: out), !existing.isEmpty {
@@ -61,7 +61,7 @@ struct BundleSourceOptions: ParsableArguments {
         // The records as the log holds them now; then a checkpoint covering the newest of them
         // (later entries of others, such as access records, need not be covered yet).
         let size = try Failure.map { try ledger.size }
-        let needed = try Failure.map { try records(ledger, size) }.map(\.seq).max().map { $0 + 1 } ?? 1
+        let needed = try Failure.map { try records(ledger, size, false) }.map(\.seq).max().map { $0 + 1 } ?? 1
         let (note, checkpoint) = try coveringCheckpoint(ledger, size: needed)
         let key = try verifier(for: ledger, note: note)
         var consistency: (String, [SHA256Digest])?
@@ -80,7 +80,7 @@ struct BundleSourceOptions: ParsableArguments {
             }
             consistency = (String(decoding: bytes, as: UTF8.self), proof.proof)
         }
-        let found = try Failure.map { try records(ledger, checkpoint.size) }
+        let found = try Failure.map { try records(ledger, checkpoint.size, true) }
         let bundle = try evidence { () throws(EvidenceError) in
             try EvidenceBundle(
                 type: type, query: query, reason: reason, created: .now(), checkpoint: note, verifierKey: key, records: found,

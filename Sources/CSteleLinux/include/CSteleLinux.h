@@ -11,4 +11,8 @@ int stele_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 /// Connects a new stream socket to the Unix-domain socket at `path`.
 /// Returns the descriptor, or -1 with `errno` set (ENAMETOOLONG if the path does not fit).
 int stele_unix_connect(const char *path);
+
+/// Commits the file system holding `fd` to disk (`syncfs(2)`, visible only under `_GNU_SOURCE`).
+/// Returns 0 on success, or -1 with `errno` set.
+int stele_syncfs(int fd);
 #endif
