@@ -39,6 +39,7 @@ VALID = [
     '{"op":"consistency","from":1,"to":2}',
     '{"op":"prune","dry_run":true,"request":"FUZZ","reason":"fuzz","now":"2026-01-01T00:00:00Z"}',
     '{"op":"release_hold","hold":999999999,"request":"FUZZ","reason":"fuzz"}',
+    '{"op":"accessed","command":"query","query":{"subject":"user:1"},"reason":"fuzz","disclosed":1}',
 ]
 
 TOKENS = [

@@ -233,4 +233,37 @@ struct EvidenceBundleTests {
         let caught = try verifyBoth(late, key: key)
         #expect(caught.swift.1.contains("query") && caught.python.1.contains("query"), "\(caught)")
     }
+
+    @Test("a bundle's checkpoint signature verifies with openssl alone, by the commands its README.txt gives")
+    func opensslChecksTheCheckpoint() throws {
+        let root = TemporaryDirectory("stele-evidence")
+        _ = try Self.log(root)
+        let bundle = try export(root, "b", ["--subject", "user:1"])
+        let readme = try String(contentsOfFile: bundle + "/README.txt", encoding: .utf8)
+        let commands = readme.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.hasPrefix("sed ") || $0.hasPrefix("grep ") || $0.hasPrefix("openssl ") }
+        try #require(commands.count == 3, "\(readme)")
+        func run(_ script: String) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", script]
+            process.currentDirectoryURL = URL(fileURLWithPath: bundle)
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let good = try run(commands.joined(separator: " && "))
+        #expect(good.0 == 0 && good.1.contains("Signature Verified Successfully"), "\(good.1)")
+        // The same commands on a checkpoint whose size was changed: openssl refuses it.
+        let note = try String(contentsOfFile: bundle + "/checkpoint", encoding: .utf8)
+        var lines = note.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[1] = String(Int(lines[1])! + 1)
+        try lines.joined(separator: "\n").write(toFile: bundle + "/checkpoint", atomically: true, encoding: .utf8)
+        let bad = try run(commands.joined(separator: " && "))
+        #expect(bad.0 != 0 && !bad.1.contains("Signature Verified Successfully"), "\(bad.1)")
+    }
 }
