@@ -361,8 +361,13 @@ def verify(files, pinned):
         bundle_key = parse_verifier_key(files.get("verifier-key", b"").decode().split("\n")[0])
     except (ValueError, UnicodeDecodeError) as error:
         report.add("key", "verifier-key", None, f"not a verifier key: {error}")
-    if pinned and bundle_key and pinned["text"] != bundle_key["text"]:
-        report.add("key", "verifier-key", None, f"expected the pinned key {pinned['text']}, found {bundle_key['text']}")
+    followed, pending = pinned, []
+    # Pinned to the checkpoint's own signer, the rotations need no following (its checkpoint covers
+    # them); pinned to an earlier key, they must lead from it to the signer.
+    if pinned and (bundle_key is None or pinned["text"] != bundle_key["text"]) and "key-rotations.json" in files:
+        followed, pending = follow_rotations(files["key-rotations.json"], pinned, manifest["origin"], report)
+    if followed and bundle_key and followed["text"] != bundle_key["text"]:
+        report.add("key", "verifier-key", None, f"expected {followed['text']} (the pinned key, followed through the bundle's key rotations), found {bundle_key['text']}")
     if bundle_key:
         try:
             pem = serialization.load_pem_public_key(files.get("public-key.pem", b""))
@@ -371,7 +376,7 @@ def verify(files, pinned):
             raw = None
         if raw != bundle_key["public"]:
             report.add("key", "public-key.pem", None, "expected the public key of verifier-key, found another or none")
-    key = pinned or bundle_key
+    key = followed or bundle_key
     if key is None:
         return report, meta
     if "checkpoint" not in files:
@@ -384,6 +389,11 @@ def verify(files, pinned):
         return report, meta
     if checkpoint["size"] != manifest["tree_size"]:
         report.add("checkpoint", "checkpoint", None, f"expected size {manifest['tree_size']}, found {checkpoint['size']}")
+    for seq, size, root, proof in pending:
+        try:
+            verify_consistency(size, root, checkpoint["size"], checkpoint["root"], proof)
+        except ValueError as error:
+            report.add("key_rotation", "key-rotations.json", seq, f"expected the log to extend the checkpoint covering the rotation: {error}")
 
     records = []
     for number, line in enumerate(files.get("entries.jsonl", b"").split(b"\n"), 1):
@@ -507,6 +517,54 @@ def verify(files, pinned):
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             report.add("consistency", "consistency.json", None, f"expected the log to extend the earlier checkpoint: {error}")
     return report, meta
+
+
+def follow_rotations(raw, pinned, origin, report):
+    """Follows key-rotations.json from the pinned key: each rotation hands over from the key in force,
+    which signed a checkpoint whose last leaf is the rotation entry. Returns the key reached and the
+    consistency proofs still to check against the bundle's checkpoint."""
+    where = "key-rotations.json"
+    current, pending = pinned, []
+    try:
+        rotations = parse_json(raw)
+        assert isinstance(rotations, list)
+    except (ValueError, AssertionError):
+        report.add("key_rotation", where, None, "expected a list of key rotations")
+        return current, pending
+    for item in rotations:
+        try:
+            seq, header_text, body = item["seq"], item["header"], item["body"]
+            header = parse_header(header_text)
+            digests = field_digests(body)
+            inclusion = [b64_hash(p) for p in item["inclusion"]]
+            consistency = [b64_hash(p) for p in item["consistency"]]
+            assert None not in inclusion and None not in consistency
+        except (ValueError, KeyError, TypeError, AssertionError):
+            report.add("key_rotation", where, None, "a rotation lacks its seq, header, body, checkpoint or proofs")
+            return current, pending
+        commitment = sha256(b"".join(digests[n][0] for n in sorted(digests, key=lambda n: n.encode())))
+        if header["seq"] != seq or header["kind"] != "ledger.key_rotated" or commitment != b64_hash(header["body"]):
+            report.add("key_rotation", where, seq, "expected a ledger.key_rotated entry whose body matches its header")
+            return current, pending
+        values = {n: f.get("value") for n, f in body.items()}
+        if values.get("previous_key") != current["text"]:
+            report.add("key_rotation", where, seq, f"expected a hand-over from {current['text']}, found one from {values.get('previous_key')}")
+            return current, pending
+        try:
+            nxt = parse_verifier_key(values.get("key") or "")
+            old = open_checkpoint(item["checkpoint"].encode(), current, origin)
+        except (ValueError, AttributeError) as error:
+            report.add("key_rotation", where, seq, f"expected the checkpoint covering the rotation to be signed by {current['text']}: {error}")
+            return current, pending
+        try:
+            if old["size"] != seq + 1 or root_from_inclusion(leaf_hash(header_text.encode()), seq, old["size"], inclusion) != old["root"]:
+                raise ValueError("not the last leaf")
+        except ValueError:
+            report.add("key_rotation", where, seq, f"expected the rotation entry to be the last leaf of the checkpoint signed by {current['text']}")
+            return current, pending
+        pending.append((seq, old["size"], old["root"], consistency))
+        current = nxt
+    return current, pending
 
 
 def covers(receipt, header, seq):

@@ -80,18 +80,26 @@ public struct BundleVerifier {
             report.add("file_unlisted", name, "in the bundle but not listed in the manifest")
         }
 
-        // Key and checkpoint.
+        // Key and checkpoint: the pinned key, followed through the bundle's key rotations, must be
+        // the key that signed the checkpoint.
         let bundleKey = files["verifier-key"].flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").first }
             .flatMap { try? NoteVerifierKey(parsing: String($0)) }
         if bundleKey == nil { report.add("key", "verifier-key", "not a verifier key (name+keyid+base64)") }
-        if let pinned, let bundleKey, pinned != bundleKey {
-            report.add("key", "verifier-key", "expected the pinned key \(pinned), found \(bundleKey)")
+        var pendingConsistency: [(seq: UInt64, size: UInt64, root: SHA256Digest, proof: [SHA256Digest])] = []
+        var followed = pinned
+        // Pinned to the key that signed the checkpoint, the rotations need no following: that
+        // checkpoint covers them. Pinned to an earlier key, they must lead from it to the signer.
+        if let pinned, pinned != bundleKey, let bytes = files["key-rotations.json"] {
+            followed = followRotations(bytes, from: pinned, origin: manifest.origin, pending: &pendingConsistency, into: &report)
+        }
+        if let followed, let bundleKey, followed != bundleKey {
+            report.add("key", "verifier-key", "expected \(followed) (the pinned key, followed through the bundle's key rotations), found \(bundleKey)")
         }
         if let bundleKey, let pem = files["public-key.pem"] {
             let key = try? Ed25519PublicKey(pemRepresentation: String(decoding: pem, as: UTF8.self))
             if key != bundleKey.publicKey { report.add("key", "public-key.pem", "expected the public key of verifier-key, found another or none") }
         }
-        guard let key = pinned ?? bundleKey else { return report }
+        guard let key = followed ?? bundleKey else { return report }
         guard let checkpointBytes = files["checkpoint"] else {
             report.add("file_missing", "checkpoint", "the bundle has no checkpoint")
             return report
@@ -103,6 +111,14 @@ public struct BundleVerifier {
         }
         if checkpoint.size != manifest.treeSize {
             report.add("checkpoint", "checkpoint", "expected size \(manifest.treeSize) (the manifest's tree_size), found \(checkpoint.size)")
+        }
+        for pending in pendingConsistency {
+            do {
+                try MerkleVerifier(hasher: merkle).verifyConsistency(
+                    oldSize: pending.size, oldRoot: pending.root, newSize: checkpoint.size, newRoot: checkpoint.rootHash, proof: pending.proof)
+            } catch {
+                report.add("key_rotation", "key-rotations.json", pending.seq, "expected the log to extend the checkpoint covering the rotation: \((error as? MerkleProofError)?.message ?? "\(error)")")
+            }
         }
         let checkpointText = String(decoding: checkpointBytes, as: UTF8.self)
 
@@ -205,6 +221,60 @@ public struct BundleVerifier {
         if record.role == .receipt, header.kind != "ledger.pruned" && header.kind != "ledger.erased" {
             report.add("redaction", file, seq, "a receipt record of kind \(header.kind), not ledger.pruned or ledger.erased")
         }
+    }
+
+    /// Follows `key-rotations.json` from `pinned`: each rotation hands over from the key in force,
+    /// which signed a checkpoint covering the rotation entry. Returns the key reached.
+    private func followRotations(
+        _ bytes: [UInt8], from pinned: NoteVerifierKey, origin: String,
+        pending: inout [(seq: UInt64, size: UInt64, root: SHA256Digest, proof: [SHA256Digest])], into report: inout BundleReport
+    ) -> NoteVerifierKey {
+        let file = "key-rotations.json"
+        guard let list = (try? JSONParser.parse(bytes))?.arrayValue else {
+            report.add("key_rotation", file, "expected a list of key rotations")
+            return pinned
+        }
+        var current = pinned
+        for item in list {
+            func hashes(_ name: String) -> [SHA256Digest]? {
+                guard let values = item[name]?.arrayValue else { return nil }
+                let digests = values.compactMap { $0.stringValue.flatMap(Base64.decode).flatMap { SHA256Digest(bytes: $0) } }
+                return digests.count == values.count ? digests : nil
+            }
+            guard let seqValue = item["seq"]?.integerValue, seqValue >= 0, let headerText = item["header"]?.stringValue,
+                let bodyValue = item["body"], let body = try? EntryBody(parsing: bodyValue.canonicalBytes), let note = item["checkpoint"]?.stringValue,
+                let inclusion = hashes("inclusion"), let consistency = hashes("consistency")
+            else {
+                report.add("key_rotation", file, "a rotation lacks its seq, header, body, checkpoint or proofs")
+                return current
+            }
+            let seq = UInt64(seqValue)
+            let headerBytes = Array(headerText.utf8)
+            guard let header = try? EntryHeader(parsing: headerBytes), header.seq == seq, header.kind == "ledger.key_rotated",
+                body.commitment(using: sha) == header.bodyCommitment
+            else {
+                report.add("key_rotation", file, seq, "expected a ledger.key_rotated entry whose body matches its header")
+                return current
+            }
+            let values = body.fields.compactMapValues(\.value)
+            guard values["previous_key"]?.stringValue == "\(current)", let next = values["key"]?.stringValue.flatMap({ try? NoteVerifierKey(parsing: $0) }) else {
+                report.add("key_rotation", file, seq, "expected a hand-over from \(current), found one from \(values["previous_key"]?.stringValue ?? "no key")")
+                return current
+            }
+            let old: Checkpoint
+            do { old = try Checkpoint.open(Array(note.utf8), trusting: [current], origin: origin) } catch {
+                report.add("key_rotation", file, seq, "expected the checkpoint covering the rotation to be signed by \(current): \(error.message)")
+                return current
+            }
+            let leaf = headerBytes.withUnsafeBytes { merkle.leafHash($0) }
+            guard old.size == seq + 1, (try? MerkleVerifier(hasher: merkle).verifyInclusion(leafHash: leaf, index: seq, size: old.size, proof: inclusion, root: old.rootHash)) != nil else {
+                report.add("key_rotation", file, seq, "expected the rotation entry to be the last leaf of the checkpoint signed by \(current)")
+                return current
+            }
+            pending.append((seq, old.size, old.rootHash, consistency))
+            current = next
+        }
+        return current
     }
 
     /// True when receipt `receipt` names `seq` in its seq ranges (§3.1).

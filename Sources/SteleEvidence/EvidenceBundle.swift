@@ -14,7 +14,7 @@ public struct EvidenceBundle: Sendable {
     public init(
         type: BundleManifest.BundleType, query: BundleQuery, reason: String, created: Timestamp, checkpoint: SignedNote,
         verifierKey: NoteVerifierKey, records: [BundleRecord], consistency: (old: String, proof: [SHA256Digest])?,
-        state: JSONValue? = nil
+        rotations: [JSONValue] = [], state: JSONValue? = nil
     ) throws(EvidenceError) {
         let parsed: Checkpoint
         do { parsed = try Checkpoint(parsing: checkpoint.text) } catch { throw EvidenceError(.cannotExport, "the checkpoint: \(error.message)") }
@@ -37,6 +37,7 @@ public struct EvidenceBundle: Sendable {
                 "old_checkpoint": .string(consistency.old), "proof": .array(consistency.proof.map { .string(Base64.encode($0.bytes)) }),
             ]).canonicalBytes + [0x0A]
         }
+        if !rotations.isEmpty { files["key-rotations.json"] = JSONValue.array(rotations).canonicalBytes + [0x0A] }
         files["README.txt"] = Array(Self.readme(type: type, origin: parsed.origin, key: verifierKey.description, consistency: consistency != nil).utf8)
         let manifest = BundleManifest(
             type: type, origin: parsed.origin, created: created, treeSize: parsed.size, query: query, reason: reason,

@@ -100,10 +100,16 @@ enum StartupChecks {
     /// Refuses a store that is behind, or disagrees with, the newest checkpoint held outside it.
     /// - Returns: the size of that checkpoint (0 if none).
     static func checkpointAgreement(ledger: Ledger, directory: CheckpointDirectory, verifier: NoteVerifierKey) throws -> UInt64 {
+        // After a rotation the key must be the one the log handed over to; the newest checkpoint may
+        // still be the old key's (the one covering the rotation).
+        let rotations = try ledger.keyRotations()
+        if let last = rotations.last, last.next != verifier {
+            throw DaemonError("the signing key (\(verifier)) is not the log's current key: it was rotated to \(last.next.map { "\($0)" } ?? "an unreadable key") at entry \(last.seq); start with that key's file; refusing to start")
+        }
         guard let (name, bytes) = try directory.newest() else { return 0 }
         let checkpoint: Checkpoint
         do {
-            checkpoint = try Checkpoint.open(bytes, trusting: [verifier], origin: ledger.origin)
+            checkpoint = try Checkpoint.open(bytes, trusting: [verifier] + rotations.compactMap(\.previous), origin: ledger.origin)
         } catch {
             throw DaemonError("the newest checkpoint \(directory.path)/\(name) does not verify with this log's key and origin: \(error); refusing to start")
         }

@@ -52,9 +52,9 @@ extension Ledger {
     /// Checks every stored checkpoint of size `start` or more against a tree of `treeSize` leaves
     /// whose root at a size `rootAt` gives (checked against the headers): each must be a note
     /// carrying this ledger's checkpoint, stored under its own size, no larger than the log, with the
-    /// log's root at that size, and signed by `key` when one is pinned.
+    /// log's root at that size, and signed by the key in force at its size when a key is pinned.
     func auditStoredCheckpoints(
-        txn: Transaction, from start: UInt64, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest, key: NoteVerifierKey?
+        txn: Transaction, from start: UInt64, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest, keys: SigningKeys?
     ) throws -> [LedgerError] {
         var problems: [LedgerError] = []
         try txn.withCursor(databases.checkpoints) { cursor in
@@ -63,8 +63,10 @@ extension Ledger {
                 let size = current.key.count == 8 ? LedgerKeys.readU64(current.key) : nil
                 let label = size.map { "the stored checkpoint for size \($0)" } ?? "a stored checkpoint record"
                 if let size, let note = try? SignedNote(parsing: current.value), let checkpoint = try? ownCheckpoint(note) {
-                    if let key, (try? note.verify(trusting: [key])) == nil {
-                        problems.append(LedgerError(.badSignature, "\(label) is not signed by the pinned key \(key): it was re-signed or forged"))
+                    if let key = keys?.key(forSize: size), (try? note.verify(trusting: [key])) == nil {
+                        problems.append(LedgerError(
+                            .badSignature, "\(label) is not signed by \(key), the key in force at that size from the pinned key: it was re-signed or forged",
+                            seq: size, expected: "a signature by \(key)", found: "none by it"))
                     }
                     if checkpoint.size != size {
                         problems.append(LedgerError(.corrupt, "\(label) carries size \(checkpoint.size)"))
@@ -103,7 +105,7 @@ extension Ledger {
     /// at that size is its root.
     /// - Returns: the problems, and the largest size a valid one covers.
     func auditExternalCheckpoints(
-        _ external: ExternalCheckpoints, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest
+        _ external: ExternalCheckpoints, keys: SigningKeys?, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest
     ) throws -> (problems: [LedgerError], covered: UInt64?) {
         var problems: [LedgerError] = []
         var covered: UInt64?
@@ -116,8 +118,8 @@ extension Ledger {
                 problems.append(LedgerError(.chainBroken, "\(source) is a checkpoint of \"\(checkpoint.origin)\", not of this log (\"\(origin)\")"))
                 continue
             }
-            if let key = external.key, (try? note.verify(trusting: [key])) == nil {
-                problems.append(LedgerError(.badSignature, "\(source) (size \(checkpoint.size)) is not signed by the pinned key: it cannot vouch for the log"))
+            if let key = keys?.key(forSize: checkpoint.size), (try? note.verify(trusting: [key])) == nil {
+                problems.append(LedgerError(.badSignature, "\(source) (size \(checkpoint.size)) is not signed by \(key), the key in force at that size from the pinned key: it cannot vouch for the log"))
                 continue
             }
             guard checkpoint.size <= treeSize else {

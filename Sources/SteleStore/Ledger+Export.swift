@@ -1,5 +1,5 @@
 import SteleConsent
-import SteleCore
+public import SteleCore
 public import SteleEvidence
 import SteleCrypto
 import SteleLMDB
@@ -106,6 +106,31 @@ extension Ledger {
             return BundleRecord(
                 seq: seq, header: entry.headerBytes, role: role, body: entry.body.redacting(withheld, using: sha), withheld: withheld.sorted(),
                 explainedBy: explained[seq] ?? [], proof: proofs ? try proofCall { try tree.inclusionProof(index: seq, size: treeSize) } : [])
+        }
+    }
+
+    /// The log's key rotations handed over before the checkpoint of `treeSize` (whose checkpoint of
+    /// seq + 1 is smaller), each with what proves it to a holder of the key it
+    /// replaced (`Specs/evidence-bundle.md` §5a): the entry, the checkpoint of size seq + 1 the old
+    /// key signed, the entry's inclusion proof in that tree, and the consistency proof from it to
+    /// `treeSize`.
+    public func keyRotationEvidence(treeSize: UInt64) throws -> [JSONValue] {
+        try read { txn in
+            try requireCovered(treeSize, txn: txn)
+            let tree = tree(txn, size: try head(txn).size)
+            return try keyRotations(txn: txn, size: treeSize).compactMap { rotation -> JSONValue? in
+                let size = rotation.seq + 1
+                guard size < treeSize, let note = try txn.get(databases.checkpoints, key: LedgerKeys.u64(size)) else { return nil }
+                let entry = try entry(rotation.seq, txn: txn)
+                let inclusion = try proofCall { try tree.inclusionProof(index: rotation.seq, size: size) }
+                let consistency = try proofCall { try tree.consistencyProof(from: size, to: treeSize) }
+                return .object([
+                    "seq": .integer(Int64(rotation.seq)), "header": .string(entry.headerText), "body": entry.body.jsonValue,
+                    "checkpoint": .string(String(decoding: note, as: UTF8.self)),
+                    "inclusion": .array(inclusion.map { .string(Base64.encode($0.bytes)) }),
+                    "consistency": .array(consistency.map { .string(Base64.encode($0.bytes)) }),
+                ])
+            }
         }
     }
 }

@@ -82,13 +82,20 @@ extension Ledger {
             }
             var rebuilt = MerkleRightEdge()
             var covered: UInt64?
+            // The pinned key, then each key the log handed over to with the key in force.
+            var keys: SigningKeys?
+            if let pinned = external.key {
+                let (followed, rotationProblems) = try signingKeys(from: pinned, txn: txn, size: head.size)
+                keys = followed
+                problems += rotationProblems
+            }
             var gaps: [(after: UInt64, microseconds: Int64)] = []
             do {
                 try check(
                     txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt,
-                    key: external.key, quietPeriod: quietPeriod, gaps: &gaps)
+                    keys: keys, quietPeriod: quietPeriod, gaps: &gaps)
                 let storedTree = tree(txn, size: rebuilt.size)
-                let audit = try auditExternalCheckpoints(external, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero })
+                let audit = try auditExternalCheckpoints(external, keys: keys, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero })
                 problems += audit.problems
                 covered = audit.covered
             } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {
@@ -106,7 +113,7 @@ extension Ledger {
 
     private func check(
         _ txn: Transaction, head: ChainHead, chunkSize: Int, threads: Int, pace: (() throws -> Void)?, problems: inout [LedgerError],
-        rebuilt: inout MerkleRightEdge, key: NoteVerifierKey? = nil, quietPeriod: Int64? = nil,
+        rebuilt: inout MerkleRightEdge, keys: SigningKeys? = nil, quietPeriod: Int64? = nil,
         gaps: inout [(after: UInt64, microseconds: Int64)]
     ) throws {
         let merkle = MerkleHasher()
@@ -234,7 +241,7 @@ extension Ledger {
         }
         // The stored tree now matches the headers (or its mismatch is reported): roots at any size come from it.
         let storedTree = tree(txn, size: rebuilt.size)
-        problems += try auditStoredCheckpoints(txn: txn, from: 0, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero }, key: key)
+        problems += try auditStoredCheckpoints(txn: txn, from: 0, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero }, keys: keys)
     }
 
     /// Checks the journal's entries (both regions) against the store: entries the store holds must be

@@ -22,15 +22,23 @@ extension Ledger {
         guard checkpoint.origin == origin else {
             throw LedgerError(.invalidEvent, "\(source.source) is a checkpoint of \"\(checkpoint.origin)\", not of this log (\"\(origin)\")")
         }
-        if let key = held.key, (try? note.verify(trusting: [key])) == nil {
-            return IntegrityReport(
-                size: 0, root: checkpoint.rootHash, journalPending: 0,
-                problems: [LedgerError(.badSignature, "\(source.source) is not signed by the pinned key: it cannot anchor the check")], externallyCovered: nil)
-        }
         let start = checkpoint.size
         return try read { txn in
             let head = try head(txn)
             var problems: [LedgerError] = []
+            var keys: SigningKeys?
+            if let pinned = held.key {
+                let (followed, rotationProblems) = try signingKeys(from: pinned, txn: txn, size: head.size)
+                keys = followed
+                problems += rotationProblems
+                let key = followed.key(forSize: start)
+                if (try? note.verify(trusting: [key])) == nil {
+                    return IntegrityReport(
+                        size: 0, root: checkpoint.rootHash, journalPending: 0,
+                        problems: problems + [LedgerError(.badSignature, "\(source.source) is not signed by \(key), the key in force at its size from the pinned key: it cannot anchor the check")],
+                        externallyCovered: nil)
+                }
+            }
             guard start <= head.size else {
                 problems.append(LedgerError(.chainBroken, "the log has \(head.size) entries, fewer than \(source.source) shows (\(start)): entries were cut from its tail or an older copy was restored"))
                 return IntegrityReport(size: 0, root: checkpoint.rootHash, journalPending: 0, problems: problems, externallyCovered: nil)
@@ -118,7 +126,7 @@ extension Ledger {
             }
             if problems.isEmpty {
                 problems += try auditStoredCheckpoints(
-                    txn: txn, from: start, treeSize: stored.size, rootAt: { try stored.rootHash(size: $0) }, key: held.key)
+                    txn: txn, from: start, treeSize: stored.size, rootAt: { try stored.rootHash(size: $0) }, keys: keys)
             }
             return IntegrityReport(size: head.size - start, root: root, journalPending: 0, problems: problems, externallyCovered: start)
         }

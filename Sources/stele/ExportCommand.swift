@@ -81,10 +81,11 @@ struct BundleSourceOptions: ParsableArguments {
             consistency = (String(decoding: bytes, as: UTF8.self), proof.proof)
         }
         let found = try Failure.map { try records(ledger, checkpoint.size, true) }
+        let rotations = try Failure.map { try ledger.keyRotationEvidence(treeSize: checkpoint.size) }
         let bundle = try evidence { () throws(EvidenceError) in
             try EvidenceBundle(
                 type: type, query: query, reason: reason, created: .now(), checkpoint: note, verifierKey: key, records: found,
-                consistency: consistency, state: state)
+                consistency: consistency, rotations: rotations, state: state)
         }
         let counts = BundleManifest.Counts(found)
         let access = try AccessRecord(
@@ -137,10 +138,13 @@ struct BundleSourceOptions: ParsableArguments {
         } else {
             throw Failure.couldNotRun("no verifier key: give --log-key (stele key show prints it)")
         }
-        do { _ = try note.verify(trusting: [key]) } catch {
-            throw Failure.couldNotRun("the log's newest checkpoint does not verify under \(key): \(error.message); give the log's key with --log-key")
+        // The checkpoint is signed by this key, or (just after a rotation) by a key the log had before.
+        let rotations = try Failure.map { try ledger.keyRotations() }
+        let candidates = [key] + rotations.compactMap(\.previous) + rotations.compactMap(\.next)
+        guard let signer = candidates.first(where: { (try? note.verify(trusting: [$0])) != nil }) else {
+            throw Failure.couldNotRun("the log's newest checkpoint does not verify under \(key) or any key the log rotated through; give the log's key with --log-key")
         }
-        return key
+        return signer
     }
 }
 

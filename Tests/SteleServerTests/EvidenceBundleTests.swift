@@ -63,6 +63,11 @@ struct EvidenceBundleTests {
         return ((swift.status, codes(Data(swift.output.utf8))), (process.terminationStatus, codes(text)))
     }
 
+    /// `Tools/verify-bundle.py`'s exit status on `path`.
+    func pythonStatus(_ path: String, key: String) throws -> Int32 {
+        try verifyBoth(path, key: key).python.0
+    }
+
     /// A copy of bundle `path` changed by `change`, its manifest's file digests and counts
     /// recomputed as a careful forger would, so that only the deeper checks can catch it.
     func tampered(_ path: String, _ root: TemporaryDirectory, _ name: String, _ change: (inout [String: [UInt8]]) throws -> Void) throws -> String {
