@@ -22,6 +22,7 @@ daemon=""
 trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 serve() {
+    [ -e "$work/data/data.mdb" ] || (cd "$work" && "$stele" init --data "$work/data" --origin bench.example/consent >/dev/null)
     (cd "$work" && exec "$stele" serve --data "$work/data" --origin bench.example/consent 2>"$work/serve.log") &
     daemon=$!
     for _ in $(seq 300); do [ -S "$work/data/stele.sock" ] && break; sleep 0.1; done

@@ -23,7 +23,7 @@ start() {  # start DIR [config]: a daemon whose files are all under DIR
     mkdir -p "$1"
     local args=()
     if [ -n "${2:-}" ]; then echo "$2" >"$1/config.json"; args=(--config "$1/config.json"); fi
-    (cd "$1" && exec "$OLDPWD/.build/release/stele" serve "${args[@]}" 2>"$1/serve.log") &
+    (cd "$1" && "$OLDPWD/.build/release/stele" init >/dev/null && exec "$OLDPWD/.build/release/stele" serve "${args[@]}" 2>"$1/serve.log") &
     daemons+=($!)
     for _ in $(seq 100); do [ -S "$1/stele-data/stele.sock" ] && return; sleep 0.1; done
     echo "daemon in $1 did not start: $(cat "$1/serve.log")" >&2; exit 1

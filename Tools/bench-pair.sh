@@ -43,7 +43,8 @@ load=Tools/LoadGenerator/.build/release/LoadGenerator
 
 start() {  # start NAME: the NAME build's daemon, all of its files under $work/NAME
     mkdir -p "$work/$1"
-    (cd "$work/$1" && exec "$work/$1-stele" serve 2>"$work/$1/serve.log") &
+    # Builds from before `stele init` create their log at first start.
+    (cd "$work/$1" && { ! "$work/$1-stele" init --help >/dev/null 2>&1 || "$work/$1-stele" init >/dev/null; } && exec "$work/$1-stele" serve 2>"$work/$1/serve.log") &
     daemons+=($!)
     echo $! >"$work/$1/pid"
     for _ in $(seq 100); do [ -S "$work/$1/stele-data/stele.sock" ] && return; sleep 0.1; done

@@ -18,6 +18,7 @@ cd "$work"
 echo '{"verify_interval_seconds": 0}' > off.json
 echo '{"verify_interval_seconds": 1, "verify_cpu_percent": 10}' > on.json
 run() {  # run CONFIG SECONDS: prints the events/s and whether a check was running meanwhile
+    [ -e stele-data/data.mdb ] || "$bin" init >/dev/null
     "$bin" serve --config "$1" 2>serve.log & local pid=$!
     for _ in $(seq 600); do [ -S stele-data/stele.sock ] && break; sleep 0.1; done
     sleep 2  # the first check starts a second after serving

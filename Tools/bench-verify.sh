@@ -15,7 +15,7 @@ stele="$PWD/.build/release/stele"
 work=$(mktemp -d)
 daemon=""
 trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
-(cd "$work" && exec "$stele" serve 2>"$work/serve.log") &
+(cd "$work" && "$stele" init >/dev/null && exec "$stele" serve 2>"$work/serve.log") &
 daemon=$!
 for _ in $(seq 100); do [ -S "$work/stele-data/stele.sock" ] && break; sleep 0.1; done
 [ -S "$work/stele-data/stele.sock" ] || { echo "the daemon did not start: $(cat "$work/serve.log")" >&2; exit 1; }

@@ -63,7 +63,7 @@ requestPath() {  # requestPath LABEL: decode prepare reply baseline, instruction
 daemon() {  # daemon LABEL: instructions per appended event, every thread of the daemon
     local dir="$work/$1-daemon"
     mkdir -p "$dir"
-    (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$work/$1-stele" serve 2>"$dir/serve.log") &
+    (cd "$dir" && { ! "$work/$1-stele" init --help >/dev/null 2>&1 || "$work/$1-stele" init >/dev/null; } && exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$work/$1-stele" serve 2>"$dir/serve.log") &
     local pid=$!
     for _ in $(seq 600); do [ -S "$dir/stele-data/stele.sock" ] && break; sleep 0.2; done
     Tools/LoadGenerator/.build/release/LoadGenerator --socket "$dir/stele-data/stele.sock" --clients 4 --seconds "$daemon_seconds" >"$dir/load.txt"

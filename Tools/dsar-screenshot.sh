@@ -9,7 +9,8 @@ swift build -q
 stele="$PWD/.build/debug/stele"
 work="$(mktemp -d)"
 trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
-"$stele" serve --data "$work/d" --key "$work/k/signing.key" --checkpoints "$work/c" --origin example.com/ledger 2>"$work/log" &
+"$stele" init --data "$work/d" --key "$work/k/signing.key" --checkpoints "$work/c" --origin example.com/ledger >/dev/null
+"$stele" serve --data "$work/d" --key "$work/k/signing.key" --checkpoints "$work/c" 2>"$work/log" &
 daemon=$!
 for _ in $(seq 50); do [ -S "$work/d/stele.sock" ] && break; sleep 0.1; done
 python3 - "$work/d/stele.sock" <<'PY'

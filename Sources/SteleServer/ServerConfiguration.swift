@@ -15,7 +15,7 @@ public struct ServerConfiguration: Sendable {
     public var keyPath = "./stele-key/signing.key"
     /// The checkpoint directory, outside the data directory.
     public var checkpointDirectory = "./stele-checkpoints"
-    /// The log origin used when the store is created (default `stele/<host name>`).
+    /// The log's expected origin: the daemon refuses a store of another log.
     public var origin: String?
     /// Who may connect, and what each may append.
     public var peers: [PeerRule] = []

@@ -97,6 +97,13 @@ enum StartupChecks {
             "the data directory \(data) holds no store, but the checkpoint directory \(checkpoints.path) holds checkpoints of \(log), newest \(name): refusing to create a new store that would fork it; restore that log's store, or start a new log with an empty --checkpoints directory")
     }
 
+    /// Refuses a data directory without a store: logs are created by `stele init` only, so a daemon
+    /// started in the wrong directory never starts a second log.
+    static func storePresent(_ data: String) throws {
+        guard !Ledger.storeExists(at: data) else { return }
+        throw DaemonError("no log at \(data): create one with stele init --data \(data) [--origin NAME] (or point --data at the log's directory)")
+    }
+
     /// Refuses a store that is behind, or disagrees with, the newest checkpoint held outside it.
     /// - Returns: the size of that checkpoint (0 if none).
     static func checkpointAgreement(ledger: Ledger, directory: CheckpointDirectory, verifier: NoteVerifierKey) throws -> UInt64 {

@@ -39,19 +39,25 @@ public final class SteleDaemon: Service {
         try StartupChecks.outside(config.checkpointDirectory, of: config.dataDirectory, what: "checkpoint directory")
         try StartupChecks.privateDirectory(config.dataDirectory, what: "data directory")
         try StartupChecks.privateDirectory(config.checkpointDirectory, what: "checkpoint directory")
+        try StartupChecks.storePresent(config.dataDirectory)
         try StartupChecks.keyPath(config.keyPath)
         try StartupChecks.keyPresentForExistingLog(config.keyPath, data: config.dataDirectory, checkpoints: directory)
         try StartupChecks.dataDirectory(config.dataDirectory)
-        let key = try SigningKeyFile.loadOrCreate(config.keyPath)
+        let key: Ed25519PrivateKey
+        do { key = try SigningKeyFile.load(config.keyPath) } catch let error as LedgerError {
+            throw DaemonError("cannot load the signing key \(config.keyPath): \(error.message); restore the log's key from your backup (docs/operations.md)")
+        }
 
         var options = Ledger.Options()
-        options.createWithOrigin = config.origin ?? Ledger.defaultOrigin
         options.releasesWrittenPages = !config.storeKeepsWrittenPages
         let ledger: Ledger
         do { ledger = try Ledger(path: config.dataDirectory, options: options) } catch let error as LedgerError {
             // Most of the store's messages name its path already.
             let message = error.message.contains(config.dataDirectory) ? error.message : "cannot open the ledger at \(config.dataDirectory): \(error.message)"
             throw DaemonError(message)
+        }
+        if let expected = config.origin, expected != ledger.origin {
+            throw DaemonError("the store at \(config.dataDirectory) is the log \(ledger.origin), not \(expected): check --data (or the configured origin); refusing to start")
         }
         let signer = try NoteSigner(name: ledger.origin, privateKey: key)
         // The store is checked against the newest checkpoint held outside it (checkpoints cover only

@@ -212,12 +212,14 @@ public final class Ledger: Sendable {
 }
 
 extension Ledger {
-    /// `stele/<host name>`, cleaned to a valid key name: the origin of a log created without one.
+    /// `stele/<host name>-<8 random hex digits>`, cleaned to a valid key name, new on each call: the
+    /// origin of a log created without one, so two logs never share an origin by accident.
     public static var defaultOrigin: String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count)
         let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let cleaned = String(String.UnicodeScalarView(host.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7F && $0 != "+" }))
-        return "stele/" + (cleaned.isEmpty ? "localhost" : cleaned)
+        let suffix = ((try? SecureRandom.bytes(4)) ?? []).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return "stele/" + (cleaned.isEmpty ? "localhost" : cleaned) + "-" + suffix
     }
 }

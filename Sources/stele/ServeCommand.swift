@@ -10,14 +10,14 @@ import SteleStore
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run the ledger daemon on a Unix-domain socket.",
-        discussion: "First start creates the store, fixes the log origin and creates the signing key (mode 0600). SIGTERM or SIGINT drains in-flight appends, signs a checkpoint and exits 0.")
+        discussion: "Serves a log made by stele init; refuses a directory without one. SIGTERM or SIGINT drains in-flight appends, signs a checkpoint and exits 0.")
 
     @Option(help: "The ledger's data directory.") var data: String?
     @Option(help: "The socket path (default <data>/stele.sock).") var socket: String?
     @Option(help: "The Ed25519 signing key, outside the data directory.") var key: String?
     @Option(help: "Directory outside the data directory receiving every signed checkpoint.") var checkpoints: String?
     @Option(help: "A JSON configuration file (Specs/protocol.md).") var config: String?
-    @Option(help: "The log origin, used only when the store is created.") var origin: String?
+    @Option(help: "The log's expected origin: a store of another log is refused.") var origin: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in

@@ -7,7 +7,7 @@ struct Stele: AsyncParsableCommand {
         commandName: "stele",
         abstract: "A tamper-evident audit log and consent ledger.",
         subcommands: [
-            ServeCommand.self, AppendCommand.self, StatusCommand.self, IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
+            InitCommand.self, ServeCommand.self, AppendCommand.self, StatusCommand.self, IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
             VerifyCommand.self, RecoverCommand.self, ConsentCommand.self, PruneCommand.self, EraseCommand.self, HoldCommand.self, CompactCommand.self, RetentionCommand.self, MonitorCommand.self,
             ExportCommand.self, VerifyBundleCommand.self, DsarCommand.self,
         ])

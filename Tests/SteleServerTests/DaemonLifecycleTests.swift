@@ -282,7 +282,10 @@ struct DaemonLifecycleTests {
         #expect(unknownMember.log.contains("socket_mod"))
 
         let root = TemporaryDirectory("stele-daemon")
-        try FileManager.default.createDirectory(atPath: root.appending("key"), withIntermediateDirectories: true)
+        #expect(try SteleBinary.run([
+            "init", "--data", root.appending("data"), "--key", root.appending("key/signing.key"), "--checkpoints", root.appending("checkpoints"),
+        ]).status == 0)
+        try FileManager.default.removeItem(atPath: root.appending("key/signing.key"))
         try "not a key".write(toFile: root.appending("key/signing.key"), atomically: true, encoding: .utf8)
         chmod(root.appending("key/signing.key"), 0o600)
         let garbageKey = try DaemonProcess(root: root, wait: false)

@@ -17,7 +17,7 @@ final class DaemonProcess {
 
     init(
         root: TemporaryDirectory = TemporaryDirectory("stele-daemon"), config: String? = nil, key: String? = nil,
-        environment: [String: String] = [:], wait: Bool = true
+        environment: [String: String] = [:], wait: Bool = true, initialize: Bool = true
     ) throws {
         self.root = root
         self.key = key ?? root.appending("key/signing.key")
@@ -25,11 +25,20 @@ final class DaemonProcess {
         guard FileManager.default.createFile(atPath: stderrPath, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: stderrPath])
         }
+        // A fresh root (no store, no checkpoints, no key) gets its log from stele init, as a user's
+        // does; any other root is left as it is, for the daemon to serve or refuse.
+        let fresh = initialize && !FileManager.default.fileExists(atPath: root.appending("data/data.mdb"))
+            && !FileManager.default.fileExists(atPath: root.appending("checkpoints")) && !FileManager.default.fileExists(atPath: self.key)
+        if fresh {
+            let created = try SteleBinary.run([
+                "init", "--data", root.appending("data"), "--key", self.key, "--checkpoints", root.appending("checkpoints"), "--origin", "stele.test/daemon",
+            ])
+            guard created.status == 0 else { throw ClientErrorLike("stele init failed: \(created.output)") }
+        }
         process = Process()
         process.executableURL = URL(fileURLWithPath: SteleBinary.path)
         var arguments = ["serve", "--data", root.appending("data"), "--socket", root.appending("stele.sock"),
-                         "--key", self.key, "--checkpoints", root.appending("checkpoints"),
-                         "--origin", "stele.test/daemon"]
+                         "--key", self.key, "--checkpoints", root.appending("checkpoints")]
         if let config {
             let path = root.appending("config.json")
             try config.write(toFile: path, atomically: true, encoding: .utf8)

@@ -21,7 +21,7 @@ struct StartupPermissionTests {
     /// Starts a daemon expected to refuse; checks its one line and that nothing changed on disk.
     private func refused(_ root: TemporaryDirectory, key: String? = nil, saying words: [String]) throws {
         let before = try listing(root)
-        let daemon = try DaemonProcess(root: root, key: key, wait: false)
+        let daemon = try DaemonProcess(root: root, key: key, wait: false, initialize: false)
         #expect(daemon.waitForExit() == 2)
         for word in words { #expect(daemon.log.contains(word), "\(daemon.log)") }
         #expect(daemon.log.split(separator: "\n").count == 1, "\(daemon.log)")

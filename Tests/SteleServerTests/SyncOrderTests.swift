@@ -93,6 +93,10 @@ struct SyncOrderTests {
     func acknowledgementsFollowDurability() throws {
         let root = TemporaryDirectory("stele-daemon")
         let trace = root.appending("trace.txt")
+        let created = try SteleBinary.run([
+            "init", "--data", root.appending("data"), "--key", root.appending("key/signing.key"), "--checkpoints", root.appending("checkpoints"),
+        ])
+        try #require(created.status == 0, "\(created.output)")
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
         daemon.arguments = [
