@@ -73,6 +73,11 @@ public struct Transaction {
         try check(mdb_drop(txn, db.handle, 1), "drop \(db.name)")
     }
 
+    /// Deletes every record of `db`, keeping the database, once this transaction commits.
+    public func empty(_ db: Database) throws {
+        try check(mdb_drop(txn, db.handle, 0), "empty \(db.name)")
+    }
+
     /// The number of entries in `db`.
     public func count(_ db: Database) throws -> Int {
         var stat = MDB_stat()

@@ -105,13 +105,37 @@ extension Ledger {
     /// at that size is its root.
     /// - Returns: the problems, and the largest size a valid one covers.
     func auditExternalCheckpoints(
-        _ external: ExternalCheckpoints, keys: SigningKeys?, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest
+        _ external: ExternalCheckpoints, keys: SigningKeys?, txn: Transaction, treeSize: UInt64, rootAt: (UInt64) throws -> SHA256Digest
     ) throws -> (problems: [LedgerError], covered: UInt64?) {
         var problems: [LedgerError] = []
         var covered: UInt64?
+        // The logs this one was restored from (`ledger.restored`): their checkpoints speak for the
+        // prefix the backup held, and show plainly what of them this log does not hold.
+        var restoredFrom: [String: (seq: UInt64, size: UInt64)] = [:]
+        try forEachEntry(ofKind: "ledger.restored", txn: txn, size: treeSize) { entry in
+            let values = entry.body.fields.compactMapValues(\.value)
+            if let origin = values["origin"]?.stringValue, let size = values["backup_size"]?.integerValue { restoredFrom[origin] = (entry.seq, UInt64(size)) }
+        }
         for (source, bytes) in external.notes {
             guard let note = try? SignedNote(parsing: bytes), let checkpoint = try? Checkpoint(parsing: note.text) else {
                 problems.append(LedgerError(.corrupt, "\(source) is not a signed checkpoint"))
+                continue
+            }
+            if let restored = restoredFrom[checkpoint.origin] {
+                if let pinned = keys?.first, let key = try? NoteVerifierKey(name: checkpoint.origin, publicKey: pinned.publicKey),
+                    (try? note.verify(trusting: [key])) == nil
+                {
+                    problems.append(LedgerError(.badSignature, "\(source) (a checkpoint of \(checkpoint.origin), which this log was restored from) is not signed by the pinned key"))
+                } else if checkpoint.size > restored.size {
+                    problems.append(LedgerError(
+                        .chainBroken,
+                        "this log was restored (entry \(restored.seq), ledger.restored) from a backup of \(checkpoint.origin) holding \(restored.size) entries; \(source) shows that log had \(checkpoint.size): its last \(checkpoint.size - restored.size) entries are not in this log",
+                        seq: restored.seq, expected: "\(checkpoint.size) entries of \(checkpoint.origin)", found: "\(restored.size) restored"))
+                } else if try rootAt(checkpoint.size) != checkpoint.rootHash {
+                    problems.append(LedgerError(.chainBroken, "the log's root at size \(checkpoint.size) differs from \(source), a checkpoint of \(checkpoint.origin) which this log says it was restored from"))
+                } else {
+                    covered = max(covered ?? 0, checkpoint.size)
+                }
                 continue
             }
             guard checkpoint.origin == origin else {

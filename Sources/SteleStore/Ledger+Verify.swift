@@ -95,7 +95,7 @@ extension Ledger {
                     txn, head: head, chunkSize: chunkSize, threads: max(1, threads), pace: pace, problems: &problems, rebuilt: &rebuilt,
                     keys: keys, quietPeriod: quietPeriod, gaps: &gaps)
                 let storedTree = tree(txn, size: rebuilt.size)
-                let audit = try auditExternalCheckpoints(external, keys: keys, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero })
+                let audit = try auditExternalCheckpoints(external, keys: keys, txn: txn, treeSize: rebuilt.size, rootAt: { (try? storedTree.rootHash(size: $0)) ?? .zero })
                 problems += audit.problems
                 covered = audit.covered
             } catch let error as LMDBError where error.code == LMDBError.corrupted || error.code == LMDBError.pageNotFound {

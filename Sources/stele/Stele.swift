@@ -9,6 +9,6 @@ struct Stele: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, ServeCommand.self, AppendCommand.self, StatusCommand.self, IngestCommand.self, QueryCommand.self, ProveCommand.self, CheckpointCommand.self, KeyCommand.self,
             VerifyCommand.self, RecoverCommand.self, ConsentCommand.self, PruneCommand.self, EraseCommand.self, HoldCommand.self, CompactCommand.self, RetentionCommand.self, MonitorCommand.self,
-            ExportCommand.self, VerifyBundleCommand.self, DsarCommand.self,
+            ExportCommand.self, VerifyBundleCommand.self, DsarCommand.self, BackupCommand.self, RestoreCommand.self,
         ])
 }
