@@ -20,10 +20,16 @@ public struct StoredEntry: Sendable, Hashable {
     public var outputJSON: JSONValue {
         .object([
             "seq": .integer(Int64(seq)),
-            "header": .string(headerText),
+            "header": headerObject,
+            "header_text": .string(headerText),
             "body": body.disclosedValues.map { .object($0) } ?? .null,
             "redacted": .array(body.redactedNames.map { .string($0) }),
         ])
+    }
+
+    /// The header as a JSON object (its exact text is `header_text`).
+    private var headerObject: JSONValue {
+        (try? JSONParser.parse(headerBytes)) ?? .string(headerText)
     }
 
     /// ``outputJSON`` without the body's values: `body` null, `withheld` naming the fields held
@@ -31,7 +37,8 @@ public struct StoredEntry: Sendable, Hashable {
     public var withheldOutputJSON: JSONValue {
         .object([
             "seq": .integer(Int64(seq)),
-            "header": .string(headerText),
+            "header": headerObject,
+            "header_text": .string(headerText),
             "body": .null,
             "redacted": .array(body.redactedNames.map { .string($0) }),
             "withheld": .array(body.orderedNames.filter { !body.fields[$0]!.isRedacted }.map { .string($0) }),

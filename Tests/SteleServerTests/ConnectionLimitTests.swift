@@ -36,7 +36,7 @@ struct ConnectionLimitTests {
         #expect(note.hasPrefix("stele.test/daemon\n1\n"), "\(note)")
         #expect(daemon.stop() == 0)
         let query = try SteleBinary.run(["query", "--data", daemon.data])
-        let kinds = query.output.split(separator: "\n").compactMap { try? reply(String($0))["header"] as? String }
+        let kinds = query.output.split(separator: "\n").compactMap { try? reply(String($0))["header_text"] as? String }
         #expect(kinds.count == 2 && kinds[0].contains("ledger.started") && kinds[1].contains("ledger.stopped"), "\(query.output)")
     }
 }

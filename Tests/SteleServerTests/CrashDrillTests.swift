@@ -48,7 +48,7 @@ struct CrashDrillTests {
         var starts = 0
         for line in query.output.split(separator: "\n") {
             let object = try reply(String(line))
-            let header = try #require(object["header"] as? String)
+            let header = try #require(object["header_text"] as? String)
             let body = try #require(object["body"] as? [String: Any])
             guard let id = body["id"] as? String else {
                 // Only the daemon's own ledger.started entries (killed, it never records a stop) lack an id.

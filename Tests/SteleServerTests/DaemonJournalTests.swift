@@ -43,7 +43,7 @@ struct DaemonJournalTests {
         var stored: [Int: String] = [:]
         for line in query.output.split(separator: "\n") {
             let object = try reply(String(line))
-            let header = try #require(object["header"] as? String)
+            let header = try #require(object["header_text"] as? String)
             stored[try #require(object["seq"] as? Int)] = Base64.encode(MerkleHasher().leafHash(Array(header.utf8)).bytes)
         }
         let missing = acks.filter { stored[$0.key] != $0.value }.map(\.key).sorted()

@@ -153,7 +153,7 @@ struct DaemonProtocolTests {
         let verifier = try NoteVerifierKey(parsing: verifierText)
         let checkpoint = try Checkpoint.open(Array(text.utf8), trusting: [verifier], origin: "stele.test/daemon")
         let started = try reply(String(SteleBinary.run(["query", "--data", daemon.data, "--kind", "ledger.started"]).output.split(separator: "\n")[0]))
-        let startedHeader = try #require(started["header"] as? String)
+        let startedHeader = try #require(started["header_text"] as? String)
         let hasher = MerkleHasher()
         #expect(checkpoint.size == 2)
         #expect(checkpoint.rootHash == hasher.nodeHash(hasher.leafHash(Array(startedHeader.utf8)), hasher.leafHash(Array(header.utf8))))

@@ -134,7 +134,7 @@ struct PruneCommandTests {
         #expect(receipts == 3)
         let kinds = { (user: String) in
             try SteleBinary.run(["query", "--data", daemon.data, "--subject", user]).output.split(separator: "\n").map { line in
-                ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]).flatMap { $0["header"] as? String }.flatMap {
+                ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]).flatMap { $0["header_text"] as? String }.flatMap {
                     (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
                 }?["kind"] as? String ?? "?"
             }
