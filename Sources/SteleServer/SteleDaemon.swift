@@ -168,16 +168,31 @@ public final class SteleDaemon: Service {
                 }
             }
 
-        // Create the socket with its final permissions: no window in which it is more open.
-        let previousMask = umask(~mode_t(config.socketMode) & 0o777)
-        do {
-            _ = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
-        } catch {
-            umask(previousMask)
+        let listening: any Channel
+        do { listening = try await Self.bind(bootstrap, socketPath, mode: config.socketMode) } catch {
             throw DaemonError("cannot listen on \(socketPath): \(error)")
         }
-        umask(previousMask)
-        chmod(socketPath, mode_t(config.socketMode))
+        // A socket file removed under the daemon (a cleanup job, an operator) leaves it deaf: it is
+        // noticed within two seconds, logged, and recreated.
+        let logger = self.logger
+        let watcher = Task {
+            var current = listening
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(2))
+                var info = stat()
+                guard !Task.isCancelled, lstat(socketPath, &info) != 0 || (info.st_mode & S_IFMT) != S_IFSOCK else { continue }
+                logger.warning("the socket file disappeared; recreating it", metadata: ["socket": "\(socketPath)"])
+                // The deaf listener goes first: closing a Unix listener removes its path, which by then
+                // would be the new one's.
+                try? await current.close()
+                unlink(socketPath)
+                do {
+                    current = try await Self.bind(bootstrap, socketPath, mode: config.socketMode)
+                } catch {
+                    logger.error("cannot recreate the socket", metadata: ["socket": "\(socketPath)", "error": "\(error)"])
+                }
+            }
+        }
 
         let ledger = context.ledger
         logger.info("serving", metadata: ["socket": "\(socketPath)", "origin": "\(ledger.origin)", "entries": "\((try? ledger.size) ?? 0)", "verifier_key": "\(verifierKey)"])
@@ -187,6 +202,7 @@ public final class SteleDaemon: Service {
         context.retention.start()
         // Cancellation (a second signal, the group failing) stops the same way.
         try? await gracefulShutdown()
+        watcher.cancel()
         verifier?.stop()
         context.retention.stop()
         logger.info("stopping: draining in-flight appends")
@@ -194,6 +210,15 @@ public final class SteleDaemon: Service {
         let drained = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: drained)
         await Self.first(of: { try? await drained.futureResult.get() }, { try? await Task.sleep(for: .seconds(30)) })
+    }
+
+    /// Binds the socket with its final permissions: no window in which it is more open.
+    private static func bind(_ bootstrap: ServerBootstrap, _ path: String, mode: UInt32) async throws -> any Channel {
+        let previousMask = umask(~mode_t(mode) & 0o777)
+        defer { umask(previousMask) }
+        let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+        chmod(path, mode_t(mode))
+        return channel
     }
 
     /// Returns once either operation has returned.

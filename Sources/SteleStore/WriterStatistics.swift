@@ -15,6 +15,7 @@ public final class WriterStatistics: Sendable {
         var storeCommits: UInt64 = 0
         var storeCommitMicroseconds = LatencyRing()
         var checkpoints: UInt64 = 0
+        var lastCheckpoint: Timestamp?
         var idempotencyEvicted: UInt64 = 0
     }
 
@@ -50,7 +51,13 @@ public final class WriterStatistics: Sendable {
         }
     }
 
-    func checkpointSigned() { state.withLock { $0.checkpoints += 1 } }
+    func checkpointSigned() {
+        let now = Timestamp.now()
+        state.withLock {
+            $0.checkpoints += 1
+            $0.lastCheckpoint = now
+        }
+    }
 
     /// The statistics as `stats` reports them (`Specs/protocol.md`).
     public var snapshot: [String: JSONValue] {
@@ -65,6 +72,7 @@ public final class WriterStatistics: Sendable {
             "commit_us": s.commitMicroseconds.percentiles,
             "store_commits": .integer(Int64(s.storeCommits)), "store_commit_us": s.storeCommitMicroseconds.percentiles,
             "checkpoints_signed": .integer(Int64(s.checkpoints)),
+            "checkpoint_age_seconds": s.lastCheckpoint.map { .integer((Timestamp.now().microseconds - $0.microseconds) / 1_000_000) } ?? .null,
             "idempotency_keys_evicted": .integer(Int64(s.idempotencyEvicted)),
         ]
     }
