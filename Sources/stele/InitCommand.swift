@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SteleCore
 import SteleCrypto
+import SteleServer
 import SteleStore
 
 /// `stele init`: creates a new log explicitly: its store, its signing key and its checkpoint
@@ -14,11 +15,24 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var keyOptions: KeyOptions
     @Option(help: "The checkpoint directory outside the data directory.") var checkpoints: String = "./stele-checkpoints"
     @Option(help: "The log's name in its checkpoints, e.g. example.com/audit (default: stele/<host>-<random>, unique).") var origin: String?
+    @Option(help: "The daemon's configuration: its data, key, checkpoints and origin (options given here win).") var config: String?
     @Flag(help: "Output JSON.") var json = false
 
     func run() throws {
-        let data = dataOptions.data
-        let key = keyOptions.key
+        var data = dataOptions.data
+        var key = keyOptions.key
+        var checkpoints = self.checkpoints
+        var origin = self.origin
+        if let config {
+            guard let bytes = FileManager.default.contents(atPath: config) else { throw Failure.couldNotRun("cannot read the configuration file \(config)") }
+            var configuration = ServerConfiguration()
+            do { try configuration.apply(json: [UInt8](bytes)) } catch { throw Failure.couldNotRun("bad configuration \(config): \(error.message)") }
+            // An option left at its default yields to the file.
+            if data == DataOptions().data { data = configuration.dataDirectory }
+            if key == KeyOptions().key { key = configuration.keyPath }
+            if checkpoints == "./stele-checkpoints" { checkpoints = configuration.checkpointDirectory }
+            origin = origin ?? configuration.origin
+        }
         // Every refusal comes before anything is created.
         if Ledger.storeExists(at: data) {
             let existing = (try? Ledger(path: data, options: readOnly))?.origin

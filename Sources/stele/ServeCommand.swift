@@ -19,6 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A JSON configuration file (Specs/protocol.md).") var config: String?
     @Option(help: "The log's expected origin: a store of another log is refused.") var origin: String?
 
+    static let systemConfiguration = "/etc/stele/stele.json"
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -31,12 +33,15 @@ struct ServeCommand: AsyncParsableCommand {
         let uid = geteuid()
         let user = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "uid\(uid)"
         configuration.peers = [PeerRule(uid: uid, source: user, kinds: ["*"], consent: ["*"], isOperator: true)]
-        if let config {
-            guard let bytes = FileManager.default.contents(atPath: config) else {
-                throw Failure.couldNotRun("cannot read the configuration file \(config)")
+        // --config, then STELE_CONFIG, then /etc/stele/stele.json when present (Specs/config.md).
+        let environment = ProcessInfo.processInfo.environment["STELE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let system = FileManager.default.fileExists(atPath: Self.systemConfiguration) ? Self.systemConfiguration : nil
+        if let path = config ?? environment ?? system {
+            guard let bytes = FileManager.default.contents(atPath: path) else {
+                throw Failure.couldNotRun("cannot read the configuration file \(path)")
             }
             do { try configuration.apply(json: [UInt8](bytes)) } catch {
-                throw Failure.couldNotRun("bad configuration \(config): \(error.message)")
+                throw Failure.couldNotRun("bad configuration \(path): \(error.message)")
             }
         }
         if let data { configuration.dataDirectory = data }

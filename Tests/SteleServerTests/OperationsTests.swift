@@ -39,4 +39,20 @@ struct OperationsTests {
         #expect(daemon.log.contains("the socket file disappeared"), "\(daemon.log)")
         #expect(try reply(SteleConnection(socketPath: daemon.socket).request(login("after")))["ok"] as? Bool == true)
     }
+
+    @Test("the systemd unit verifies with systemd-analyze, and the sample configuration parses", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
+    func systemdUnit() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Tools/systemd/check.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, SteleBinary.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+    }
 }
