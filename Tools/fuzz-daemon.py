@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Mutation fuzzing of a running `stele serve` over its socket, standard library only.
 
-Usage: Tools/fuzz-daemon.py SOCKET [SECONDS] [SEED]
+Usage: Tools/fuzz-daemon.py [--stele PATH] [SECONDS] [SEED]
+       Tools/fuzz-daemon.py --socket SOCKET --i-know-this-writes-junk [SECONDS] [SEED]
+
+By default it starts its own daemon (`stele init` and `stele serve`, PATH default
+.build/debug/stele) on a temporary directory, fuzzes it, verifies the store and removes it: the
+fuzzer appends thousands of junk entries, so it is pointed at another daemon's socket only with
+--i-know-this-writes-junk.
 
 Sends pipelined batches of requests made by mutating valid ones (inserted JSON tokens, lone
 surrogates, NULs, invalid UTF-8, deep nesting, huge numbers, odd timestamps, deleted and
@@ -9,12 +15,17 @@ duplicated spans, flipped bytes) and checks the daemon's promise for bad input: 
 line per request, in order, each either {"ok":true,...,"seq":N} or {"ok":false,"error":{"code":C,
 "message":M}} with a documented code, and the connection stays open. Exits 1 at the first broken
 promise (a closed connection, a missing or malformed reply, an unknown code), 0 otherwise, printing
-how many requests got each outcome. Run `stele verify` on the store afterwards.
+how many requests got each outcome.
 """
+import argparse
 import json
+import os
 import random
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 
 # The error codes of Specs/protocol.md.
@@ -26,7 +37,7 @@ CODES = {
     "future_time",
 }
 # What a successful reply carries, by op.
-RESULTS = ("seq", "op", "stats", "checkpoint", "consent", "consistency", "prune", "hold", "released")
+RESULTS = ("seq", "op", "stats", "checkpoint", "consent", "consistency", "prune", "hold", "released", "accessed")
 
 VALID = [
     '{"id":"f1","kind":"login.succeeded","actor":"user:1","subject":"user:1","attrs":{"ip":"203.0.113.9","method":"password"}}',
@@ -87,12 +98,8 @@ def check(reply):
     return None if error.get("code") in CODES else "undocumented code %r" % error.get("code")
 
 
-def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    path = sys.argv[1]
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
-    rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+def fuzz(path, seconds, seed):
+    rng = random.Random(seed)
     outcomes = {}
     sent = 0
     end = time.time() + seconds
@@ -107,12 +114,48 @@ def main():
                 problem = "the connection closed" if not reply.endswith(b"\n") else check(reply)
                 if problem:
                     print("after %d requests: %s; request %r, reply %r" % (sent, problem, line[:300], reply[:300]))
-                    sys.exit(1)
+                    return 1
                 value = json.loads(reply)
                 outcome = "ok" if value["ok"] else value["error"]["code"]
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 sent += 1
     print("%d requests, every one answered in order: %s" % (sent, json.dumps(outcomes, sort_keys=True)))
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Mutation fuzzing of stele serve.")
+    parser.add_argument("seconds", nargs="?", type=float, default=30)
+    parser.add_argument("seed", nargs="?", type=int, default=1)
+    parser.add_argument("--stele", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "debug", "stele"))
+    parser.add_argument("--socket", help="fuzz this running daemon instead of one of its own")
+    parser.add_argument("--i-know-this-writes-junk", dest="junk", action="store_true",
+                        help="confirm that the daemon behind --socket may receive thousands of junk entries")
+    args = parser.parse_args()
+    if args.socket:
+        if not args.junk:
+            sys.exit("--socket writes thousands of junk entries into that daemon's log; add --i-know-this-writes-junk if that is what you want")
+        sys.exit(fuzz(args.socket, args.seconds, args.seed))
+    root = tempfile.mkdtemp(prefix="stele-fuzz-")
+    files = ["--data", root + "/data", "--key", root + "/key/signing.key", "--checkpoints", root + "/checkpoints"]
+    try:
+        subprocess.run([args.stele, "init", *files, "--origin", "fuzz.example/log"], check=True, stdout=subprocess.DEVNULL)
+        log = open(root + "/serve.log", "wb")
+        daemon = subprocess.Popen([args.stele, "serve", *files], stderr=log)
+        for _ in range(300):
+            if os.path.exists(root + "/data/stele.sock"):
+                break
+            time.sleep(0.02)
+        status = fuzz(root + "/data/stele.sock", args.seconds, args.seed)
+        daemon.terminate()
+        if daemon.wait() != 0:
+            print("the daemon exited with %d" % daemon.returncode)
+            status = 1
+        verify = subprocess.run([args.stele, "verify", "--data", root + "/data"], capture_output=True, text=True)
+        print(verify.stdout.strip())
+        sys.exit(status or (0 if verify.returncode == 0 else 1))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,18 @@ struct LineFramingHandlerTests {
         guard case .line = collector.messages[0].lines.first else { Issue.record("no line"); return }
     }
 
+    @Test("when reads resume after backpressure, the line gets a full deadline again: one due meanwhile does not fire before the waiting data arrives")
+    func resumedReadsRestartTheDeadline() throws {
+        let (channel, collector) = framing(maximumLineLength: 64)
+        try channel.writeInbound(ByteBuffer(string: "{\"op\""))  // the daemon holds reads for most of a deadline
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(9_900))
+        channel.read()  // reads resume just before the deadline was due
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(collector.messages.isEmpty, "the deadline fired between the request for data and its arrival")
+        try channel.writeInbound(ByteBuffer(string: ":\"ping\"}\n"))
+        guard case .line = collector.messages.first?.lines.first else { Issue.record("no line"); return }
+    }
+
     @Test("a line completed in time cancels its deadline")
     func lineInTime() throws {
         let (channel, collector) = framing(maximumLineLength: 64)

@@ -55,4 +55,22 @@ struct OperationsTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(text)")
     }
+
+    @Test("the Python client's own tests pass against this daemon: pipelining, refusals, a SIGKILL mid-stream with every event stored exactly once, the logging handler")
+    func pythonClient() throws {
+        let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("clients/python/test_stele_client.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [tests]
+        process.environment = ProcessInfo.processInfo.environment.merging(["STELE": SteleBinary.path]) { $1 }
+        process.currentDirectoryURL = URL(fileURLWithPath: SteleBinary.scratch)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+    }
 }

@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""Appending to Stele from Python with only the standard library.
+"""Appending to Stele from Python, with clients/python/stele_client.py (standard library only).
 
 Usage: python3 Tools/examples/append.py [SOCKET]   (default ./stele-data/stele.sock)
 
-Each request is one JSON object on one line; each reply is one line, in request order. Exit 0 when
-every request succeeded, 1 when one was refused, 2 when the daemon closed before answering all.
-A reply with "ok": true means the event is durable. Retrying with the same "id" is safe:
-the daemon returns the original receipt instead of appending twice.
+The client pipelines (a reader thread takes replies while requests go out, so large batches never
+stall), gives each event an id, and retries unanswered requests with the same ids after a
+reconnect, so a daemon restart loses nothing and stores nothing twice. A reply means durable.
+Exit 0 when every event was stored, 1 when one was refused.
 """
-import json
-import socket
+import os
 import sys
-import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+from stele_client import SteleClient, SteleError  # noqa: E402
 
 path = sys.argv[1] if len(sys.argv) > 1 else "./stele-data/stele.sock"
 
@@ -24,28 +25,14 @@ events = [
      "attrs": {"purpose": "marketing.email"}},
 ]
 
-with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-    s.connect(path)
-    stream = s.makefile("rwb")
-    # Pipeline: send everything, then read one reply per request.
-    for event in events:
-        event["id"] = str(uuid.uuid4())  # store it with your request so a retry reuses it
-        stream.write(json.dumps(event).encode() + b"\n")
-    stream.flush()
-    failed = False
-    for answered, event in enumerate(events):
+refused = 0
+with SteleClient(path) as stele:
+    for event, future in [(event, stele.append(event)) for event in events]:
         try:
-            line = stream.readline()
-        except ConnectionResetError:  # the daemon closed with requests of ours unread
-            line = b""
-        if not line:
-            # The daemon stopped (or dropped us) before answering the rest: they were not taken.
-            # Send them again, with the same ids, once it is back.
-            print(f"{len(events) - answered} requests unanswered; retry them with the same ids", file=sys.stderr)
-            sys.exit(2)
-        reply = json.loads(line)
-        print(json.dumps(reply))
-        if not reply["ok"]:
-            failed = True
-            print(f"{event['kind']}: {reply['error']['code']}: {reply['error']['message']}", file=sys.stderr)
-sys.exit(1 if failed else 0)
+            reply = future.result(timeout=30)
+            print(f"{event['kind']}: stored at seq {reply['seq']}")
+        except SteleError as error:
+            refused += 1
+            print(f"{event['kind']}: refused ({error})")
+    print("may we email user:1234?", stele.allowed("user:1234", "marketing.email"))
+sys.exit(1 if refused else 0)

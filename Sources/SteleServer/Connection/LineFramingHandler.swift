@@ -22,6 +22,11 @@ final class LineFramingHandler: ChannelDuplexHandler {
     private var timedOut = false
     /// The daemon asked the socket for data and has not been given any since.
     private var readOutstanding = false
+    /// When the partial line's first byte arrived, and how long since then the daemon held reads back.
+    private var partialSince: NIODeadline?
+    private var held: TimeAmount = .zero
+    /// Since when reads are held back (data arrived, no new request for data yet).
+    private var heldSince: NIODeadline?
 
     init(maximumLineLength: Int, lineDeadline: TimeAmount = .seconds(10)) {
         splitter = LineSplitter(maximumLength: maximumLineLength)
@@ -29,26 +34,41 @@ final class LineFramingHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if let since = heldSince {
+            held = held + (context.eventLoop.now - since)
+            heldSince = nil
+        }
         readOutstanding = true
         context.read()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         readOutstanding = false
+        heldSince = context.eventLoop.now
         guard !timedOut else { return }
         splitter.split(unwrapInboundIn(data)) { lines.append(Self.line($0)) }
         forwardLines(context)
         if !splitter.hasPartialLine {
             deadline?.cancel()
             deadline = nil
+            partialSince = nil
         } else if deadline == nil {
-            armDeadline(context)
+            partialSince = context.eventLoop.now
+            held = .zero
+            armDeadline(context, in: lineDeadline)
         }
     }
 
-    private func armDeadline(_ context: ChannelHandlerContext) {
+    /// The time the partial line has been waited for while the daemon asked for data.
+    private func waited(_ context: ChannelHandlerContext) -> TimeAmount {
+        guard let partialSince else { return .zero }
+        let now = context.eventLoop.now
+        return (now - partialSince) - held - (heldSince.map { now - $0 } ?? .zero)
+    }
+
+    private func armDeadline(_ context: ChannelHandlerContext, in delay: TimeAmount) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: lineDeadline) {
+        deadline = context.eventLoop.scheduleTask(in: delay) {
             let (handler, context) = bound.value
             handler.lineTimedOut(context)
         }
@@ -60,8 +80,10 @@ final class LineFramingHandler: ChannelDuplexHandler {
 
     private func lineTimedOut(_ context: ChannelHandlerContext) {
         guard splitter.hasPartialLine else { return }
-        // Reads held back by the daemon (backpressure) are not the peer's delay: wait another round.
-        guard readOutstanding else { return armDeadline(context) }
+        // Reads held back by the daemon (backpressure) are not the peer's delay: only the time it
+        // asked for data counts.
+        let waited = waited(context)
+        guard waited >= lineDeadline else { return armDeadline(context, in: lineDeadline - waited) }
         timedOut = true
         lines.append(.timedOut)
         forwardLines(context)
