@@ -49,9 +49,16 @@ struct KeyOptions: ParsableArguments {
 
 /// Exit statuses: 0 done (or sound), 1 integrity failure found, 2 could not run.
 enum Failure {
-    /// Prints `message` to standard error and exits 2.
+    /// Prints `message` to standard error and exits 2; a command asked for `--json` (or
+    /// `--format json`) also prints it as one JSON object on standard output, so scripts reading
+    /// JSON always get JSON.
     static func couldNotRun(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data(("stele: " + message + "\n").utf8))
+        let arguments = CommandLine.arguments
+        if arguments.contains("--json") || zip(arguments, arguments.dropFirst()).contains(where: { $0 == "--format" && $1 == "json" }) {
+            let error = JSONValue.object(["ok": .bool(false), "error": .object(["code": .string("could_not_run"), "message": .string(message)])])
+            FileHandle.standardOutput.write(Data((error.canonicalText + "\n").utf8))
+        }
         return ExitCode(2)
     }
 
