@@ -43,9 +43,9 @@ struct PrometheusText {
             out += "# HELP stele_\(name) \(help)\n# TYPE stele_\(name) \(type)\n"
             for sample in samples { out += "stele_\(name)\(sample.labels) \(sample.value)\n" }
         }
-        func integer(_ path: String...) -> String? {
-            var value: JSONValue? = stats
-            for key in path { value = value?[key] }
+        func integer(_ key: String, _ inner: String? = nil) -> String? {
+            let outer = stats[key]
+            let value = inner.map { outer?[$0] } ?? outer
             return value?.integerValue.map(String.init)
         }
         func one(_ value: String?) -> [(labels: String, value: String)] { value.map { [("", $0)] } ?? [] }
