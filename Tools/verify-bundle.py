@@ -324,6 +324,11 @@ def field_digests(body):
     return out
 
 
+def body_commitment(digests):
+    """entry-format.md §2.3: SHA-256 of the field digests in ascending byte order of name."""
+    return sha256(b"".join(digests[n][0] for n in sorted(digests, key=lambda n: n.encode())))
+
+
 def matches_kind(kinds, kind):
     return not kinds or any(k == kind or (k.endswith(".*") and kind.startswith(k[:-1])) for k in kinds)
 
@@ -445,7 +450,7 @@ def verify(files, pinned):
             report.add("body", where, seq, f"the body record is malformed: {error}")
             digests = None
         if digests is not None:
-            commitment = sha256(b"".join(digests[n][0] for n in sorted(digests, key=lambda n: n.encode())))
+            commitment = body_commitment(digests)
             if commitment != b64_hash(header["body"]):
                 report.add("body", where, seq, f"expected body commitment {header['body']}, found {base64.b64encode(commitment).decode()}")
         proof = [b64_hash(p) for p in r["proof"]]
@@ -542,7 +547,7 @@ def follow_rotations(raw, pinned, origin, report):
         except (ValueError, KeyError, TypeError, AssertionError):
             report.add("key_rotation", where, None, "a rotation lacks its seq, header, body, checkpoint or proofs")
             return current, pending
-        commitment = sha256(b"".join(digests[n][0] for n in sorted(digests, key=lambda n: n.encode())))
+        commitment = body_commitment(digests)
         if header["seq"] != seq or header["kind"] != "ledger.key_rotated" or commitment != b64_hash(header["body"]):
             report.add("key_rotation", where, seq, "expected a ledger.key_rotated entry whose body matches its header")
             return current, pending

@@ -11,8 +11,7 @@ import Testing
 /// and each tampering is rejected by both, for the right reason (`Specs/evidence-bundle.md`).
 @Suite("evidence bundles: export, receipts, two verifiers", .serialized)
 struct EvidenceBundleTests {
-    static let python = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Tools/verify-bundle.py").path
+    static let python = ExternalProgram.repositoryFile("Tools/verify-bundle.py")
 
     /// A log with a subject's consent, logins, a staff member's action on the account, another
     /// subject, and a third subject erased; stopped cleanly.
@@ -48,19 +47,12 @@ struct EvidenceBundleTests {
     /// Both verifiers' exit statuses and finding codes.
     func verifyBoth(_ path: String, key: String?) throws -> (swift: (Int32, Set<String>), python: (Int32, Set<String>)) {
         let swift = try SteleBinary.run(["verify-bundle", path, "--json"] + (key.map { ["--key", $0] } ?? []))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [Self.python, path, "--json"] + (key.map { ["--key", $0] } ?? [])
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let python = try ExternalProgram.run("/usr/bin/python3", [Self.python, path, "--json"] + (key.map { ["--key", $0] } ?? []))
         func codes(_ data: Data) -> Set<String> {
             let report = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             return Set(((report?["findings"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String })
         }
-        return ((swift.status, codes(Data(swift.output.utf8))), (process.terminationStatus, codes(text)))
+        return ((swift.status, codes(Data(swift.output.utf8))), (python.status, codes(Data(python.output.utf8))))
     }
 
     /// `Tools/verify-bundle.py`'s exit status on `path`.
@@ -249,17 +241,7 @@ struct EvidenceBundleTests {
             .filter { $0.hasPrefix("sed ") || $0.hasPrefix("grep ") || $0.hasPrefix("openssl ") }
         try #require(commands.count == 3, "\(readme)")
         func run(_ script: String) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", script]
-            process.currentDirectoryURL = URL(fileURLWithPath: bundle)
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
+            try ExternalProgram.run("/bin/bash", ["-c", script], currentDirectory: bundle)
         }
         let good = try run(commands.joined(separator: " && "))
         #expect(good.0 == 0 && good.1.contains("Signature Verified Successfully"), "\(good.1)")

@@ -42,35 +42,15 @@ struct OperationsTests {
 
     @Test("the systemd unit verifies with systemd-analyze, and the sample configuration parses", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
     func systemdUnit() throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Tools/systemd/check.sh").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, SteleBinary.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        let (status, text) = try ExternalProgram.run("/bin/bash", [ExternalProgram.repositoryFile("Tools/systemd/check.sh"), SteleBinary.path])
+        #expect(status == 0, "\(text)")
     }
 
     @Test("the Python client's own tests pass against this daemon: pipelining, refusals, a SIGKILL mid-stream with every event stored exactly once, the logging handler")
     func pythonClient() throws {
-        let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("clients/python/test_stele_client.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [tests]
-        process.environment = ProcessInfo.processInfo.environment.merging(["STELE": SteleBinary.path]) { $1 }
-        process.currentDirectoryURL = URL(fileURLWithPath: SteleBinary.scratch)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        let (status, text) = try ExternalProgram.run(
+            "/usr/bin/python3", [ExternalProgram.repositoryFile("clients/python/test_stele_client.py")], environment: ["STELE": SteleBinary.path],
+            currentDirectory: SteleBinary.scratch)
+        #expect(status == 0, "\(text)")
     }
 }
