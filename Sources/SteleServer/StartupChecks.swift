@@ -122,7 +122,7 @@ enum StartupChecks {
         }
         let size = try ledger.size
         guard checkpoint.size <= size else {
-            throw DaemonError("the store has \(size) entries but the checkpoint \(directory.path)/\(name) covers \(checkpoint.size): this store is older than the log (a restored backup?); refusing to start rather than fork the log")
+            throw DaemonError("the store has \(size) entries but the checkpoint \(directory.path)/\(name) covers \(checkpoint.size): this store is older than the log (a restored backup?); refusing to start rather than fork the log: see stele restore (docs/operations.md)")
         }
         let root = try ledger.rootHash(size: checkpoint.size)
         guard root == checkpoint.rootHash else {
