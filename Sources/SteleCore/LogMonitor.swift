@@ -23,7 +23,8 @@ public struct LogMonitor: Sendable {
         }
     }
 
-    public let key: NoteVerifierKey
+    /// The key in force: the pinned one, or the last one it handed over to (``follow(_:proof:)``).
+    public private(set) var key: NoteVerifierKey
     /// The newest checkpoint verified so far, and its note.
     public private(set) var newest: (checkpoint: Checkpoint, note: SignedNote)?
 
@@ -66,5 +67,50 @@ public struct LogMonitor: Sendable {
         }
         newest = (checkpoint, note)
         return checkpoint
+    }
+
+    /// A `ledger.key_rotated` entry and what proves it to the holder of the key it replaces: the
+    /// checkpoint of size seq + 1 that key signed, and the entry's inclusion proof in it.
+    public struct KeyHandOver: Sendable {
+        public var seq: UInt64
+        public var header: [UInt8]
+        public var body: EntryBody
+        public var checkpoint: SignedNote
+        public var inclusion: [SHA256Digest]
+
+        public init(seq: UInt64, header: [UInt8], body: EntryBody, checkpoint: SignedNote, inclusion: [SHA256Digest]) {
+            self.seq = seq
+            self.header = header
+            self.body = body
+            self.checkpoint = checkpoint
+            self.inclusion = inclusion
+        }
+    }
+
+    /// Follows a key rotation (`Specs/checkpoint.md` §5): the checkpoint covering the entry must be
+    /// signed by the key in force and extend the newest verified one, the entry must be its last
+    /// leaf, and must hand over from the key in force. Then the new key is in force.
+    /// - Throws: ``Refusal`` `unsigned` for a forged rotation, or as ``observe(_:proof:)`` does.
+    public mutating func follow(_ handOver: KeyHandOver, proof: (UInt64, UInt64) throws -> [SHA256Digest]) throws {
+        let sha = SHA256()
+        guard let header = try? EntryHeader(parsing: handOver.header), header.seq == handOver.seq, header.kind == "ledger.key_rotated",
+            handOver.body.commitment(using: sha) == header.bodyCommitment
+        else { throw Refusal.unsigned("the key rotation at entry \(handOver.seq) is not a ledger.key_rotated entry whose body matches its header") }
+        let values = handOver.body.fields.compactMapValues(\.value)
+        guard values["previous_key"]?.stringValue == key.description else {
+            throw Refusal.unsigned("the key rotation at entry \(handOver.seq) does not hand over from the key in force (\(key)): a forged rotation")
+        }
+        guard let next = values["key"]?.stringValue.flatMap({ try? NoteVerifierKey(parsing: $0) }), next.name == key.name else {
+            throw Refusal.unsigned("the key rotation at entry \(handOver.seq) names no valid key of this log")
+        }
+        let covering = try Self.checkpoint(handOver.checkpoint, key: key)
+        let leaf = MerkleHasher().leafHash(handOver.header)
+        guard covering.size == handOver.seq + 1,
+            (try? MerkleVerifier().verifyInclusion(leafHash: leaf, index: handOver.seq, size: covering.size, proof: handOver.inclusion, root: covering.rootHash)) != nil
+        else { throw Refusal.unsigned("the key rotation at entry \(handOver.seq) is not the last entry of the checkpoint its old key signed") }
+        if newest.map({ $0.checkpoint.size < covering.size }) ?? true {
+            _ = try observe(handOver.checkpoint, proof: proof)
+        }
+        key = next
     }
 }

@@ -24,9 +24,13 @@ struct MonitorCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let directory = CheckpointDirectory(path: state)
         var monitor: LogMonitor
+        // After the log rotated its key, the state remembers the key it handed over to.
+        let keyFile = state + "/key"
+        let current = FileManager.default.contents(atPath: keyFile)
+            .flatMap { try? NoteVerifierKey(parsing: String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) }
         do {
             let held = try directory.newest().map { try SignedNote(parsing: $0.bytes) }
-            monitor = try LogMonitor(key: key, newest: held)
+            monitor = try LogMonitor(key: current ?? key, newest: held)
         } catch {
             throw Failure.couldNotRun("the state directory \(state) holds a checkpoint that does not verify under the key: \(error)")
         }
@@ -39,7 +43,17 @@ struct MonitorCommand: ParsableCommand {
             }
             do {
                 let note = try SignedNote(parsing: Array(text.utf8))
-                if let checkpoint = try monitor.observe(note, proof: { old, new in try source.consistencyProof(from: old, to: new) }) {
+                let proof = { (old: UInt64, new: UInt64) in try source.consistencyProof(from: old, to: new) }
+                if (try? note.verify(trusting: [monitor.key])) == nil, let handOvers = try source.keyHandOvers(upTo: note) {
+                    // The log may have handed over to a new key: follow each rotation the key in force signed.
+                    for handOver in handOvers where handOver.body.fields["previous_key"]?.value?.stringValue == monitor.key.description {
+                        try monitor.follow(handOver, proof: proof)
+                        try directory.write(handOver.checkpoint, size: handOver.seq + 1)
+                        try Data((monitor.key.description + "\n").utf8).write(to: URL(fileURLWithPath: keyFile), options: .atomic)
+                        printLine("followed a key rotation at entry \(handOver.seq): the log now signs with \(monitor.key)")
+                    }
+                }
+                if let checkpoint = try monitor.observe(note, proof: proof) {
                     try directory.write(note, size: checkpoint.size)
                     printLine("verified: size \(checkpoint.size), root \(Base64.encode(checkpoint.rootHash.bytes))")
                 } else if once {
@@ -81,6 +95,19 @@ private struct LogSource {
         if reply["error"]?["code"]?.stringValue == "no_checkpoint_yet" { return nil }
         guard let note = reply["checkpoint"]?.stringValue else { throw MonitorSourceError("the daemon's checkpoint reply has no note") }
         return note
+    }
+
+    /// The log's key rotations before `note`'s size, each with its proofs; nil through a socket,
+    /// whose protocol does not carry them.
+    func keyHandOvers(upTo note: SignedNote) throws -> [LogMonitor.KeyHandOver]? {
+        guard let ledger, let size = (try? Checkpoint(parsing: note.text))?.size else { return nil }
+        return try ledger.keyRotationEvidence(treeSize: size).compactMap { item in
+            guard let seq = item["seq"]?.integerValue, let header = item["header"]?.stringValue, let body = item["body"].flatMap({ try? EntryBody(parsing: $0.canonicalBytes) }),
+                let checkpoint = item["checkpoint"]?.stringValue.flatMap({ try? SignedNote(parsing: Array($0.utf8)) }),
+                let inclusion = item["inclusion"]?.arrayValue?.compactMap({ $0.stringValue.flatMap(Base64.decode).flatMap { SHA256Digest(bytes: $0) } })
+            else { return nil }
+            return LogMonitor.KeyHandOver(seq: UInt64(seq), header: Array(header.utf8), body: body, checkpoint: checkpoint, inclusion: inclusion)
+        }
     }
 
     func consistencyProof(from old: UInt64, to new: UInt64) throws -> [SHA256Digest] {

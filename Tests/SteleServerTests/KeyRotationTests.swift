@@ -90,6 +90,43 @@ struct KeyRotationTests {
         #expect(verify.status == 1 && verify.output.contains("forged rotation"), "\(verify.output)")
     }
 
+    @Test("stele monitor pinned to the first key follows each rotation the key in force signed, remembers the new key, and refuses a forged one")
+    func monitorFollowsRotations() throws {
+        let root = TemporaryDirectory("stele-rotate")
+        try Self.serve(root, ["m0"])
+        let first = try VerifyCheckpointTests.verifierKey(root)
+        let state = root.appending("monitor")
+        func look() throws -> (status: Int32, output: String, errors: String) {
+            try SteleBinary.runKeepingErrors(["monitor", "--once", "--log-key", first, "--state", state, "--data", root.appending("data")])
+        }
+        #expect(try look().status == 0)
+        _ = try Self.rotate(root)
+        try Self.serve(root, ["m1"])
+        let second = try Self.rotate(root)
+        try Self.serve(root, ["m2"])
+        let followed = try look()
+        #expect(followed.status == 0 && followed.output.components(separatedBy: "followed a key rotation").count == 3, "\(followed)")
+        #expect(try String(contentsOfFile: state + "/key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == second)
+        #expect(try look().output.contains("unchanged"))
+        // A rotation appended by someone without the key in force.
+        let forger = try NoteSigner(name: "stele.test/daemon", privateKey: Ed25519PrivateKey())
+        let current = try String(contentsOfFile: state + "/key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            let ledger = try Ledger(path: root.appending("data"))
+            let writer = try LedgerWriter(ledger: ledger)
+            let seq = try writer.perform { context in
+                try context.append(Event(
+                    kind: "ledger.key_rotated", retentionClass: "ledger", retention: nil, source: "stele", actor: "uid:666",
+                    attributes: ["previous_key": .string("\(forger.verifierKey)"), "key": .string("\(forger.verifierKey)"), "reason": .string("forged")])).seq
+            }
+            try ledger.storeCheckpoint(try Checkpoint(origin: ledger.origin, size: seq + 1, rootHash: try ledger.rootHash(size: seq + 1)).signed(by: forger))
+            try writer.close()
+        }
+        let refused = try look()
+        #expect(refused.status == 1 && refused.errors.contains("does not verify"), "\(refused)")
+        #expect(try String(contentsOfFile: state + "/key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == current)
+    }
+
     private func listing(_ path: String) throws -> [String] {
         (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? []).sorted()
     }
