@@ -20,9 +20,20 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         if sign {
             let ledger = try Failure.map { try Ledger(path: dataOptions.data) }
-            let key = try Failure.map { try SigningKeyFile.loadOrCreate(keyOptions.key) }
+            // A log that has signed before is signed only by its current key; a key is made only for
+            // a log that never signed (one filled by ingest).
+            let newest = try Failure.map { try ledger.latestCheckpoint() }
+            let rotations = try Failure.map { try ledger.keyRotations() }
+            let key = try Failure.map { newest == nil && rotations.isEmpty ? try SigningKeyFile.loadOrCreate(keyOptions.key) : try SigningKeyFile.load(keyOptions.key) }
             let head = try Failure.map { try ledger.treeHead() }
             let signer = try NoteSigner(name: ledger.origin, privateKey: key)
+            if let last = rotations.last {
+                guard last.next == signer.verifierKey else {
+                    throw Failure.couldNotRun("\(keyOptions.key) is not the log's current key (it was rotated to \(last.next.map { "\($0)" } ?? "?") at entry \(last.seq))")
+                }
+            } else if let newest, (try? SignedNote(parsing: Array(newest.utf8)).verify(trusting: [signer.verifierKey])) == nil {
+                throw Failure.couldNotRun("\(keyOptions.key) did not sign this log's checkpoints: give the log's key")
+            }
             let note = try Checkpoint(origin: ledger.origin, size: head.size, rootHash: head.root).signed(by: signer)
             try Failure.map { try ledger.storeCheckpoint(note) }
             try CheckpointDirectory(path: checkpoints).write(note, size: head.size)

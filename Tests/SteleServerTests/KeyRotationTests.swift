@@ -65,6 +65,11 @@ struct KeyRotationTests {
         #expect(refused.waitForExit() == 2)
         #expect(refused.log.contains("not the log's current key"), "\(refused.log)")
         #expect(try listing(root.path).filter { !$0.hasSuffix(".log") } == before.filter { !$0.hasSuffix(".log") })
+        // Nor can it sign a checkpoint by hand.
+        let signed = try SteleBinary.runKeepingErrors([
+            "checkpoint", "--sign", "--data", data, "--key", root.appending("key/" + retired), "--checkpoints", root.appending("checkpoints"),
+        ])
+        #expect(signed.status == 2 && signed.errors.contains("not the log's current key"), "\(signed.errors)")
     }
 
     @Test("a rotation appended by someone without the key in force is a forged rotation: verify fails, and bundles pinned to the real key reject the forger's checkpoints")
