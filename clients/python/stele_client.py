@@ -124,28 +124,33 @@ class SteleClient:
         return future
 
     def _connect(self):
+        """Connects (retrying with backoff until `reconnect_seconds` pass) and sends everything
+        unanswered again; a connection that breaks during that resend is retried too."""
         deadline = time.monotonic() + self._reconnect_seconds
         delay = 0.05
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(self._path)
-                break
+                # Everything unanswered goes again, in order, with the same ids, before anything
+                # new: the write lock is taken before the new socket is visible to senders.
+                with self._write_lock:
+                    with self._lock:
+                        self._sock = sock
+                        self._generation += 1
+                        unanswered = [line for line, _ in self._pending]
+                    for line in unanswered:
+                        sock.sendall(line)
+                return
             except OSError:
                 sock.close()
+                with self._lock:
+                    if self._sock is sock:
+                        self._sock = None
                 if time.monotonic() > deadline or self._closed:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-        # Everything unanswered goes again, in order, with the same ids, before anything new: the
-        # write lock is taken before the new socket is visible to senders.
-        with self._write_lock:
-            with self._lock:
-                self._sock = sock
-                self._generation += 1
-                unanswered = [line for line, _ in self._pending]
-            for line in unanswered:
-                sock.sendall(line)
 
     def _read_loop(self):
         while True:
