@@ -79,3 +79,11 @@ public struct Receipt: Sendable, Hashable {
     /// True when the event's id was seen before and this is the original entry's receipt.
     public let duplicate: Bool
 }
+
+extension Event {
+    /// One of Stele's own entries (`ledger.*`, `Specs/events.md`): class `ledger`, kept forever,
+    /// source `stele`.
+    public static func ledger(_ kind: String, actor: String, attributes: [String: JSONValue]) -> Event {
+        Event(kind: kind, retentionClass: "ledger", retention: nil, source: "stele", actor: actor, attributes: attributes)
+    }
+}

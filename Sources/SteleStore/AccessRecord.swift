@@ -17,9 +17,7 @@ public struct AccessRecord: Sendable, Hashable {
     }
 
     func event(operatorUID: UInt32) -> Event {
-        Event(
-            kind: "ledger.accessed", retentionClass: "ledger", retention: nil, source: "stele", actor: "uid:\(operatorUID)",
-            attributes: [
+        Event.ledger("ledger.accessed", actor: "uid:\(operatorUID)", attributes: [
                 "uid": .integer(Int64(operatorUID)), "command": .string(command), "query": query, "reason": .string(reason),
                 "disclosed": .integer(Int64(disclosed)),
             ])

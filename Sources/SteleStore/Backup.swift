@@ -121,19 +121,9 @@ extension Ledger {
         ]
         if let old = newLog.oldCheckpoint { attributes["old_checkpoint"] = .string(old) }
         let seq = try writer.perform { context in
-            try context.append(Event(
-                kind: "ledger.restored", retentionClass: "ledger", retention: nil, source: "stele", actor: newLog.operatorName, attributes: attributes)).seq
+            try context.append(Event.ledger("ledger.restored", actor: newLog.operatorName, attributes: attributes)).seq
         }
         try writer.close()
         return (ledger, seq, manifest)
-    }
-
-    /// The `ledger.restored` entries: the logs this one was restored from, with the backup's size.
-    public func restorations() throws -> [(seq: UInt64, origin: String, size: UInt64)] {
-        try entries(LedgerQuery(kind: "ledger.restored")).compactMap { entry in
-            let values = entry.body.fields.compactMapValues(\.value)
-            guard let origin = values["origin"]?.stringValue, let size = values["backup_size"]?.integerValue else { return nil }
-            return (entry.seq, origin, UInt64(size))
-        }
     }
 }

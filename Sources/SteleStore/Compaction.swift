@@ -26,9 +26,7 @@ extension LedgerWriter {
         let dataFile = path + "/data.mdb"
         let before = Self.fileSize(dataFile)
         let receipt = try perform(now: now) { context in
-            try context.append(Event(
-                kind: "ledger.compacted", retentionClass: "ledger", retention: nil, source: "stele", actor: operatorName,
-                attributes: [
+            try context.append(Event.ledger("ledger.compacted", actor: operatorName, attributes: [
                     "request": .string(request), "reason": .string(reason), "bytes_before": .integer(Int64(before)),
                     "files": .array([.string("data.mdb"), .string(Journal.fileName)]),
                 ])).seq

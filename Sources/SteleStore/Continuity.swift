@@ -31,9 +31,7 @@ extension LedgerWriter {
     /// Appends `ledger.started` for `identity`; returns its seq.
     public func recordStarted(_ identity: DaemonIdentity) throws -> UInt64 {
         try perform { context in
-            try context.append(Event(
-                kind: "ledger.started", retentionClass: "ledger", retention: nil, source: "stele", actor: "stele",
-                attributes: identity.attributes)).seq
+            try context.append(Event.ledger("ledger.started", actor: "stele", attributes: identity.attributes)).seq
         }
     }
 
@@ -42,9 +40,7 @@ extension LedgerWriter {
         var attributes = identity.attributes
         attributes["started"] = .integer(Int64(started))
         return try perform { context in
-            try context.append(Event(
-                kind: "ledger.stopped", retentionClass: "ledger", retention: nil, source: "stele", actor: "stele",
-                attributes: attributes)).seq
+            try context.append(Event.ledger("ledger.stopped", actor: "stele", attributes: attributes)).seq
         }
     }
 }

@@ -111,16 +111,12 @@ extension LedgerWriter {
             let until = at.adding(microseconds: Int64(policy.consentProofDays) * 86_400_000_000)
             var retentionEntry: UInt64?
             if !proof.isEmpty {
-                retentionEntry = try context.append(Event(
-                    kind: "ledger.retention", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,
-                    attributes: [
+                retentionEntry = try context.append(Event.ledger("ledger.retention", actor: request.operatorName, attributes: [
                         "seqs": SeqSet.ranges(proof), "seqs_sha256": .string(SeqSet.digest(proof)), "until": .string(until.description),
                         "cause": .string("erasure"), "erasure_entry": .integer(Int64(erasureEntry)),
                     ])).seq
             }
-            let receipt = try context.append(Event(
-                kind: "ledger.erased", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,
-                attributes: [
+            let receipt = try context.append(Event.ledger("ledger.erased", actor: request.operatorName, attributes: [
                     "erasure_entry": .integer(Int64(erasureEntry)), "subject_hash": .string(hash.hex),
                     "erased": SeqSet.ranges(erased), "erased_sha256": .string(SeqSet.digest(erased)),
                     "counts": .object(erasedCounts.mapValues { .integer(Int64($0)) }), "kept": .object(kept.mapValues { .integer(Int64($0)) }),
@@ -159,7 +155,7 @@ extension LedgerWriter {
         if let kind { attributes["kind"] = .string(kind) }
         if let until { attributes["until"] = .string(until.description) }
         return try perform(now: now) { context in
-            try context.append(Event(kind: "ledger.hold", retentionClass: "ledger", retention: nil, source: "stele", actor: operatorName, attributes: attributes)).seq
+            try context.append(Event.ledger("ledger.hold", actor: operatorName, attributes: attributes)).seq
         }
     }
 
@@ -169,9 +165,7 @@ extension LedgerWriter {
             throw LedgerError(.outOfRange, "no hold in force was placed by entry \(hold) (stele hold list shows them)")
         }
         return try perform(now: now) { context in
-            try context.append(Event(
-                kind: "ledger.hold_released", retentionClass: "ledger", retention: nil, source: "stele", actor: operatorName,
-                attributes: ["hold": .integer(Int64(hold)), "request": .string(request), "reason": .string(reason)])).seq
+            try context.append(Event.ledger("ledger.hold_released", actor: operatorName, attributes: ["hold": .integer(Int64(hold)), "request": .string(request), "reason": .string(reason)])).seq
         }
     }
 }

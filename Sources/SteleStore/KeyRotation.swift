@@ -94,9 +94,7 @@ extension LedgerWriter {
             throw LedgerError(.signingKey, "\(old.verifierKey) did not sign this log's newest checkpoint: give the key the log signs with")
         }
         let seq = try perform { context in
-            try context.append(Event(
-                kind: "ledger.key_rotated", retentionClass: "ledger", retention: nil, source: "stele", actor: operatorName,
-                attributes: ["previous_key": .string("\(old.verifierKey)"), "key": .string("\(next)"), "reason": .string(reason)])).seq
+            try context.append(Event.ledger("ledger.key_rotated", actor: operatorName, attributes: ["previous_key": .string("\(old.verifierKey)"), "key": .string("\(next)"), "reason": .string(reason)])).seq
         }
         let root = try ledger.rootHash(size: seq + 1)
         let note = try Checkpoint(origin: ledger.origin, size: seq + 1, rootHash: root).signed(by: old)

@@ -106,9 +106,7 @@ extension LedgerWriter {
         let digest = policy.digest
         if try ledger.recordedPolicy()?.digest == digest { return nil }
         return try perform(now: now) { context in
-            try context.append(Event(
-                kind: "ledger.policy", retentionClass: "ledger", retention: nil, source: "stele", actor: operatorName,
-                attributes: ["policy": policy.json, "digest": .string(digest)])).seq
+            try context.append(Event.ledger("ledger.policy", actor: operatorName, attributes: ["policy": policy.json, "digest": .string(digest)])).seq
         }
     }
 
@@ -148,9 +146,7 @@ extension LedgerWriter {
                 let rules = try context.retentionRules()
                 let (done, held, moved) = try context.prune(candidates, cutoff: cutoff, rules: rules, keptAfterLastEntry: policy.keptAfterLastEntry)
                 for (until, seqs) in moved.sorted(by: { $0.key < $1.key }) {
-                    _ = try context.append(Event(
-                        kind: "ledger.retention", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,
-                        attributes: [
+                    _ = try context.append(Event.ledger("ledger.retention", actor: request.operatorName, attributes: [
                             "seqs": SeqSet.ranges(seqs), "seqs_sha256": .string(SeqSet.digest(seqs)), "until": .string(until.description),
                             "cause": .string("later_entry"),
                         ]))
@@ -159,9 +155,7 @@ extension LedgerWriter {
                 var counts: [String: Int] = [:]
                 for entry in done { counts[entry.retentionClass, default: 0] += 1 }
                 guard !pruned.isEmpty else { return PrunedBatch(receipt: nil, counts: [:], pruned: 0, held: held) }
-                let receipt = try context.append(Event(
-                    kind: "ledger.pruned", retentionClass: "ledger", retention: nil, source: "stele", actor: request.operatorName,
-                    attributes: [
+                let receipt = try context.append(Event.ledger("ledger.pruned", actor: request.operatorName, attributes: [
                         "cutoff": .string(cutoff.description), "policy": .string(digest),
                         "counts": .object(counts.mapValues { .integer(Int64($0)) }), "entries": .integer(Int64(pruned.count)),
                         "seqs": SeqSet.ranges(pruned), "seqs_sha256": .string(SeqSet.digest(pruned)),

@@ -49,9 +49,7 @@ struct RecoverCommand: ParsableCommand {
             "reason": .string(reason), "cause": .string(causes.joined(separator: "; ")), "kept": .integer(Int64(kept)),
         ]
         if let mark { attributes["acknowledged"] = .integer(Int64(mark.size)) }
-        let event = Event(
-            kind: "ledger.recovered", retentionClass: "ledger", retention: nil, source: "stele", actor: "uid:\(getuid())",
-            attributes: attributes)
+        let event = Event.ledger("ledger.recovered", actor: "uid:\(getuid())", attributes: attributes)
         let receipt = try Failure.map { try writer.perform { try $0.append(event) } }
         try Failure.map { try writer.close() }
         // The daemon may start again: the log now acknowledges the gap.

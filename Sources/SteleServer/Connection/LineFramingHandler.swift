@@ -44,16 +44,21 @@ final class LineFramingHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         readOutstanding = false
-        heldSince = context.eventLoop.now
         guard !timedOut else { return }
         splitter.split(unwrapInboundIn(data)) { lines.append(Self.line($0)) }
         forwardLines(context)
-        if !splitter.hasPartialLine {
+        // The clock is read only while a line is partial: whole lines, the usual case, cost nothing.
+        guard splitter.hasPartialLine else {
             deadline?.cancel()
             deadline = nil
             partialSince = nil
-        } else if deadline == nil {
-            partialSince = context.eventLoop.now
+            heldSince = nil
+            return
+        }
+        let now = context.eventLoop.now
+        heldSince = now
+        if deadline == nil {
+            partialSince = now
             held = .zero
             armDeadline(context, in: lineDeadline)
         }
