@@ -65,8 +65,23 @@ def unique_members(pairs):
     return seen
 
 
+def depth(value):
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    return 0
+
+
 def parse_json(raw):
-    return json.loads(raw, parse_float=reject_float, parse_constant=reject_float, object_pairs_hook=unique_members)
+    """The JSON subset of entry-format.md §1 (integers only, unique members, depth at most 64)."""
+    try:
+        value = json.loads(raw, parse_float=reject_float, parse_constant=reject_float, object_pairs_hook=unique_members)
+    except RecursionError:
+        raise ValueError("nested too deeply")
+    if depth(value) > 64:
+        raise ValueError("nested deeper than 64")
+    return value
 
 
 def canonical(value):

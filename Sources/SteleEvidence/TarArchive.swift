@@ -64,7 +64,9 @@ public enum TarArchive {
             }
             var sum = 0
             for (i, b) in header.enumerated() { sum += (148..<156).contains(i) ? 32 : Int(b) }
-            guard number(148, 8) == sum else { throw EvidenceError(.notABundle, "the archive has a damaged header at byte \(offset)") }
+            guard number(148, 8) == sum else {
+                throw EvidenceError(.notABundle, offset == 0 ? "not a bundle: neither a directory nor a tar archive" : "the archive has a damaged header at byte \(offset)")
+            }
             let prefix = field(345, 155)
             let name = prefix.isEmpty ? field(0, 100) : prefix + "/" + field(0, 100)
             let type = header[offset + 156]

@@ -29,12 +29,10 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "The daemon's configuration, for its custom kinds (default: the built-in catalogue).") var config: String?
     @OptionGroup var readReason: ReadReasonOptions
 
-    func validate() throws {
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        if follow && reverse { throw ValidationError("--follow prints in log order; it cannot be combined with --reverse") }
-    }
-
     func run() throws {
+        // Bad combinations are "could not run" (exit 2), like every other refusal of stele's.
+        if let limit, limit < 1 { throw Failure.couldNotRun("--limit must be at least 1") }
+        if follow && reverse { throw Failure.couldNotRun("--follow prints in log order; it cannot be combined with --reverse") }
         let start = try parseTime(since, "since")
         let end = try parseTime(until, "until")
         if let start, let end, start >= end {
@@ -117,7 +115,9 @@ struct QueryCommand: ParsableCommand {
             } else if known.contains(name) || inLog(name, ledger) {
                 continue
             }
-            let suggestion = known.min { Self.distance(name, $0) < Self.distance(name, $1) }.map { " (did you mean \($0)?)" } ?? ""
+            // A suggestion only when it is close: a few edits, for a name of some length.
+            let nearest = known.min { Self.distance(name, $0) < Self.distance(name, $1) }
+            let suggestion = nearest.flatMap { Self.distance(name, $0) <= max(2, name.count / 4) && name.count >= 4 ? " (did you mean \($0)?)" : nil } ?? ""
             throw Failure.couldNotRun("unknown kind \"\(name)\"\(suggestion); stele query --kind takes a kind of the catalogue (Specs/events.md) or a prefix such as consent.*")
         }
     }
